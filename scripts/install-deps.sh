@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs every Debian package graft needs to build, test and benchmark.
+# Used by the README and by .ci/run; safe to run again (apt-get skips what is there).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake ninja-build ccache pkg-config git \
+  libdnnl-dev \
+  libprotobuf-dev protobuf-compiler libonnx-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  libcli11-dev nlohmann-json3-dev \
+  libutf8proc-dev libonig-dev \
+  libcurl4-openssl-dev \
+  python3 python3-numpy \
+  >/dev/null
+echo "install-deps: done"
