@@ -140,7 +140,7 @@ HttpResponse http_perform(const HttpRequest& req, BodySink* sink) {
   if (t.error) std::rethrow_exception(t.error);
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
-    throw TransportError(int(rc), "hub: request to " + req.url + " failed: " + detail);
+    throw TransportError(int(rc), "request to " + req.url + " failed: " + detail);
   }
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

@@ -73,6 +73,16 @@ void FakeHub::slow_downloads(int chunk_delay_ms, std::size_t chunk) {
   chunk_ = chunk;
 }
 
+void FakeHub::set_cdn(const std::string& base_url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cdn_base_ = base_url;
+}
+
+void FakeHub::ignore_ranges(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  no_ranges_ = on;
+}
+
 std::vector<Request> FakeHub::requests() const {
   std::lock_guard<std::mutex> lock(mu_);
   return log_;
@@ -94,7 +104,7 @@ void FakeHub::clear_log() {
 // Called with mu_ held.
 Response FakeHub::serve_content(const Request& req, const std::string& content) {
   Response r;
-  r.ranges = true;
+  r.ranges = !no_ranges_;
   r.body = content;
   if (corrupt_ && !r.body.empty()) r.body[r.body.size() / 2] ^= 0x5a;  // same length, wrong bytes
   if (req.method == "GET" && cuts_left_ > 0) {
@@ -182,10 +192,11 @@ Response FakeHub::handle(const Request& req) {
   }
   if (f->second.lfs) {
     const std::string sha = sha256(f->second.content);
+    const std::string cdn = cdn_base_.empty() ? endpoint() : cdn_base_;
     Response r;
     r.status = 302;
-    r.body = "Found. Redirecting to " + endpoint() + "/cdn/" + sha;
-    r.headers = {{"Location", endpoint() + "/cdn/" + sha},
+    r.body = "Found. Redirecting to " + cdn + "/cdn/" + sha;
+    r.headers = {{"Location", cdn + "/cdn/" + sha},
                  {"X-Repo-Commit", commit},
                  {"X-Linked-Etag", "\"" + sha + "\""},
                  {"X-Linked-Size", std::to_string(f->second.content.size())},

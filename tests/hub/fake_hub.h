@@ -44,6 +44,8 @@ class FakeHub {
   void cut_next_downloads(int n, std::size_t after_bytes);  // next n content GETs end early
   void corrupt_content(bool on);           // content GETs serve bytes that differ from the etag
   void slow_downloads(int chunk_delay_ms, std::size_t chunk);
+  void ignore_ranges(bool on);
+  void set_cdn(const std::string& base_url);  // LFS redirects point there instead of this server             // answer Range requests with the full body (200)
 
   std::vector<Request> requests() const;
   int count(const std::string& method, const std::string& path_prefix = "/") const;
@@ -67,6 +69,8 @@ class FakeHub {
   int cuts_left_ = 0;
   std::size_t cut_after_ = 0;
   bool corrupt_ = false;
+  bool no_ranges_ = false;
+  std::string cdn_base_;
   int chunk_delay_ms_ = 0;
   std::size_t chunk_ = 16 * 1024;
   std::unique_ptr<HttpServer> server_;  // last: stops before the state above goes away

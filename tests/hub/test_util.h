@@ -71,6 +71,12 @@ inline std::string payload(std::size_t n, unsigned seed = 1) {
   return s;
 }
 
+inline ::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\"\n  does not contain \"" << part << "\"";
+}
+#define EXPECT_CONTAINS(text, part) EXPECT_TRUE(::hubtest::Contains(std::string(text), std::string(part)))
+
 // Runs fn and returns the HubError it throws (fails the test when nothing is thrown).
 template <typename Fn>
 graft::hub::HubError expect_hub_error(Fn&& fn) {
