@@ -1,0 +1,59 @@
+#pragma once
+// Backend / Executable: a Backend compiles a Graph (its parameters in, its outputs out) into an
+// Executable that runs it many times. Shapes are static in a compiled graph; see Exec for caching
+// per input signature.
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graft/graph/graph.h"
+
+namespace graft {
+
+struct CompileOptions {
+  bool fold_constants = true;
+  bool eliminate_common_subexpressions = true;
+  bool simplify = true;
+  bool fuse_elementwise = true;
+  bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
+};
+
+struct ExecutableStats {
+  int num_kernels = 0;          // steps run per call
+  int num_fused_groups = 0;     // element-wise chains fused into one kernel
+  size_t arena_bytes = 0;       // intermediate memory, planned once
+  size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse
+  double compile_ms = 0;
+};
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Inputs in the order of the graph's parameters; their dtypes and shapes must match exactly.
+  virtual std::vector<Tensor> run(std::span<const Tensor> inputs) = 0;
+  std::vector<Tensor> run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
+  const std::vector<ValueType>& input_types() const { return input_types_; }
+  const std::vector<ValueType>& output_types() const { return output_types_; }
+  const ExecutableStats& stats() const { return stats_; }
+
+ protected:
+  std::vector<ValueType> input_types_, output_types_;
+  ExecutableStats stats_;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual std::unique_ptr<Executable> compile(const Graph& graph, const CompileOptions& options = {}) = 0;
+};
+
+// The CPU backend (oneDNN for products and convolutions, own vectorized kernels for the rest).
+std::shared_ptr<Backend> cpu_backend();
+
+// Threads used by graft's kernels and oneDNN alike (0: all cores). Process-wide.
+void set_num_threads(int n);
+int num_threads();
+
+}  // namespace graft

@@ -1,0 +1,278 @@
+// The CPU backend: optimize the graph, fuse element-wise chains, build one kernel per remaining op,
+// plan the intermediates into one arena, and run the kernels in order.
+#include <omp.h>
+
+#include <chrono>
+#include <mutex>
+
+#include "backend/cpu/fusion.h"
+#include "backend/cpu/kernel.h"
+#include "backend/cpu/memory_plan.h"
+#include "backend/cpu/optimize.h"
+#include "graft/graph/passes.h"
+
+namespace graft::cpu {
+
+namespace {
+
+enum class BufferKind { Arena, Param, Const, Output };
+
+struct Buffer {
+  BufferKind kind = BufferKind::Arena;
+  size_t bytes = 0;
+  size_t offset = 0;  // Arena
+  int index = 0;      // Param: parameter index; Output: output index
+  const void* constant = nullptr;
+  int first_step = 0, last_step = 0;
+};
+
+struct Step {
+  std::unique_ptr<Kernel> kernel;
+  std::vector<int> in, out;  // buffer ids
+  std::vector<const void*> in_ptrs;
+  std::vector<void*> out_ptrs;
+  int op = 0;
+};
+
+bool is_alias(OpKind k) { return k == OpKind::Reshape || k == OpKind::StopGradient; }
+
+class CpuExecutable final : public Executable {
+ public:
+  CpuExecutable(const Graph& source, const CompileOptions& options) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
+    for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
+    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups);
+    build(options);
+    stats_.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  std::vector<Tensor> run(std::span<const Tensor> inputs) override {
+    std::lock_guard<std::mutex> lock(mu_);  // the arena is shared by calls: one run at a time
+    GRAFT_CHECK(inputs.size() == input_types_.size(), "graph '", graph_.name(), "' takes ", input_types_.size(),
+                " inputs, given ", inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const ValueType& want = input_types_[i];
+      GRAFT_CHECK(inputs[i].defined(), "input ", i, " ('", param_name(int(i)), "') is undefined");
+      GRAFT_CHECK(inputs[i].dtype() == want.dtype && inputs[i].shape() == want.shape, "input ", i, " ('",
+                  param_name(int(i)), "') is ", dtype_name(inputs[i].dtype()), inputs[i].shape(), ", expected ",
+                  want.str());
+    }
+    std::vector<Tensor> outputs(output_types_.size());
+    for (size_t b = 0; b < buffers_.size(); ++b) {
+      const Buffer& buf = buffers_[b];
+      switch (buf.kind) {
+        case BufferKind::Arena: ptrs_[b] = static_cast<char*>(arena_->data()) + buf.offset; break;
+        case BufferKind::Param: ptrs_[b] = const_cast<void*>(inputs[size_t(buf.index)].raw()); break;
+        case BufferKind::Const: ptrs_[b] = const_cast<void*>(buf.constant); break;
+        case BufferKind::Output: {
+          const ValueType& t = output_types_[size_t(buf.index)];
+          outputs[size_t(buf.index)] = Tensor::uninitialized(t.dtype, t.shape);
+          ptrs_[b] = outputs[size_t(buf.index)].raw();
+          break;
+        }
+      }
+    }
+    for (Step& s : steps_) {
+      for (size_t i = 0; i < s.in.size(); ++i) s.in_ptrs[i] = ptrs_[size_t(s.in[i])];
+      for (size_t i = 0; i < s.out.size(); ++i) s.out_ptrs[i] = ptrs_[size_t(s.out[i])];
+      try {
+        s.kernel->run(s.in_ptrs, s.out_ptrs);
+      } catch (const Error& e) {
+        const Op& op = graph_.op(s.op);
+        fail(op_name(op.kind), op.name.empty() ? "" : " \"" + op.name + "\"", ": ", e.what());
+      }
+    }
+    for (size_t j = 0; j < output_types_.size(); ++j) {
+      if (outputs[j].defined()) continue;
+      // An output that is an input, a constant, or another output's buffer: copy it out.
+      const ValueType& t = output_types_[j];
+      outputs[j] = Tensor::from_bytes(t.dtype, t.shape, ptrs_[size_t(output_buffer_[j])],
+                                      size_t(t.shape.size()) * dtype_size(t.dtype));
+    }
+    return outputs;
+  }
+
+ private:
+  std::string param_name(int i) const {
+    return std::get<ParameterAttrs>(graph_.op(graph_.parameters()[size_t(i)]).attrs).name;
+  }
+
+  int find(int b) {
+    while (forward_[size_t(b)] != b) b = forward_[size_t(b)];
+    return b;
+  }
+
+  void build(const CompileOptions& options) {
+    const int n = graph_.num_ops();
+    std::vector<std::vector<int>> value_buffer(static_cast<size_t>(n));
+    auto new_buffer = [&](Buffer b) {
+      buffers_.push_back(b);
+      forward_.push_back(int(forward_.size()));
+      return int(buffers_.size() - 1);
+    };
+    // 1. One buffer per value; aliases (reshape) share their operand's; kernels built on the way.
+    for (int i = 0; i < n; ++i) {
+      const Op& op = graph_.op(i);
+      auto bytes_of = [](const ValueType& t) { return size_t(t.shape.size()) * dtype_size(t.dtype); };
+      if (op.kind == OpKind::Parameter) {
+        Buffer b{BufferKind::Param, bytes_of(op.outputs[0])};
+        b.index = std::get<ParameterAttrs>(op.attrs).index;
+        value_buffer[size_t(i)] = {new_buffer(b)};
+        continue;
+      }
+      if (op.kind == OpKind::Constant) {
+        Buffer b{BufferKind::Const, bytes_of(op.outputs[0])};
+        b.constant = std::get<ConstantAttrs>(op.attrs).value.raw();
+        value_buffer[size_t(i)] = {new_buffer(b)};
+        continue;
+      }
+      if (is_alias(op.kind)) {
+        value_buffer[size_t(i)] = {value_buffer[size_t(op.inputs[0].op)][size_t(op.inputs[0].output)]};
+        continue;
+      }
+      Step s;
+      s.op = i;
+      int step_index = int(steps_.size());
+      std::vector<ValueType> in_types;
+      for (const ValueRef& r : op.inputs) {
+        s.in.push_back(value_buffer[size_t(r.op)][size_t(r.output)]);
+        in_types.push_back(graph_.op(r.op).outputs[size_t(r.output)]);
+      }
+      for (const ValueType& t : op.outputs) {
+        Buffer b{BufferKind::Arena, bytes_of(t)};
+        b.first_step = b.last_step = step_index;
+        s.out.push_back(new_buffer(b));
+      }
+      value_buffer[size_t(i)] = s.out;
+      s.kernel = make_kernel(KernelArgs{op, in_types, op.outputs, options});
+      s.in_ptrs.resize(s.in.size());
+      s.out_ptrs.resize(s.out.size());
+      steps_.push_back(std::move(s));
+    }
+    // 2. Live ranges. Graph outputs live to the end; each becomes an Output buffer written in place by
+    // its producer, unless it is an input, a constant, or already another output.
+    const int end = int(steps_.size());
+    for (int si = 0; si < end; ++si)
+      for (int b : steps_[size_t(si)].in) buffers_[size_t(b)].last_step = std::max(buffers_[size_t(b)].last_step, si);
+    output_buffer_.clear();
+    for (size_t j = 0; j < graph_.outputs().size(); ++j) {
+      const ValueRef& r = graph_.outputs()[j];
+      int b = value_buffer[size_t(r.op)][size_t(r.output)];
+      output_buffer_.push_back(b);
+      Buffer& buf = buffers_[size_t(b)];
+      buf.last_step = end;
+      if (buf.kind == BufferKind::Arena) {
+        buf.kind = BufferKind::Output;
+        buf.index = int(j);
+      }
+    }
+    // 3. In place: an element-wise step may write into an operand that dies at that step.
+    for (int si = 0; si < end; ++si) {
+      Step& s = steps_[size_t(si)];
+      if (s.out.size() != 1 || buffers_[size_t(s.out[0])].kind != BufferKind::Arena) continue;
+      for (size_t k = 0; k < s.in.size(); ++k) {
+        int b = find(s.in[k]);
+        Buffer& in = buffers_[size_t(b)];
+        if (!s.kernel->can_run_in_place(int(k)) || in.kind != BufferKind::Arena || in.last_step != si ||
+            in.bytes != buffers_[size_t(s.out[0])].bytes)
+          continue;
+        bool used_twice = false;  // the same buffer read through another operand too
+        for (size_t k2 = 0; k2 < s.in.size(); ++k2) used_twice |= k2 != k && find(s.in[k2]) == b;
+        if (used_twice) continue;
+        forward_[size_t(s.out[0])] = b;
+        in.last_step = buffers_[size_t(s.out[0])].last_step;
+        break;
+      }
+    }
+    for (Step& s : steps_) {
+      for (int& b : s.in) b = find(b);
+      for (int& b : s.out) b = find(b);
+    }
+    for (int& b : output_buffer_) b = find(b);
+    // 4. Arena offsets for the remaining intermediates.
+    std::vector<BufferRequest> reqs;
+    std::vector<int> ids;
+    for (size_t b = 0; b < buffers_.size(); ++b) {
+      if (find(int(b)) != int(b) || buffers_[b].kind != BufferKind::Arena) continue;
+      reqs.push_back({buffers_[b].bytes, buffers_[b].first_step, buffers_[b].last_step});
+      ids.push_back(int(b));
+    }
+    MemoryPlan plan = plan_memory(reqs);
+    for (size_t i = 0; i < ids.size(); ++i) buffers_[size_t(ids[i])].offset = plan.offsets[i];
+    arena_ = Storage::allocate(plan.arena_bytes, /*zero=*/false);
+    ptrs_.assign(buffers_.size(), nullptr);
+    stats_.num_kernels = int(steps_.size());
+    stats_.arena_bytes = plan.arena_bytes;
+    stats_.naive_bytes = plan.naive_bytes;
+  }
+
+  Graph graph_;
+  std::vector<Step> steps_;
+  std::vector<Buffer> buffers_;
+  std::vector<int> forward_;  // in-place merges: buffer -> the buffer it writes into
+  std::vector<int> output_buffer_;
+  std::vector<void*> ptrs_;
+  std::shared_ptr<Storage> arena_;
+  std::mutex mu_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  std::unique_ptr<Executable> compile(const Graph& graph, const CompileOptions& options) override {
+    return std::make_unique<CpuExecutable>(graph, options);
+  }
+};
+
+}  // namespace
+
+std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<ValueType>& input_types,
+                                               const std::vector<Tensor>& inputs, const CompileOptions& options) {
+  std::unique_ptr<Kernel> k;
+  try {
+    k = make_kernel(KernelArgs{op, input_types, op.outputs, options});
+  } catch (const Error&) {
+    return std::nullopt;  // no kernel yet: leave the op for compile() to report
+  }
+  std::vector<Tensor> outs;
+  std::vector<const void*> in;
+  std::vector<void*> out;
+  for (const Tensor& t : inputs) in.push_back(t.raw());
+  for (const ValueType& t : op.outputs) {
+    outs.push_back(Tensor::uninitialized(t.dtype, t.shape));
+    out.push_back(outs.back().raw());
+  }
+  k->run(in, out);
+  return outs;
+}
+
+Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups) {
+  PassOptions p;
+  p.simplify = options.simplify;
+  p.cse = options.eliminate_common_subexpressions;
+  if (options.use_fused_composites)
+    p.keep_composite = [](const CompositeAttrs& a) { return KernelRegistry::get().find_composite(a.name) != nullptr; };
+  if (options.fold_constants)
+    p.fold = [&options](const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
+      return evaluate_op(op, types, values, options);
+    };
+  Graph out = optimize(g, p);
+  *fused_groups = 0;
+  if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
+  return out;
+}
+
+}  // namespace graft::cpu
+
+namespace graft {
+
+std::shared_ptr<Backend> cpu_backend() {
+  static std::shared_ptr<Backend> backend = std::make_shared<cpu::CpuBackend>();
+  return backend;
+}
+
+void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
+int num_threads() { return omp_get_max_threads(); }
+
+}  // namespace graft

@@ -1,0 +1,82 @@
+#pragma once
+// The CPU kernel interface. A kernel is built once per op at compile time, with everything that
+// depends only on shapes (strides, oneDNN primitives, index tables) precomputed, and then run on raw
+// buffers many times.
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "graft/backend/backend.h"
+#include "graft/graph/graph.h"
+
+namespace graft::cpu {
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void run(std::span<const void* const> inputs, std::span<void* const> outputs) = 0;
+  // True when output 0 may share its buffer with input `i` (an element-wise op reading each input
+  // element exactly once before writing the same position).
+  virtual bool can_run_in_place(int input) const { return false; }
+};
+
+// What a kernel factory gets: the op (kind, attrs, name) with its operand and result types.
+struct KernelArgs {
+  const Op& op;
+  std::vector<ValueType> inputs;
+  std::vector<ValueType> outputs;
+  const CompileOptions& options;
+  std::string describe() const;  // `Add "name"` for error messages
+};
+
+using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelArgs&);
+
+// One table from op kind to factory; each kernel family registers its ops in register_*().
+class KernelRegistry {
+ public:
+  static KernelRegistry& get();
+  void add(OpKind kind, KernelFactory f) { table_[size_t(kind)] = f; }
+  KernelFactory find(OpKind kind) const { return table_[size_t(kind)]; }
+  // Fused kernels for composites, keyed by composite name.
+  void add_composite(const std::string& name, KernelFactory f);
+  KernelFactory find_composite(const std::string& name) const;
+
+ private:
+  KernelRegistry();
+  KernelFactory table_[size_t(OpKind::kCount)] = {};
+  std::vector<std::pair<std::string, KernelFactory>> composites_;
+};
+
+// Builds the kernel for an op, or throws naming the op when the CPU backend lacks one.
+std::unique_ptr<Kernel> make_kernel(const KernelArgs& args);
+
+// Families (kernels/*.cpp).
+void register_elementwise_kernels(KernelRegistry& r);
+void register_layout_kernels(KernelRegistry& r);
+void register_reduce_kernels(KernelRegistry& r);
+void register_indexing_kernels(KernelRegistry& r);
+void register_sort_kernels(KernelRegistry& r);
+void register_linalg_kernels(KernelRegistry& r);
+void register_convolution_kernels(KernelRegistry& r);
+void register_control_kernels(KernelRegistry& r);
+void register_composite_kernels(KernelRegistry& r);
+
+// Adapts a lambda into a Kernel. `in_place_inputs` is a bit mask of the operands output 0 may overwrite.
+inline constexpr uint32_t kAllInputs = ~0u;
+template <typename F>
+class LambdaKernel final : public Kernel {
+ public:
+  LambdaKernel(F f, uint32_t in_place_inputs) : f_(std::move(f)), in_place_(in_place_inputs) {}
+  void run(std::span<const void* const> in, std::span<void* const> out) override { f_(in, out); }
+  bool can_run_in_place(int input) const override { return input < 32 && ((in_place_ >> input) & 1u); }
+
+ private:
+  F f_;
+  uint32_t in_place_;
+};
+template <typename F>
+std::unique_ptr<Kernel> lambda_kernel(F f, uint32_t in_place_inputs = 0) {
+  return std::make_unique<LambdaKernel<F>>(std::move(f), in_place_inputs);
+}
+
+}  // namespace graft::cpu

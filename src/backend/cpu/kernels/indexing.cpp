@@ -1,0 +1,9 @@
+// Placeholder: the indexing kernel family is being written; until then the backend reports a clear
+// "no kernel" error for these ops.
+#include "backend/cpu/kernel.h"
+
+namespace graft::cpu {
+
+void register_indexing_kernels(KernelRegistry&) {}
+
+}  // namespace graft::cpu

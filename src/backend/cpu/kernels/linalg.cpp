@@ -1,0 +1,236 @@
+// DotGeneral. Every dot-general is a batched matrix product [B, M, K] x [B, K, N] -> [B, M, N] once its
+// axes are grouped; when the operands' strides can express that view, oneDNN reads them in place
+// (transposed operands cost nothing), otherwise they are first copied into that layout. f32 goes to
+// oneDNN; f16/bf16 are widened to f32 around it; f64 and integers use plain loops.
+#include <omp.h>
+
+#include <algorithm>
+
+#include "backend/cpu/kernel.h"
+#include "backend/cpu/onednn.h"
+#include "backend/cpu/strided_copy.h"
+
+namespace graft::cpu {
+
+namespace {
+
+using dnnl::memory;
+
+// One operand seen as a 3-d [B, X, Y] strided view (or a copy plan when its axes cannot be grouped).
+struct OperandView {
+  int64_t b = 1, x = 1, y = 1;
+  int64_t sb = 0, sx = 0, sy = 0;  // element strides
+  bool needs_copy = false;
+  std::vector<int64_t> perm;       // axis order B.., X.., Y.. for the copy
+  std::vector<int64_t> perm_dims;
+};
+
+// Tries to express the axes `group` (in order) of a tensor as one axis; returns its stride or -1.
+int64_t group_stride(const std::vector<int64_t>& axes, const Shape& s, const std::vector<int64_t>& strides,
+                     int64_t* extent) {
+  *extent = 1;
+  int64_t prev_stride = -1;
+  std::vector<int64_t> kept;
+  for (int64_t a : axes) {
+    *extent *= s[int(a)];
+    if (s[int(a)] != 1) kept.push_back(a);
+  }
+  if (kept.empty()) return 1;
+  for (size_t i = 0; i + 1 < kept.size(); ++i)
+    if (strides[size_t(kept[i])] != strides[size_t(kept[i + 1])] * s[int(kept[i + 1])]) return -1;
+  prev_stride = strides[size_t(kept.back())];
+  return prev_stride;
+}
+
+OperandView make_view(const Shape& s, const std::vector<int64_t>& batch, const std::vector<int64_t>& xs,
+                      const std::vector<int64_t>& ys) {
+  OperandView v;
+  std::vector<int64_t> st = s.strides();
+  int64_t sb = group_stride(batch, s, st, &v.b);
+  int64_t sx = group_stride(xs, s, st, &v.x);
+  int64_t sy = group_stride(ys, s, st, &v.y);
+  v.sb = sb, v.sx = sx, v.sy = sy;
+  // oneDNN wants one of the two matrix axes dense.
+  bool dense = (v.sy == 1 || v.y == 1) || (v.sx == 1 || v.x == 1);
+  if (sb < 0 || sx < 0 || sy < 0 || !dense) {
+    v.needs_copy = true;
+    for (auto* g : {&batch, &xs, &ys})
+      for (int64_t a : *g) {
+        v.perm.push_back(a);
+        v.perm_dims.push_back(s[int(a)]);
+      }
+    v.sy = 1;
+    v.sx = v.y;
+    v.sb = v.x * v.y;
+  }
+  if (v.x == 1) v.sx = v.y * std::max<int64_t>(v.sy, 1);
+  if (v.y == 1) v.sy = 1;
+  if (v.b == 1) v.sb = v.x * v.y * 1;
+  return v;
+}
+
+std::vector<int64_t> free_axes(int rank, const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> out;
+  for (int i = 0; i < rank; ++i)
+    if (std::find(a.begin(), a.end(), i) == a.end() && std::find(b.begin(), b.end(), i) == b.end()) out.push_back(i);
+  return out;
+}
+
+// Copies the operand into [B, X, Y] contiguous order when its view needed it.
+const void* materialize(const void* src, const OperandView& v, const Shape& s, size_t es, std::vector<char>& buf) {
+  if (!v.needs_copy) return src;
+  std::vector<int64_t> own = s.strides();
+  StridedView from{0, {}};
+  for (int64_t a : v.perm) from.strides.push_back(own[size_t(a)]);
+  strided_copy(src, from, buf.data(), StridedView{0, contiguous_strides(v.perm_dims)}, v.perm_dims, es);
+  return buf.data();
+}
+
+template <typename D, typename S>
+void widen(const S* s, D* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = D(to_compute(s[i]));
+}
+
+class DotKernel final : public Kernel {
+ public:
+  explicit DotKernel(const KernelArgs& a) : lhs_shape_(a.inputs[0].shape), rhs_shape_(a.inputs[1].shape) {
+    const auto& d = std::get<DotGeneralAttrs>(a.op.attrs);
+    lt_ = a.inputs[0].dtype;
+    rt_ = a.inputs[1].dtype;
+    ot_ = a.outputs[0].dtype;
+    lv_ = make_view(lhs_shape_, d.lhs_batch, free_axes(lhs_shape_.rank(), d.lhs_batch, d.lhs_contract), d.lhs_contract);
+    rv_ = make_view(rhs_shape_, d.rhs_batch, d.rhs_contract, free_axes(rhs_shape_.rank(), d.rhs_batch, d.rhs_contract));
+    B_ = lv_.b, M_ = lv_.x, K_ = lv_.y, N_ = rv_.y;
+    if (lv_.needs_copy) lbuf_.resize(size_t(lhs_shape_.size()) * dtype_size(lt_));
+    if (rv_.needs_copy) rbuf_.resize(size_t(rhs_shape_.size()) * dtype_size(rt_));
+    use_onednn_ = (lt_ == DType::F32 || lt_ == DType::F16 || lt_ == DType::BF16) && lt_ == rt_ && M_ * N_ * B_ > 0;
+    if (use_onednn_) {
+      if (lt_ != DType::F32) {
+        // Widen to dense f32 copies; the views become contiguous.
+        wl_.resize(size_t(B_ * M_ * K_));
+        wr_.resize(size_t(B_ * K_ * N_));
+        wo_.resize(size_t(B_ * M_ * N_));
+      }
+      auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy) {
+        return memory::desc({b, x, y}, memory::data_type::f32, memory::dims{sb, sx, sy});
+      };
+      bool widened = lt_ != DType::F32;
+      memory::desc a_md = widened ? md(B_, M_, K_, M_ * K_, K_, 1) : md(B_, M_, K_, lv_.sb, lv_.sx, lv_.sy);
+      memory::desc b_md = widened ? md(B_, K_, N_, K_ * N_, N_, 1) : md(B_, K_, N_, rv_.sb, rv_.sx, rv_.sy);
+      memory::desc c_md = md(B_, M_, N_, M_ * N_, N_, 1);
+      auto& eng = onednn_engine();
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), eng);
+      prim_ = dnnl::matmul(pd);
+      a_mem_ = memory(a_md, eng, DNNL_MEMORY_NONE);
+      b_mem_ = memory(b_md, eng, DNNL_MEMORY_NONE);
+      c_mem_ = memory(c_md, eng, DNNL_MEMORY_NONE);
+      stream_ = dnnl::stream(eng);
+    }
+  }
+
+  void run(std::span<const void* const> in, std::span<void* const> out) override {
+    const void* l = materialize(in[0], lv_, lhs_shape_, dtype_size(lt_), lbuf_);
+    const void* r = materialize(in[1], rv_, rhs_shape_, dtype_size(rt_), rbuf_);
+    if (B_ * M_ * N_ == 0) return;
+    if (K_ == 0) {
+      std::memset(out[0], 0, size_t(B_ * M_ * N_) * dtype_size(ot_));
+      return;
+    }
+    if (use_onednn_) {
+      if (lt_ == DType::F32) {
+        a_mem_.set_data_handle(const_cast<void*>(l));
+        b_mem_.set_data_handle(const_cast<void*>(r));
+        c_mem_.set_data_handle(out[0]);
+      } else {
+        visit_dtype(lt_, [&](auto tag) {
+          using T = decltype(tag);
+          gather_dense<T>(static_cast<const T*>(l), lv_, wl_.data(), B_, M_, K_);
+          gather_dense<T>(static_cast<const T*>(r), rv_, wr_.data(), B_, K_, N_);
+        });
+        a_mem_.set_data_handle(wl_.data());
+        b_mem_.set_data_handle(wr_.data());
+        c_mem_.set_data_handle(wo_.data());
+      }
+      prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}});
+      stream_.wait();
+      if (lt_ != DType::F32) {
+        visit_dtype(ot_, [&](auto tag) {
+          using T = decltype(tag);
+          T* o = static_cast<T*>(out[0]);
+          for (size_t i = 0; i < wo_.size(); ++i) {
+            if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>)
+              o[i] = T(wo_[i]);
+            else
+              o[i] = static_cast<T>(wo_[i]);
+          }
+        });
+      }
+      return;
+    }
+    loops(l, r, out[0]);
+  }
+
+ private:
+  template <typename T>
+  static void gather_dense(const T* src, const OperandView& v, float* dst, int64_t b, int64_t x, int64_t y) {
+    for (int64_t i = 0; i < b; ++i)
+      for (int64_t j = 0; j < x; ++j)
+        for (int64_t k = 0; k < y; ++k) dst[(i * x + j) * y + k] = float(to_compute(src[i * v.sb + j * v.sx + k * v.sy]));
+  }
+
+  // f64 and integer products: i-k-j loops, accumulating in double or int64.
+  void loops(const void* l, const void* r, void* o) {
+    visit_dtype(lt_, [&](auto ltag) {
+      visit_dtype(rt_, [&](auto rtag) {
+        visit_dtype(ot_, [&](auto otag) {
+          using L = decltype(ltag);
+          using R = decltype(rtag);
+          using O = decltype(otag);
+          if constexpr (!std::is_same_v<L, bool> && !std::is_same_v<R, bool>) {
+            using Acc = std::conditional_t<std::is_integral_v<L> && std::is_integral_v<R>, int64_t, double>;
+            const L* a = static_cast<const L*>(l);
+            const R* b = static_cast<const R*>(r);
+            O* c = static_cast<O*>(o);
+            int64_t B = B_, M = M_, K = K_, N = N_;
+            OperandView lv = lv_, rv = rv_;
+#pragma omp parallel for collapse(2) if (B * M * N * K > (1 << 16))
+            for (int64_t bi = 0; bi < B; ++bi)
+              for (int64_t i = 0; i < M; ++i) {
+                std::vector<Acc> acc(static_cast<size_t>(N), Acc(0));
+                for (int64_t k = 0; k < K; ++k) {
+                  Acc av = Acc(to_compute(a[bi * lv.sb + i * lv.sx + k * lv.sy]));
+                  const R* brow = b + bi * rv.sb + k * rv.sx;
+                  for (int64_t j = 0; j < N; ++j) acc[size_t(j)] += av * Acc(to_compute(brow[j * rv.sy]));
+                }
+                for (int64_t j = 0; j < N; ++j) {
+                  if constexpr (std::is_same_v<O, float16> || std::is_same_v<O, bfloat16>)
+                    c[(bi * M + i) * N + j] = O(float(acc[size_t(j)]));
+                  else
+                    c[(bi * M + i) * N + j] = static_cast<O>(acc[size_t(j)]);
+                }
+              }
+          }
+        });
+      });
+    });
+  }
+
+  Shape lhs_shape_, rhs_shape_;
+  DType lt_, rt_, ot_;
+  OperandView lv_, rv_;
+  int64_t B_ = 1, M_ = 1, K_ = 1, N_ = 1;
+  std::vector<char> lbuf_, rbuf_;
+  std::vector<float> wl_, wr_, wo_;
+  bool use_onednn_ = false;
+  dnnl::matmul prim_;
+  memory a_mem_, b_mem_, c_mem_;
+  dnnl::stream stream_;
+};
+
+std::unique_ptr<Kernel> dot_general(const KernelArgs& a) { return std::make_unique<DotKernel>(a); }
+
+}  // namespace
+
+void register_linalg_kernels(KernelRegistry& r) { r.add(OpKind::DotGeneral, dot_general); }
+
+}  // namespace graft::cpu
