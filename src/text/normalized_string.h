@@ -96,6 +96,8 @@ class PreTokenizedString {
 
   // Replaces every not-yet-tokenized split with the pieces f returns (empty pieces are dropped).
   void split(const std::function<std::vector<NormalizedString>(size_t, NormalizedString&&)>& f);
+  // Same, but the pieces may already carry their tokens (added tokens).
+  void split_tokens(const std::function<std::vector<Split>(size_t, NormalizedString&&)>& f);
   void normalize(const std::function<void(NormalizedString&)>& f);
 
   std::vector<Split> splits;
