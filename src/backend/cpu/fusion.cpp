@@ -52,7 +52,7 @@ Graph fuse_elementwise(const Graph& g, int* num_groups) {
       // the fused op runs at the group's first member, so it must not wait on anything after that.
       bool ok = true;
       for (const ValueRef& r2 : op.inputs)
-        ok &= group_of[size_t(r2.op)] == gi || r2.op < grp.members.front();
+        ok &= group_of[size_t(r2.op)] == gi || r2.op < grp.members.front() || g.op(r2.op).inputs.empty();
       if (ok) {
         chosen = gi;
         break;
@@ -76,8 +76,20 @@ Graph fuse_elementwise(const Graph& g, int* num_groups) {
   Graph out(g.name());
   std::vector<std::vector<Node>> map(static_cast<size_t>(n));
   *num_groups = 0;
+  // Sources (parameters, constants, iotas) first: a fused op runs where its group's first member was,
+  // and may read constants recorded after that point.
   for (int i = 0; i < n; ++i) {
     const Op& op = g.op(i);
+    if (!op.inputs.empty()) continue;
+    out.set_current_name(op.name);
+    if (op.kind == OpKind::Parameter)
+      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
+    else
+      map[size_t(i)] = out.add_op(op.kind, {}, op.attrs, op.outputs);
+  }
+  for (int i = 0; i < n; ++i) {
+    const Op& op = g.op(i);
+    if (op.inputs.empty()) continue;
     int gi = group_of[size_t(i)];
     out.set_current_name(op.name);
     auto mapped_inputs = [&](const Op& o) {
@@ -85,10 +97,6 @@ Graph fuse_elementwise(const Graph& g, int* num_groups) {
       for (const ValueRef& r : o.inputs) in.push_back(map[size_t(r.op)][size_t(r.output)]);
       return in;
     };
-    if (op.kind == OpKind::Parameter) {
-      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
-      continue;
-    }
     if (gi < 0 || groups[size_t(gi)].members.size() == 1) {
       map[size_t(i)] = out.add_op(op.kind, mapped_inputs(op), op.attrs, op.outputs);
       continue;
