@@ -14,6 +14,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libcli11-dev nlohmann-json3-dev \
   libutf8proc-dev libonig-dev \
   libcurl4-openssl-dev \
-  python3 python3-numpy \
+  python3 python3-numpy python3-onnx \
   >/dev/null
 echo "install-deps: done"

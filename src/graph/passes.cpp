@@ -70,6 +70,7 @@ std::optional<std::string> cse_key(const Op& op, const std::vector<ValueRef>& in
           return true;
         } else if constexpr (std::is_same_v<A, DotGeneralAttrs>) {
           put_ints(os, a.lhs_batch), put_ints(os, a.rhs_batch), put_ints(os, a.lhs_contract), put_ints(os, a.rhs_contract);
+          os << a.has_bias << int(a.epilogue);
           return true;
         } else {
           return false;

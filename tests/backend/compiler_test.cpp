@@ -180,3 +180,29 @@ TEST(Exec, CachesPerSignatureWithBoundedLru) {
   EXPECT_EQ(outs[1].item<float>(), 2.f);
   EXPECT_THROW(g.call({Tensor{5.f}}), Error);  // wrong number of arguments
 }
+
+TEST(Compiler, MatMulAbsorbsBiasAndActivation) {
+  Tensor x = random_tensor(DType::F32, {2, 5, 16}, 11), w = random_tensor(DType::F32, {16, 24}, 12);
+  Tensor b = random_tensor(DType::F32, {24}, 13);
+  for (int act = 0; act < 3; ++act) {
+    Graph g;
+    Node xn = g.parameter("x", DType::F32, x.shape()), wn = g.parameter("w", DType::F32, w.shape());
+    Node bn = g.parameter("b", DType::F32, b.shape());
+    Node y = MatMul(xn, wn) + bn;
+    if (act == 1) y = Max(y, ScalarLike(y, 0));
+    if (act == 2) y = Gelu(y);
+    g.set_outputs({y});
+    auto exe = cpu_backend()->compile(g);
+    EXPECT_EQ(exe->stats().num_fused_epilogues, 1);
+    Tensor out = exe->run({x, w, b})[0];
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t s = 0; s < 5; ++s)
+        for (int64_t j = 0; j < 24; ++j) {
+          double v = b.at<float>({j});
+          for (int64_t k = 0; k < 16; ++k) v += double(x.at<float>({i, s, k})) * w.at<float>({k, j});
+          if (act == 1) v = std::max(v, 0.0);
+          if (act == 2) v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+          ASSERT_NEAR(out.at<float>({i, s, j}), v, 1e-4) << "activation " << act;
+        }
+  }
+}

@@ -16,12 +16,14 @@ struct CompileOptions {
   bool eliminate_common_subexpressions = true;
   bool simplify = true;
   bool fuse_elementwise = true;
+  bool fuse_matmul_epilogues = true;  // bias add and relu/gelu after a product run inside it
   bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
 };
 
 struct ExecutableStats {
   int num_kernels = 0;          // steps run per call
   int num_fused_groups = 0;     // element-wise chains fused into one kernel
+  int num_fused_epilogues = 0;  // products that absorbed a bias add (and activation)
   size_t arena_bytes = 0;       // intermediate memory, planned once
   size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse
   double compile_ms = 0;

@@ -44,8 +44,13 @@ struct ScatterAttrs {
 struct ReduceAttrs { ReduceOp op = ReduceOp::Sum; std::vector<int64_t> axes; };  // reduced axes are removed
 struct ArgMinMaxAttrs { int axis = 0; bool is_min = false; bool select_last = false; };
 // Output axes: batch dims, then lhs free dims, then rhs free dims (XLA's dot_general).
+enum class Epilogue : uint8_t { None, Relu, GeluErf, GeluTanh };
 struct DotGeneralAttrs {
   std::vector<int64_t> lhs_batch, rhs_batch, lhs_contract, rhs_contract;
+  // Set only by backend passes that fuse what follows a product into it: input 2 is then a bias of the
+  // last output axis's extent, added before `epilogue` is applied.
+  bool has_bias = false;
+  Epilogue epilogue = Epilogue::None;
 };
 // N-d convolution over [N, C, spatial...] inputs with [O, C/groups, k...] kernels (ONNX layout).
 // Transposed: kernel [C, O/groups, k...], output size (in-1)*stride - pad_lo - pad_hi + dil*(k-1) + 1 + out_pad.

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/fusion.h"
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
 #include "graft/graph/passes.h"
@@ -42,7 +43,7 @@ class CpuExecutable final : public Executable {
     auto t0 = std::chrono::steady_clock::now();
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
-    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups);
+    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues);
     build(options);
     stats_.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -247,7 +248,7 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
   return outs;
 }
 
-Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups) {
+Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues) {
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
@@ -259,6 +260,8 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
     };
   Graph out = optimize(g, p);
   *fused_groups = 0;
+  *fused_epilogues = 0;
+  if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
   if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
   return out;
 }

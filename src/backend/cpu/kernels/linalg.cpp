@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/onednn.h"
@@ -101,6 +102,8 @@ class DotKernel final : public Kernel {
     lv_ = make_view(lhs_shape_, d.lhs_batch, free_axes(lhs_shape_.rank(), d.lhs_batch, d.lhs_contract), d.lhs_contract);
     rv_ = make_view(rhs_shape_, d.rhs_batch, d.rhs_contract, free_axes(rhs_shape_.rank(), d.rhs_batch, d.rhs_contract));
     B_ = lv_.b, M_ = lv_.x, K_ = lv_.y, N_ = rv_.y;
+    has_bias_ = d.has_bias;
+    epilogue_ = d.epilogue;
     if (lv_.needs_copy) lbuf_.resize(size_t(lhs_shape_.size()) * dtype_size(lt_));
     if (rv_.needs_copy) rbuf_.resize(size_t(rhs_shape_.size()) * dtype_size(rt_));
     use_onednn_ = (lt_ == DType::F32 || lt_ == DType::F16 || lt_ == DType::BF16) && lt_ == rt_ && M_ * N_ * B_ > 0;
@@ -119,7 +122,20 @@ class DotKernel final : public Kernel {
       memory::desc b_md = widened ? md(B_, K_, N_, K_ * N_, N_, 1) : md(B_, K_, N_, rv_.sb, rv_.sx, rv_.sy);
       memory::desc c_md = md(B_, M_, N_, M_ * N_, N_, 1);
       auto& eng = onednn_engine();
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), eng);
+      dnnl::primitive_attr attr;
+      if (epilogue_ != Epilogue::None) {
+        dnnl::post_ops po;
+        dnnl::algorithm alg = epilogue_ == Epilogue::Relu       ? dnnl::algorithm::eltwise_relu
+                              : epilogue_ == Epilogue::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
+                                                               : dnnl::algorithm::eltwise_gelu_tanh;
+        po.append_eltwise(1.f, alg, 0.f, 0.f);
+        attr.set_post_ops(po);
+      }
+      memory::desc bias_md = md(1, 1, N_, N_, N_, 1);
+      dnnl::matmul::primitive_desc pd =
+          has_bias_ ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md), attr, eng)
+                    : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
+      bias_mem_ = memory(bias_md, eng, DNNL_MEMORY_NONE);
       prim_ = dnnl::matmul(pd);
       a_mem_ = memory(a_md, eng, DNNL_MEMORY_NONE);
       b_mem_ = memory(b_md, eng, DNNL_MEMORY_NONE);
@@ -134,6 +150,7 @@ class DotKernel final : public Kernel {
     if (B_ * M_ * N_ == 0) return;
     if (K_ == 0) {
       std::memset(out[0], 0, size_t(B_ * M_ * N_) * dtype_size(ot_));
+      if (has_bias_) apply_epilogue_by_hand(static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
       return;
     }
     if (use_onednn_) {
@@ -151,7 +168,13 @@ class DotKernel final : public Kernel {
         b_mem_.set_data_handle(wr_.data());
         c_mem_.set_data_handle(wo_.data());
       }
-      prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}});
+      if (has_bias_) {
+        bias_mem_.set_data_handle(const_cast<void*>(in[2]));
+        prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_BIAS, bias_mem_},
+                                {DNNL_ARG_DST, c_mem_}});
+      } else {
+        prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}});
+      }
       stream_.wait();
       if (lt_ != DType::F32) {
         visit_dtype(ot_, [&](auto tag) {
@@ -168,6 +191,7 @@ class DotKernel final : public Kernel {
       return;
     }
     loops(l, r, out[0]);
+    if (has_bias_) apply_epilogue_by_hand(static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
   }
 
  private:
@@ -176,6 +200,19 @@ class DotKernel final : public Kernel {
     for (int64_t i = 0; i < b; ++i)
       for (int64_t j = 0; j < x; ++j)
         for (int64_t k = 0; k < y; ++k) dst[(i * x + j) * y + k] = float(to_compute(src[i * v.sb + j * v.sx + k * v.sy]));
+  }
+
+  // The epilogue for the paths oneDNN does not take (only f32 products get epilogues).
+  void apply_epilogue_by_hand(const float* bias, float* c) const {
+    for (int64_t i = 0; i < B_ * M_; ++i)
+      for (int64_t j = 0; j < N_; ++j) {
+        float& v = c[i * N_ + j];
+        v += bias[j];
+        if (epilogue_ == Epilogue::Relu) v = v > 0 ? v : 0;
+        if (epilogue_ == Epilogue::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
+        if (epilogue_ == Epilogue::GeluTanh)
+          v = 0.5f * v * (1 + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+      }
   }
 
   // f64 and integer products: i-k-j loops, accumulating in double or int64.
@@ -223,7 +260,9 @@ class DotKernel final : public Kernel {
   std::vector<float> wl_, wr_, wo_;
   bool use_onednn_ = false;
   dnnl::matmul prim_;
-  memory a_mem_, b_mem_, c_mem_;
+  memory a_mem_, b_mem_, c_mem_, bias_mem_;
+  bool has_bias_ = false;
+  Epilogue epilogue_ = Epilogue::None;
   dnnl::stream stream_;
 };
 
