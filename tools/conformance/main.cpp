@@ -42,7 +42,7 @@ Tensor read_tensor_pb(const fs::path& p) {
   ::onnx::TensorProto t;
   GRAFT_CHECK(t.ParseFromString(bytes), p.string(), ": not a TensorProto (sequence or optional inputs are not supported)");
   GRAFT_CHECK(t.data_type() != 0, p.string(), ": not a TensorProto (sequence or optional value)");
-  return onnx::tensor_from_proto(t, nullptr, p.string());
+  return graft::onnx::tensor_from_proto(t, nullptr, p.string());
 }
 
 std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefix) {
@@ -86,10 +86,16 @@ std::string compare(const Tensor& got, const Tensor& want, const std::string& na
   return "";
 }
 
+// ONNX 1.12's generator stores bfloat16 data as uint16 bit patterns: read them back as bfloat16.
+Tensor as_declared(const Tensor& t, std::optional<DType> declared) {
+  if (declared == DType::BF16 && t.dtype() == DType::U16) return Tensor::from_bytes(DType::BF16, t.shape(), t.raw(), t.nbytes());
+  return t;
+}
+
 // Runs one case in this process; returns "" on success or the reason it failed.
 std::string run_case(const fs::path& dir) {
-  onnx::Model model = onnx::Model::load(dir / "model.onnx");
-  onnx::InferenceSession session(model);
+  graft::onnx::Model model = graft::onnx::Model::load(dir / "model.onnx");
+  graft::onnx::InferenceSession session(model);
   std::vector<fs::path> sets;
   for (auto& e : fs::directory_iterator(dir))
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());
@@ -101,13 +107,18 @@ std::string run_case(const fs::path& dir) {
     const auto& decl = model.inputs();
     if (in_files.size() > decl.size())
       return "has " + std::to_string(in_files.size()) + " input files for " + std::to_string(decl.size()) + " inputs";
-    for (size_t i = 0; i < in_files.size(); ++i) inputs[decl[i].name] = read_tensor_pb(in_files[i]);
+    for (size_t i = 0; i < in_files.size(); ++i) {
+      if (decl[i].type.rfind("tensor(", 0) != 0)
+        return "input '" + decl[i].name + "' is a " + decl[i].type + "; the runner feeds tensors only";
+      inputs[decl[i].name] = as_declared(read_tensor_pb(in_files[i]), decl[i].dtype);
+    }
     std::vector<fs::path> out_files = sorted_files(set, "output_");
     std::vector<std::string> names;
     for (size_t i = 0; i < out_files.size() && i < model.outputs().size(); ++i) names.push_back(model.outputs()[i].name);
     auto outs = session.run(inputs, names);
     for (size_t i = 0; i < names.size(); ++i) {
-      std::string why = compare(outs.at(names[i]), read_tensor_pb(out_files[i]), names[i]);
+      std::string why =
+          compare(outs.at(names[i]), as_declared(read_tensor_pb(out_files[i]), model.outputs()[i].dtype), names[i]);
       if (!why.empty()) return why;
     }
   }
@@ -159,7 +170,8 @@ CaseResult run_isolated(const fs::path& dir, int timeout_s) {
   } else {
     r.reason = "exited without a verdict";
   }
-  // One line per reason keeps the report readable.
+  // One line per reason, without the case's own path, keeps the report readable.
+  for (size_t at; (at = r.reason.find(dir.string() + "/")) != std::string::npos;) r.reason.erase(at, dir.string().size() + 1);
   std::replace(r.reason.begin(), r.reason.end(), '\n', ' ');
   std::replace(r.reason.begin(), r.reason.end(), '|', '/');
   if (r.reason.size() > 300) r.reason = r.reason.substr(0, 300) + "...";
