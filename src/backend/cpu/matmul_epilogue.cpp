@@ -12,13 +12,6 @@ struct Match {
   Epilogue epilogue = Epilogue::None;
 };
 
-bool is_scalar_constant(const Graph& g, const ValueRef& r, double v) {
-  const Op& op = g.op(r.op);
-  if (op.kind != OpKind::Constant) return false;
-  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
-  return t.size() == 1 && t.value_as_double(0) == v;
-}
-
 }  // namespace
 
 Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
@@ -58,13 +51,8 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
             m.act = user[size_t(a)];
             m.epilogue = ca.ints[0] ? Epilogue::GeluTanh : Epilogue::GeluErf;
           }
-        } else if (act.kind == OpKind::Max && act.outputs[0].shape == add.outputs[0].shape) {
-          int other = act.inputs[0].op == a ? 1 : 0;
-          if (is_scalar_constant(g, act.inputs[size_t(other)], 0.0)) {
-            m.act = user[size_t(a)];
-            m.epilogue = Epilogue::Relu;
-          }
         }
+        // Relu stays a separate op: graft's Max propagates NaN, oneDNN's relu post-op does not.
       }
       by_dot[size_t(i)] = m;
       role[size_t(i)] = 1;

@@ -112,8 +112,8 @@ class DotKernel final : public Kernel {
         // Widen to dense f32 copies; the views become contiguous.
         wl_.resize(size_t(B_ * M_ * K_));
         wr_.resize(size_t(B_ * K_ * N_));
-        wo_.resize(size_t(B_ * M_ * N_));
       }
+      if (lt_ != DType::F32 || ot_ != DType::F32) wo_.resize(size_t(B_ * M_ * N_));  // f32 result, narrowed after
       auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy) {
         return memory::desc({b, x, y}, memory::data_type::f32, memory::dims{sb, sx, sy});
       };
@@ -157,7 +157,6 @@ class DotKernel final : public Kernel {
       if (lt_ == DType::F32) {
         a_mem_.set_data_handle(const_cast<void*>(l));
         b_mem_.set_data_handle(const_cast<void*>(r));
-        c_mem_.set_data_handle(out[0]);
       } else {
         visit_dtype(lt_, [&](auto tag) {
           using T = decltype(tag);
@@ -166,8 +165,8 @@ class DotKernel final : public Kernel {
         });
         a_mem_.set_data_handle(wl_.data());
         b_mem_.set_data_handle(wr_.data());
-        c_mem_.set_data_handle(wo_.data());
       }
+      c_mem_.set_data_handle(ot_ == DType::F32 ? out[0] : wo_.data());
       if (has_bias_) {
         bias_mem_.set_data_handle(const_cast<void*>(in[2]));
         prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_BIAS, bias_mem_},
@@ -176,7 +175,7 @@ class DotKernel final : public Kernel {
         prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}});
       }
       stream_.wait();
-      if (lt_ != DType::F32) {
+      if (ot_ != DType::F32) {
         visit_dtype(ot_, [&](auto tag) {
           using T = decltype(tag);
           T* o = static_cast<T*>(out[0]);
