@@ -1,0 +1,145 @@
+#pragma once
+// ONNX import: load a .onnx file (external data included), describe its inputs and outputs, and trace it
+// into a graft Graph with concrete input shapes. InferenceSession (graft/onnx/session.h) runs it.
+//
+//   auto model = graft::onnx::Model::load("model.onnx");
+//   graft::Graph g;
+//   graft::Node ids = g.parameter("input_ids", graft::DType::I64, {1, 7});
+//   auto out = model.call(g, {{"input_ids", ids}, ...}, {"last_hidden_state"});
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "graft/core/tensor.h"
+#include "graft/graph/graph.h"
+
+namespace onnx {  // protobuf types of libonnx (ONNX_NAMESPACE=onnx)
+class ModelProto;
+}
+
+namespace graft::onnx {
+
+// One axis of a declared input/output: a fixed extent, a named symbol ("batch"), or unknown.
+struct Dim {
+  int64_t value = -1;  // >= 0 when fixed
+  std::string symbol;  // set for symbolic axes
+  bool is_fixed() const { return value >= 0; }
+  std::string str() const;  // "384", "batch" or "?"
+};
+
+// A declared graph input or output.
+struct ValueInfo {
+  std::string name;
+  std::string type;              // "tensor(float)", "seq(tensor(int64))", ...
+  std::optional<DType> dtype;    // for tensors of a dtype graft supports
+  std::optional<std::vector<Dim>> dims;  // unset when the rank is unknown
+  std::string doc;
+  std::string str() const;  // "input_ids: int64[batch, sequence]"
+};
+
+struct OpsetImport {
+  std::string domain;  // "" is the default domain ai.onnx
+  int64_t version = 0;
+};
+
+// An op that has no converter for the model's opset, with every node that uses it.
+struct UnsupportedOp {
+  std::string domain, op_type;
+  int64_t opset = 0;
+  std::vector<std::string> nodes;  // node names (or "#index" when unnamed)
+  std::string str() const;
+};
+
+// How a trace turns initializers into nodes. Default: graph constants. A training context hooks this to
+// make trainable float initializers variables.
+using InitializerHook = std::function<Node(Graph& graph, const std::string& name, const Tensor& value)>;
+
+struct TraceOptions {
+  InitializerHook initializer;
+  // Inputs the caller binds by value (a Reshape target fed as an input): traced as constants.
+  std::map<std::string, Tensor> constant_inputs;
+};
+
+struct TraceResult {
+  std::map<std::string, Node> outputs;
+  std::map<std::string, Node> initializers;  // initializer name -> the node that stands for it
+};
+
+class Model {
+ public:
+  struct Impl;
+
+  // Parses `path`; external-data files are resolved relative to its folder and mapped on first use.
+  static Model load(const std::filesystem::path& path);
+  // Parses a serialized ModelProto; `base_dir` is where external data is looked up (none when empty);
+  // `what` names the buffer in errors.
+  static Model from_bytes(std::string_view bytes, std::filesystem::path base_dir = {},
+                          std::string what = "<memory>");
+
+  const std::string& source() const;  // the path or `what` it was loaded from
+  // Graph inputs that need a value (initializers that are also listed as inputs are excluded).
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+  const std::vector<OpsetImport>& opsets() const;
+  int64_t opset(std::string_view domain = "") const;  // 0 when not imported
+  int64_t ir_version() const;
+  std::string producer() const;  // "pytorch 2.1.0"
+  std::map<std::string, std::string> metadata() const;
+
+  // Initializers of the main graph, in declaration order, and their values (external data is read here).
+  std::vector<std::string> initializer_names() const;
+  Tensor initializer(const std::string& name) const;
+  int64_t parameter_count() const;  // elements over all float initializers
+  // node count by "domain::op_type" (default domain without prefix), sub-graphs included
+  std::map<std::string, int> op_histogram() const;
+  // Every op without a converter for this model's opsets, sub-graphs included.
+  std::vector<UnsupportedOp> unsupported_ops() const;
+
+  // Records the model into `graph` with `inputs` bound to graph inputs by name, returning the requested
+  // outputs (all graph outputs when empty). Shapes are concrete; shape computations are done here.
+  TraceResult trace(Graph& graph, const std::map<std::string, Node>& inputs,
+                    const std::vector<std::string>& output_names = {}, const TraceOptions& options = {}) const;
+  // The model as a function inside a larger graph: trace() returning the outputs only.
+  std::map<std::string, Node> call(Graph& graph, const std::map<std::string, Node>& inputs,
+                                   const std::vector<std::string>& output_names = {},
+                                   const TraceOptions& options = {}) const;
+
+  // The parsed protobuf (metadata, doc strings and unknown fields kept) for write-back.
+  const ::onnx::ModelProto& proto() const;
+  std::string serialize() const;
+
+  const std::shared_ptr<Impl>& impl() const { return impl_; }
+
+ private:
+  explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+// One row of the converter table: `op_type` of `domain` ("" is ai.onnx) for opsets since..until.
+struct SupportedOp {
+  std::string domain, op_type;
+  int since = 1;
+  int until = 0;  // 0: up to the newest opset graft knows (kMaxOpset)
+  std::string note;
+};
+inline constexpr int kMaxOpset = 23;
+std::vector<SupportedOp> supported_ops();
+
+// Thrown while tracing when an op needs the *value* of a graph input to fix a shape (a Reshape target
+// fed as an input). InferenceSession catches it and specializes on that input's value.
+class NeedsInputValue : public Error {
+ public:
+  NeedsInputValue(std::string input, const std::string& what) : Error(what), input_(std::move(input)) {}
+  const std::string& input() const { return input_; }
+
+ private:
+  std::string input_;
+};
+
+}  // namespace graft::onnx

@@ -1,0 +1,67 @@
+#pragma once
+// InferenceSession: the plain object for users who only want to run a model. Each distinct input
+// signature (dtypes, shapes, and the values of inputs that decide shapes) is traced and compiled once;
+// the executables are kept in a bounded LRU cache.
+//
+//   graft::onnx::InferenceSession s(graft::onnx::Model::load("model.onnx"));
+//   auto out = s.run({{"input_ids", ids}, {"attention_mask", mask}});
+//   graft::Tensor h = out.at("last_hidden_state");
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "graft/backend/backend.h"
+#include "graft/onnx/model.h"
+
+namespace graft::onnx {
+
+struct SessionOptions {
+  size_t cache_capacity = 16;  // compiled signatures kept
+  CompileOptions compile;
+  std::shared_ptr<Backend> backend;  // cpu_backend() when unset
+};
+
+struct SessionStats {
+  int traces = 0, compiles = 0, cache_hits = 0;
+  double last_trace_ms = 0, last_compile_ms = 0;
+};
+
+class InferenceSession {
+ public:
+  explicit InferenceSession(Model model, SessionOptions options = {});
+
+  // Runs the model. Every declared input must be given, with its declared dtype and rank; the result
+  // holds `output_names` (all graph outputs when empty).
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
+                                    const std::vector<std::string>& output_names = {});
+
+  const Model& model() const { return model_; }
+  const SessionStats& stats() const { return stats_; }
+  size_t cache_size() const { return lru_.size(); }
+  // Statistics of the executable the last run used.
+  const ExecutableStats* last_executable_stats() const { return last_stats_; }
+
+ private:
+  struct Entry {
+    std::string key;
+    std::vector<std::string> param_names;  // executable inputs, in order
+    std::vector<std::string> output_names;
+    std::unique_ptr<Executable> exe;
+  };
+  void check_inputs(const std::map<std::string, Tensor>& inputs) const;
+  std::string signature(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs) const;
+  Entry build(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs,
+              std::string key);
+
+  Model model_;
+  SessionOptions options_;
+  std::set<std::string> value_inputs_;  // inputs whose values decide shapes
+  std::list<Entry> lru_;                // most recently used first
+  SessionStats stats_;
+  const ExecutableStats* last_stats_ = nullptr;
+};
+
+}  // namespace graft::onnx

@@ -1,0 +1,96 @@
+// Normalization: LayerNormalization, RMSNormalization, BatchNormalization (inference), Instance- and
+// GroupNormalization, LpNormalization, MeanVarianceNormalization. Lowered to graft's composites.
+#include "onnx/converter.h"
+
+namespace graft::onnx {
+
+namespace {
+
+void layer_norm_op(OpContext& c) {
+  Node x = c.input(0);
+  int axis = normalize_axis(c, c.attr_int("axis", -1), x.rank());
+  double eps = c.attr_float("epsilon", 1e-5);
+  std::optional<Node> scale = c.optional_input(1), bias = c.optional_input(2);
+  c.set_output(0, LayerNorm(x, scale, bias, axis, eps));
+  if (c.has_output(1) || c.has_output(2)) {
+    Axes axes;
+    for (int i = axis; i < x.rank(); ++i) axes.push_back(i);
+    Node xf = Convert(x, DType::F32);
+    Node mean = ReduceMean(xf, axes, true);
+    Node d = xf - mean;
+    Node inv = Rsqrt(ReduceMean(d * d, axes, true) + eps);
+    c.set_output(1, mean);
+    c.set_output(2, inv);
+  }
+}
+
+void rms_norm_op(OpContext& c) {
+  Node x = c.input(0);
+  int axis = normalize_axis(c, c.attr_int("axis", -1), x.rank());
+  c.set_output(0, RmsNorm(x, c.optional_input(1), axis, c.attr_float("epsilon", 1e-5)));
+}
+
+void batch_norm_op(OpContext& c) {
+  if (c.attr_int("training_mode", 0)) c.fail("training_mode=1 is not supported (inference only)");
+  Node x = c.input(0);
+  if (x.rank() < 2) c.fail("input must be [N, C, ...], got ", x.shape());
+  c.set_output(0, BatchNormInference(x, c.input(1), c.input(2), c.input(3), c.input(4), c.attr_float("epsilon", 1e-5)));
+  for (int i = 1; i < c.num_outputs(); ++i)
+    if (c.has_output(i)) c.fail("training outputs (running mean/var) are not supported");
+}
+
+void group_norm_op(OpContext& c) {
+  Node x = c.input(0), scale = c.input(1), bias = c.input(2);
+  int64_t g = c.attr_int("num_groups", 0);
+  if (x.rank() < 3) c.fail("input must be [N, C, spatial...], got ", x.shape());
+  int64_t ch = x.dim(1);
+  if (g <= 0 || ch % g) c.fail("channels ", ch, " not divisible by num_groups ", g);
+  if (c.opset() < 21 && scale.shape().size() == g && g != ch) {
+    // opset 18: one scale/bias per group; repeat each for the group's channels.
+    auto per_channel = [&](Node v) {
+      return Reshape(BroadcastTo(Reshape(v, {g, 1}), Shape{g, ch / g}), {ch});
+    };
+    scale = per_channel(scale);
+    bias = per_channel(bias);
+  }
+  c.set_output(0, GroupNorm(x, scale, bias, g, c.attr_float("epsilon", 1e-5)));
+}
+
+void lp_norm_op(OpContext& c) {
+  Node x = c.input(0);
+  int axis = normalize_axis(c, c.attr_int("axis", -1), x.rank());
+  int64_t p = c.attr_int("p", 2);
+  Node n;
+  if (p == 1)
+    n = ReduceSum(Abs(x), {axis}, true);
+  else if (p == 2)
+    n = Sqrt(ReduceSum(x * x, {axis}, true));
+  else
+    c.fail("p must be 1 or 2, got ", p);
+  c.set_output(0, x / n);
+}
+
+void mvn_op(OpContext& c) {
+  Node x = c.input(0);
+  std::vector<int64_t> axes = normalize_axes(c, c.attr_ints("axes", {0, 2, 3}), x.rank());
+  Node mean = ReduceMean(x, axes, true);
+  Node var = ReduceMean(x * x, axes, true) - mean * mean;
+  c.set_output(0, (x - mean) / (Sqrt(var) + 1e-9));
+}
+
+}  // namespace
+
+void register_normalization_ops(Registry& r) {
+  // Since 1: ONNX Runtime exports used it in the default domain before opset 17 made it standard.
+  r.add("", "LayerNormalization", 1, layer_norm_op);
+  r.add("", "RMSNormalization", 23, rms_norm_op);
+  r.add("", "BatchNormalization", 7, batch_norm_op);
+  r.add("", "InstanceNormalization", 6, [](OpContext& c) {
+    c.set_output(0, InstanceNorm(c.input(0), c.input(1), c.input(2), c.attr_float("epsilon", 1e-5)));
+  });
+  r.add("", "GroupNormalization", 18, group_norm_op);
+  r.add("", "LpNormalization", 1, lp_norm_op);
+  r.add("", "MeanVarianceNormalization", 9, mvn_op);
+}
+
+}  // namespace graft::onnx

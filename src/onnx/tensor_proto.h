@@ -1,0 +1,54 @@
+#pragma once
+// TensorProto <-> Tensor, and ONNX element types <-> DType.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <onnx/onnx_pb.h>
+
+#include "graft/core/tensor.h"
+
+namespace graft::onnx {
+
+// The graft dtype of an ONNX TensorProto.DataType, or nullopt (string, complex, float8, 4-bit types).
+std::optional<DType> dtype_from_onnx(int32_t data_type);
+int32_t dtype_to_onnx(DType t);
+std::string onnx_elem_type_name(int32_t data_type);  // "float", "int64", "string", ...
+// "tensor(float)", "seq(tensor(int64))", "optional(tensor(float))", "map(int64,tensor(float))"
+std::string type_proto_str(const ::onnx::TypeProto& t);
+
+// A read-only file mapped into memory, shared by every tensor that points into it.
+struct MappedFile {
+  std::filesystem::path path;
+  void* data = nullptr;
+  size_t size = 0;
+  ~MappedFile();
+};
+
+// Resolves and maps external-data files below one folder. Locations must be relative, stay inside the
+// folder (after following symlinks), and every offset/length must lie inside the file.
+class ExternalDataStore {
+ public:
+  explicit ExternalDataStore(std::filesystem::path base_dir) : base_dir_(std::move(base_dir)) {}
+  // The bytes of tensor `t` (whose data_location is EXTERNAL); `nbytes` is what its shape and type need.
+  // Returns a tensor sharing the mapping when the data is suitably aligned, a copy otherwise.
+  Tensor load(const ::onnx::TensorProto& t, DType dtype, const Shape& shape);
+  const std::filesystem::path& base_dir() const { return base_dir_; }
+
+ private:
+  std::shared_ptr<MappedFile> map(const std::filesystem::path& resolved, const std::string& tensor);
+  std::filesystem::path base_dir_;
+  std::mutex mutex_;
+  std::map<std::filesystem::path, std::shared_ptr<MappedFile>> files_;
+};
+
+// The value of a TensorProto (raw_data, typed fields, or external data through `store`, which may be null
+// for models without a folder). `what` says where it comes from for error messages.
+Tensor tensor_from_proto(const ::onnx::TensorProto& t, ExternalDataStore* store, const std::string& what);
+// Element count implied by the proto's dims.
+int64_t proto_num_elements(const ::onnx::TensorProto& t);
+
+}  // namespace graft::onnx

@@ -1,0 +1,84 @@
+// End to end: all-MiniLM-L6-v2 (exported by PyTorch, opset 14) from ../shared/models, materialized into a
+// temporary folder, against the PyTorch output stored next to it.
+#include <chrono>
+
+#include "onnx_test_util.h"
+
+namespace graft::onnx {
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+class MiniLM : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    fs::path shared = GRAFT_SHARED_DIR;
+    if (!fs::exists(shared / "models" / "materialize.py")) return;
+    dir_ = new TempDir();
+    std::string cmd = "/usr/bin/python3 '" + (shared / "models" / "materialize.py").string() + "' '" +
+                      dir_->path.string() + "' > /dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      error_ = "materialize.py failed: " + cmd;
+      return;
+    }
+    model_dir_ = dir_->path / "minilm_l6";
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (model_dir_.empty() && error_.empty())
+      GTEST_SKIP() << "shared models not found at " << GRAFT_SHARED_DIR << "/models";
+    ASSERT_TRUE(error_.empty()) << error_;
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline fs::path model_dir_;
+  static inline std::string error_;
+};
+
+TEST_F(MiniLM, DescribesInputsAndOutputs) {
+  Model m = Model::load(model_dir_ / "minilm_l6_opset14.onnx");
+  ASSERT_EQ(m.inputs().size(), 3u);
+  EXPECT_EQ(m.inputs()[0].str(), "input_ids: int64[batch, sequence]");
+  EXPECT_EQ(m.outputs()[0].name, "last_hidden_state");
+  EXPECT_EQ(m.opset(), 14);
+  EXPECT_TRUE(m.unsupported_ops().empty());
+  EXPECT_GT(m.parameter_count(), 20'000'000);
+}
+
+TEST_F(MiniLM, MatchesPyTorch) {
+  Model m = Model::load(model_dir_ / "minilm_l6_opset14.onnx");
+  InferenceSession s(m);
+  std::map<std::string, Tensor> in;
+  for (const char* name : {"input_ids", "attention_mask", "token_type_ids"})
+    in[name] = read_npy(model_dir_ / (std::string(name) + ".npy"));
+  auto out = s.run(in);
+  Tensor want = read_npy(model_dir_ / "last_hidden_state.npy");
+  const Tensor& got = out.at("last_hidden_state");
+  ASSERT_EQ(got.shape(), want.shape());
+  double err = max_abs_diff(got, want);
+  EXPECT_LT(err, 1e-4) << "max abs error vs PyTorch";
+  // A second run with the same shapes reuses the compiled executable.
+  auto again = s.run(in);
+  EXPECT_EQ(s.stats().compiles, 1);
+  EXPECT_EQ(max_abs_diff(again.at("last_hidden_state"), got), 0.0);
+}
+
+TEST_F(MiniLM, RunsOtherShapes) {
+  Model m = Model::load(model_dir_ / "minilm_l6_opset14.onnx");
+  InferenceSession s(m);
+  for (auto [b, t] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {2, 128}}) {
+    std::vector<int64_t> ids(size_t(b * t)), mask(size_t(b * t), 1), types(size_t(b * t), 0);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(100 + (i * 37) % 1000);
+    auto out = s.run({{"input_ids", Tensor::from_vector(ids, Shape{b, t})},
+                      {"attention_mask", Tensor::from_vector(mask, Shape{b, t})},
+                      {"token_type_ids", Tensor::from_vector(types, Shape{b, t})}});
+    EXPECT_EQ(out.at("last_hidden_state").shape(), (Shape{b, t, 384}));
+  }
+  EXPECT_EQ(s.stats().compiles, 3);
+}
+
+}  // namespace
+}  // namespace graft::onnx

@@ -1,0 +1,200 @@
+#pragma once
+// Builds small ModelProtos in C++ for the ONNX front-end tests, and runs them.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "graft/backend/backend.h"
+#include "graft/graph/ops.h"
+#include "graft/onnx/model.h"
+#include "graft/onnx/session.h"
+#include "onnx/tensor_proto.h"
+
+namespace graft::onnx::testing {
+
+using DimSpec = std::variant<int64_t, std::string>;
+
+inline ::onnx::TensorProto make_tensor_proto(const std::string& name, const Tensor& t) {
+  ::onnx::TensorProto p;
+  p.set_name(name);
+  p.set_data_type(dtype_to_onnx(t.dtype()));
+  for (int64_t d : t.shape().dims()) p.add_dims(d);
+  p.set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
+  return p;
+}
+
+class ModelBuilder {
+ public:
+  explicit ModelBuilder(int64_t opset = 17) {
+    m_.set_ir_version(8);
+    m_.set_producer_name("graft-test");
+    auto* o = m_.add_opset_import();
+    o->set_domain("");
+    o->set_version(opset);
+    m_.mutable_graph()->set_name("test");
+  }
+  void import(const std::string& domain, int64_t version) {
+    auto* o = m_.add_opset_import();
+    o->set_domain(domain);
+    o->set_version(version);
+  }
+
+  static void fill_value_info(::onnx::ValueInfoProto* v, const std::string& name, DType dtype,
+                              const std::vector<DimSpec>& dims) {
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(dtype_to_onnx(dtype));
+    auto* shape = tt->mutable_shape();
+    for (const auto& d : dims) {
+      auto* dim = shape->add_dim();
+      if (std::holds_alternative<int64_t>(d))
+        dim->set_dim_value(std::get<int64_t>(d));
+      else
+        dim->set_dim_param(std::get<std::string>(d));
+    }
+  }
+  void input(const std::string& name, DType dtype, const std::vector<DimSpec>& dims) {
+    fill_value_info(m_.mutable_graph()->add_input(), name, dtype, dims);
+  }
+  void output(const std::string& name, DType dtype, const std::vector<DimSpec>& dims = {}) {
+    fill_value_info(m_.mutable_graph()->add_output(), name, dtype, dims);
+  }
+  void output_untyped(const std::string& name) { m_.mutable_graph()->add_output()->set_name(name); }
+  void initializer(const std::string& name, const Tensor& t) {
+    *m_.mutable_graph()->add_initializer() = make_tensor_proto(name, t);
+  }
+  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& inputs,
+                          const std::vector<std::string>& outputs, const std::string& name = "",
+                          const std::string& domain = "") {
+    return add_node(m_.mutable_graph(), op, inputs, outputs, name, domain);
+  }
+  static ::onnx::NodeProto& add_node(::onnx::GraphProto* g, const std::string& op,
+                                     const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
+                                     const std::string& name = "", const std::string& domain = "") {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(name.empty() ? op + "_" + std::to_string(g->node_size()) : name);
+    if (!domain.empty()) n->set_domain(domain);
+    for (const auto& i : inputs) n->add_input(i);
+    for (const auto& o : outputs) n->add_output(o);
+    return *n;
+  }
+  // A Constant node producing `t`.
+  void constant(const std::string& out, const Tensor& t) {
+    auto& n = node("Constant", {}, {out});
+    attr(n, "value", t);
+  }
+
+  static void attr(::onnx::NodeProto& n, const std::string& name, int64_t v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, int v) { attr(n, name, int64_t(v)); }
+  static void attr(::onnx::NodeProto& n, const std::string& name, double v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::FLOAT);
+    a->set_f(float(v));
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const std::string& v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::STRING);
+    a->set_s(v);
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const char* v) { attr(n, name, std::string(v)); }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (auto x : v) a->add_ints(x);
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const std::vector<float>& v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::FLOATS);
+    for (auto x : v) a->add_floats(x);
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const Tensor& t) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::TENSOR);
+    *a->mutable_t() = make_tensor_proto("", t);
+  }
+  static void attr(::onnx::NodeProto& n, const std::string& name, const ::onnx::GraphProto& g) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = g;
+  }
+
+  ::onnx::ModelProto& proto() { return m_; }
+  std::string bytes() const {
+    std::string s;
+    m_.SerializeToString(&s);
+    return s;
+  }
+  Model model(const std::filesystem::path& dir = {}) const { return Model::from_bytes(bytes(), dir, "test.onnx"); }
+
+ private:
+  ::onnx::ModelProto m_;
+};
+
+// Runs a one-shot session.
+inline std::map<std::string, Tensor> run_model(const Model& m, const std::map<std::string, Tensor>& inputs) {
+  InferenceSession s(m);
+  return s.run(inputs);
+}
+
+inline Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1, float hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(size_t(shape.size()));
+  for (auto& x : v) x = dist(rng);
+  return Tensor::from_vector(v, shape);
+}
+
+// A fresh temporary folder, removed at destruction.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "graft_onnx_XXXXXX").string();
+    char* p = mkdtemp(tmpl.data());
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+inline void write_file(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+#define EXPECT_THROW_WITH(stmt, ...)                                                  \
+  do {                                                                                \
+    try {                                                                             \
+      stmt;                                                                           \
+      ADD_FAILURE() << "expected an exception from " #stmt;                           \
+    } catch (const std::exception& e) {                                               \
+      std::string msg = e.what();                                                     \
+      for (const char* want : {__VA_ARGS__})                                          \
+        EXPECT_NE(msg.find(want), std::string::npos) << "message lacks '" << want     \
+                                                     << "': " << msg;                 \
+    }                                                                                 \
+  } while (0)
+
+}  // namespace graft::onnx::testing
