@@ -6,6 +6,10 @@
 #include "graft/core/tensor.h"
 #include "graft/graph/graph.h"
 #include "graft/graph/ops.h"
+#include "graft/graph/passes.h"
+#if __has_include("graft/autodiff/gradient.h")
+#include "graft/autodiff/gradient.h"
+#endif
 #if __has_include("graft/backend/backend.h")
 #include "graft/backend/backend.h"
 #endif
