@@ -206,3 +206,30 @@ TEST(Compiler, MatMulAbsorbsBiasAndActivation) {
         }
   }
 }
+
+TEST(Compiler, RunIntoPreallocatedOutputs) {
+  auto exe = compile([](Graph& g) {
+    Node w = g.parameter("w", DType::F32, {4});
+    Node grad = g.parameter("g", DType::F32, {4});
+    return std::vector<Node>{w - grad * 0.5, ReduceSum(w * w), w};
+  });
+  Tensor w{1.f, 2.f, 3.f, 4.f}, grad{2.f, 2.f, 2.f, 2.f};
+  std::vector<Tensor> outs = {Tensor(DType::F32, {4}), Tensor(DType::F32, {}), Tensor(DType::F32, {4})};
+  const void* where = outs[0].raw();
+  std::vector<Tensor> ins = {w, grad};
+  exe->run_into(ins, outs);
+  EXPECT_EQ(outs[0].raw(), where);  // written in place
+  EXPECT_EQ(outs[0].to_vector<float>(), (std::vector<float>{0.f, 1.f, 2.f, 3.f}));
+  EXPECT_EQ(outs[1].item<float>(), 30.f);
+  EXPECT_EQ(outs[2].to_vector<float>(), w.to_vector<float>());
+  // Double buffering: the next step reads the result and writes into the old input.
+  std::vector<Tensor> ins2 = {outs[0], grad};
+  std::vector<Tensor> outs2 = {w, Tensor(DType::F32, {}), Tensor(DType::F32, {4})};
+  exe->run_into(ins2, outs2);
+  EXPECT_EQ(w.to_vector<float>(), (std::vector<float>{-1.f, 0.f, 1.f, 2.f}));
+  // An output that is also an input is refused, as are wrong types.
+  std::vector<Tensor> bad = {grad, Tensor(DType::F32, {}), Tensor(DType::F32, {4})};
+  EXPECT_THROW(exe->run_into(ins, bad), Error);
+  std::vector<Tensor> wrong = {Tensor(DType::F64, {4}), Tensor(DType::F32, {}), Tensor(DType::F32, {4})};
+  EXPECT_THROW(exe->run_into(ins, wrong), Error);
+}

@@ -35,6 +35,9 @@ class Executable {
   // Inputs in the order of the graph's parameters; their dtypes and shapes must match exactly.
   virtual std::vector<Tensor> run(std::span<const Tensor> inputs) = 0;
   std::vector<Tensor> run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
+  // Writes the results into `outputs`, preallocated tensors of the output types that share no buffer
+  // with the inputs: a training step double-buffers its variables this way and allocates nothing.
+  virtual void run_into(std::span<const Tensor> inputs, std::span<Tensor> outputs) = 0;
   const std::vector<ValueType>& input_types() const { return input_types_; }
   const std::vector<ValueType>& output_types() const { return output_types_; }
   const ExecutableStats& stats() const { return stats_; }

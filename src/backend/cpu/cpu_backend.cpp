@@ -49,6 +49,30 @@ class CpuExecutable final : public Executable {
   }
 
   std::vector<Tensor> run(std::span<const Tensor> inputs) override {
+    std::vector<Tensor> outputs(output_types_.size());
+    execute(inputs, outputs);
+    return outputs;
+  }
+
+  void run_into(std::span<const Tensor> inputs, std::span<Tensor> outputs) override {
+    GRAFT_CHECK(outputs.size() == output_types_.size(), "graph '", graph_.name(), "' returns ", output_types_.size(),
+                " outputs, given ", outputs.size(), " to write into");
+    for (size_t j = 0; j < outputs.size(); ++j) {
+      const ValueType& t = output_types_[j];
+      GRAFT_CHECK(outputs[j].defined() && outputs[j].dtype() == t.dtype && outputs[j].shape() == t.shape, "output ", j,
+                  " to write into is ", outputs[j].defined() ? std::string(dtype_name(outputs[j].dtype())) + outputs[j].shape().str() : "undefined",
+                  ", expected ", t.str());
+      for (const Tensor& in : inputs)
+        GRAFT_CHECK(!in.defined() || in.raw() != outputs[j].raw(), "output ", j,
+                    " shares its buffer with an input: run_into needs distinct output buffers");
+    }
+    std::vector<Tensor> targets(outputs.begin(), outputs.end());
+    execute(inputs, targets);
+  }
+
+ private:
+  // Runs the steps. Output tensors that are defined on entry are written in place; the others are allocated.
+  void execute(std::span<const Tensor> inputs, std::vector<Tensor>& outputs) {
     std::lock_guard<std::mutex> lock(mu_);  // the arena is shared by calls: one run at a time
     GRAFT_CHECK(inputs.size() == input_types_.size(), "graph '", graph_.name(), "' takes ", input_types_.size(),
                 " inputs, given ", inputs.size());
@@ -59,7 +83,8 @@ class CpuExecutable final : public Executable {
                   param_name(int(i)), "') is ", dtype_name(inputs[i].dtype()), inputs[i].shape(), ", expected ",
                   want.str());
     }
-    std::vector<Tensor> outputs(output_types_.size());
+    std::vector<bool> given(outputs.size());
+    for (size_t j = 0; j < outputs.size(); ++j) given[j] = outputs[j].defined();
     for (size_t b = 0; b < buffers_.size(); ++b) {
       const Buffer& buf = buffers_[b];
       switch (buf.kind) {
@@ -67,9 +92,9 @@ class CpuExecutable final : public Executable {
         case BufferKind::Param: ptrs_[b] = const_cast<void*>(inputs[size_t(buf.index)].raw()); break;
         case BufferKind::Const: ptrs_[b] = const_cast<void*>(buf.constant); break;
         case BufferKind::Output: {
-          const ValueType& t = output_types_[size_t(buf.index)];
-          outputs[size_t(buf.index)] = Tensor::uninitialized(t.dtype, t.shape);
-          ptrs_[b] = outputs[size_t(buf.index)].raw();
+          Tensor& o = outputs[size_t(buf.index)];
+          if (!o.defined()) o = Tensor::uninitialized(output_types_[size_t(buf.index)].dtype, output_types_[size_t(buf.index)].shape);
+          ptrs_[b] = o.raw();
           break;
         }
       }
@@ -85,16 +110,19 @@ class CpuExecutable final : public Executable {
       }
     }
     for (size_t j = 0; j < output_types_.size(); ++j) {
-      if (outputs[j].defined()) continue;
+      const Buffer& buf = buffers_[size_t(output_buffer_[j])];
+      if (buf.kind == BufferKind::Output && buf.index == int(j)) continue;  // written in place
       // An output that is an input, a constant, or another output's buffer: copy it out.
       const ValueType& t = output_types_[j];
-      outputs[j] = Tensor::from_bytes(t.dtype, t.shape, ptrs_[size_t(output_buffer_[j])],
-                                      size_t(t.shape.size()) * dtype_size(t.dtype));
+      size_t bytes = size_t(t.shape.size()) * dtype_size(t.dtype);
+      const void* src = ptrs_[size_t(output_buffer_[j])];
+      if (given[j])
+        std::memmove(outputs[j].raw(), src, bytes);
+      else
+        outputs[j] = Tensor::from_bytes(t.dtype, t.shape, src, bytes);
     }
-    return outputs;
   }
 
- private:
   std::string param_name(int i) const {
     return std::get<ParameterAttrs>(graph_.op(graph_.parameters()[size_t(i)]).attrs).name;
   }
