@@ -1,0 +1,2 @@
+// Context: named, scoped variables (being written).
+namespace graft {}

@@ -1,0 +1,2 @@
+// Training: losses, optimizers, the loop (being written).
+namespace graft {}
