@@ -1,5 +1,6 @@
 // Shape builders: broadcast, reshape, transpose, slicing, concatenation, padding, reversal.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "graft/graph/ops.h"
@@ -113,7 +114,11 @@ Node Slice(Node x, Axes starts, Axes limits, Axes strides) {
                 " must be positive (use SliceAxis or Reverse for negative steps)");
     GRAFT_CHECK(0 <= starts[i] && starts[i] <= limits[i] && limits[i] <= d, "Slice of ", x.describe(), ": [",
                 starts[i], ", ", limits[i], ") out of range on axis ", i, " of ", x.shape());
-    dims[i] = (limits[i] - starts[i] + strides[i] - 1) / strides[i];
+    dims[i] = limits[i] > starts[i] ? 1 + (limits[i] - starts[i] - 1) / strides[i] : 0;  // no overflow for huge strides
+    if (dims[i] <= 1) {  // a stride over at most one element is irrelevant: keep kernels' stride products small
+      strides[i] = 1;
+      limits[i] = starts[i] + dims[i];
+    }
     identity &= dims[i] == d;
   }
   if (identity) return x;
@@ -142,12 +147,13 @@ Node SliceAxis(Node x, int axis, std::optional<int64_t> start, std::optional<int
   int64_t s = start ? norm(*start, -1, d - 1) : d - 1;
   int64_t e = end ? norm(*end, -1, d - 1) : -1;
   if (end && *end < -d) e = -1;
-  int64_t count = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+  if (step == std::numeric_limits<int64_t>::min()) step = -std::numeric_limits<int64_t>::max();  // same slice; -step fits
+  int64_t count = s > e ? 1 + (s - e - 1) / (-step) : 0;
   Node rev = Reverse(x, {axis});
   int64_t rs = d - 1 - s;  // position of s in the reversed axis
   starts[axis] = count ? rs : 0;
-  limits[axis] = count ? rs + (count - 1) * (-step) + 1 : 0;
-  strides[axis] = -step;
+  strides[axis] = count > 1 ? -step : 1;
+  limits[axis] = count ? rs + (count - 1) * strides[axis] + 1 : 0;
   return Slice(rev, starts, limits, strides);
 }
 

@@ -15,7 +15,7 @@ constexpr int64_t kChunk = 256;            // elements per register
 constexpr int64_t kParallelMin = 1 << 15;  // below this many elements one thread is faster
 
 template <typename S, typename T>
-inline void load(const S* src, int64_t stride, T* dst, int64_t n) {
+GRAFT_INLINE void load(const S* src, int64_t stride, T* dst, int64_t n) {
   if (stride == 0) {
     T v = T(to_compute(src[0]));
     for (int64_t i = 0; i < n; ++i) dst[i] = v;
@@ -27,7 +27,7 @@ inline void load(const S* src, int64_t stride, T* dst, int64_t n) {
 }
 
 template <typename S, typename T>
-inline void store(const T* src, S* dst, int64_t n) {
+GRAFT_INLINE void store(const T* src, S* dst, int64_t n) {
   if constexpr (std::is_same_v<S, T>) {
     for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
   } else if constexpr (std::is_same_v<S, bool>) {
@@ -56,7 +56,7 @@ inline T sign_of(T x) {
 }
 
 template <typename T>
-void apply(const EwInstr& ins, T* regs, int64_t n) {
+GRAFT_INLINE void apply(const EwInstr& ins, T* regs, int64_t n) {
   T* d = regs + ins.dst * kChunk;
   const T* a = ins.a >= 0 ? regs + ins.a * kChunk : nullptr;
   const T* b = ins.b >= 0 ? regs + ins.b * kChunk : nullptr;
@@ -75,11 +75,11 @@ void apply(const EwInstr& ins, T* regs, int64_t n) {
   break;
   switch (ins.op) {
     case OpKind::Neg: UNARY(-x)
-    case OpKind::Abs: UNARY(std::abs(x))
+    case OpKind::Abs: UNARY(__builtin_fabs(x))
     case OpKind::Sign: UNARY(sign_of(x))
     case OpKind::Exp:
       if constexpr (std::is_same_v<T, float>) {
-        UNARY(exp_f32(x))
+        UNARY(exp_fast(x))
       } else {
         UNARY(std::exp(x))
       }
@@ -101,13 +101,18 @@ void apply(const EwInstr& ins, T* regs, int64_t n) {
     case OpKind::Asinh: UNARY(std::asinh(x))
     case OpKind::Acosh: UNARY(std::acosh(x))
     case OpKind::Atanh: UNARY(std::atanh(x))
-    case OpKind::Erf: UNARY(std::erf(x))
+    case OpKind::Erf:
+      if constexpr (std::is_same_v<T, float>) {
+        UNARY(erf_f32(x))
+      } else {
+        UNARY(std::erf(x))
+      }
     case OpKind::Floor: UNARY(std::floor(x))
     case OpKind::Ceil: UNARY(std::ceil(x))
     case OpKind::Round: UNARY(std::nearbyint(x))
     case OpKind::Logistic:
       if constexpr (std::is_same_v<T, float>) {
-        UNARY(1.0f / (1.0f + exp_f32(-x)))
+        UNARY(1.0f / (1.0f + exp_fast(-x)))
       } else {
         UNARY(T(1) / (T(1) + std::exp(-x)))
       }
@@ -121,8 +126,8 @@ void apply(const EwInstr& ins, T* regs, int64_t n) {
     case OpKind::Rem:
     case OpKind::Fmod: BINARY(std::fmod(x, y))
     case OpKind::Pow: BINARY(std::pow(x, y))
-    case OpKind::Min: BINARY((x != x || y != y) ? x + y : (x < y ? x : y))
-    case OpKind::Max: BINARY((x != x || y != y) ? x + y : (x > y ? x : y))
+    case OpKind::Min: BINARY(select(x != x || y != y, x + y, select(x < y, x, y)))  // NaN propagates
+    case OpKind::Max: BINARY(select(x != x || y != y, x + y, select(x > y, x, y)))
     case OpKind::Atan2: BINARY(std::atan2(x, y))
     case OpKind::Equal: BINARY(x == y ? T(1) : T(0))
     case OpKind::NotEqual: BINARY(x != y ? T(1) : T(0))
@@ -134,7 +139,7 @@ void apply(const EwInstr& ins, T* regs, int64_t n) {
     case OpKind::Or: BINARY((x != T(0) || y != T(0)) ? T(1) : T(0))
     case OpKind::Xor: BINARY(((x != T(0)) != (y != T(0))) ? T(1) : T(0))
     case OpKind::Select:
-      for (int64_t i = 0; i < n; ++i) d[i] = a[i] != T(0) ? b[i] : c[i];
+      for (int64_t i = 0; i < n; ++i) d[i] = select(a[i] != T(0), b[i], c[i]);
       break;
     case OpKind::Convert:
       for (int64_t i = 0; i < n; ++i) d[i] = round_through(a[i], ins.convert_to);
@@ -169,7 +174,7 @@ void store_output(DType dtype, const T* src, void* base, int64_t offset, int64_t
 // Runs items [begin, end) of the (row, chunk) iteration space. Compiled for several instruction sets;
 // the loader picks the best the processor has.
 template <typename T>
-__attribute__((target_clones("default", "avx2", "arch=skylake-avx512"))) void run_items(
+GRAFT_CLONES void run_items(
     const EwProgram& p, std::span<const void* const> in, std::span<void* const> out, int64_t begin, int64_t end) {
   int r = int(p.dims.size());
   int64_t inner = p.dims.back();

@@ -1,35 +1,103 @@
 #pragma once
-// Scalar math written so that GCC vectorizes loops over it (no calls into libm, selects instead of
-// branches). Accuracy is stated at each function and checked against libm in the tests.
-#include <bit>
-#include <cmath>
+// Scalar math written so that GCC vectorizes loops over it: no calls into libm, selects as bit masks
+// instead of branches, and every function always inlined. GCC will not inline an ordinary inline
+// function into a target_clones clone ("target specific option mismatch"), and a call left in a loop
+// stops its vectorization, so hot loops in the AVX2/AVX-512 clones depend on GRAFT_INLINE here.
+// Accuracy is stated at each function and checked against libm in the tests.
 #include <cstdint>
-#include <limits>
+#include <type_traits>
+
+#define GRAFT_CLONES __attribute__((target_clones("default", "avx2", "arch=skylake-avx512")))
+#define GRAFT_INLINE [[gnu::always_inline]] inline
 
 namespace graft::cpu {
 
-// exp for f32, Cephes-style: range reduction by ln 2 and a degree-6 polynomial; within 2 ulp of
-// std::exp for normal results, inf above 88.72, 0 where the result would be subnormal, NaN kept.
-inline float exp_f32(float x) {
-  const float hi = 88.7228394f, lo = -87.3365479f;
-  float xc = x < lo ? lo : (x > hi ? hi : x);
-  float fx = xc * 1.44269504088896341f + 0.5f;
-  float n = std::floor(fx);
-  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float r2 = r * r;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float y = p * r2 + r + 1.0f;
-  int32_t e = int32_t(n) + 127;
-  float scale = std::bit_cast<float>(uint32_t(e < 1 ? 1 : e) << 23);
-  float out = y * scale;
-  out = x > hi ? std::numeric_limits<float>::infinity() : out;
-  out = x < lo ? 0.0f : out;
-  return x != x ? x : out;
+// c ? a : b as bit masks. A plain ?: whose arm is computed arithmetic keeps GCC from vectorizing the loop
+// under the default -ftrapping-math (the arm is sunk into a branch, which may not be speculated).
+template <typename C>
+GRAFT_INLINE C select(bool c, C a, C b) {
+  using U = std::conditional_t<sizeof(C) == 4, uint32_t, uint64_t>;
+  const U m = U(0) - U(c);
+  return __builtin_bit_cast(C, U((__builtin_bit_cast(U, a) & m) | (__builtin_bit_cast(U, b) & ~m)));
+}
+
+// exp for f32: e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two so n ln2_hi
+// is exact), |r| <= ln2 / 2, and e^r by its Taylor series to r^7 (truncation error < 6e-9 relative). 2^n
+// is applied as two halves so that subnormal results and results near FLT_MAX come out right. Overflow
+// gives inf, underflow 0, NaN stays NaN.
+GRAFT_INLINE float exp_fast(float x) {
+  float xc = select(x < -104.0f, -104.0f, x);
+  xc = select(xc > 89.0f, 89.0f, xc);
+  // Round to nearest by adding and removing 1.5 * 2^23 (std::floor would not vectorize: GCC keeps
+  // roundps out of loops under the default -ftrapping-math).
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = xc - n * 0.693145751953125f;
+  r = r - n * 1.428606820309417e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t ni = int32_t(n);
+  const int32_t n1 = ni >> 1, n2 = ni - n1;
+  const float s1 = __builtin_bit_cast(float, uint32_t(n1 + 127) << 23);
+  const float s2 = __builtin_bit_cast(float, uint32_t(n2 + 127) << 23);
+  float out = p * s1 * s2;
+  out = select(x > 89.0f, __builtin_inff(), out);
+  out = select(x < -104.0f, 0.0f, out);
+  return select(x != x, x, out);
+}
+
+// 1 + erf(z) in f32 to about 1e-7 absolute, without libm. |z| <= 1: 1 + z * P(z^2). |z| > 1: with
+// erfc(|z|) = exp(-z^2) * Q(1/|z|), it is 2 - erfc for z > 0 and erfc itself for z < 0 (so the negative
+// tail keeps its relative accuracy). P and Q are Chebyshev fits of erf(sqrt(u))/sqrt(u) on [0, 1] and of
+// erfc(1/t) * exp(1/t^2) on (0, 1], made for graft with mpmath (max error 1.3e-9 and 7.1e-8).
+GRAFT_INLINE float one_plus_erf_f32(float z) {
+  const float a = __builtin_fabsf(z);
+  const float u = z * z;
+  float p = 7.87587506269e-5f;
+  p = p * u - 8.01686428717e-4f;
+  p = p * u + 5.18908742343e-3f;
+  p = p * u - 2.68542120106e-2f;
+  p = p * u + 1.12835947152e-1f;
+  p = p * u - 3.76126266667e-1f;
+  p = p * u + 1.12837916585f;
+  const float small = 1.0f + z * p;
+  const float t = 1.0f / select(a > 1.0f, a, 1.0f);
+  float q = -2.82821790883e-2f;
+  q = q * t + 2.17103440007e-1f;
+  q = q * t - 7.20253821077e-1f;
+  q = q * t + 1.34471367153f;
+  q = q * t - 1.50813930762f;
+  q = q * t + 9.31230605196e-1f;
+  q = q * t - 1.02124835572e-1f;
+  q = q * t - 2.70143590821e-1f;
+  q = q * t - 7.27556446332e-4f;
+  q = q * t + 5.64207228643e-1f;
+  q = q * t - 7.24651057266e-8f;
+  const float erfc_a = exp_fast(-u) * q;
+  const float large = select(z > 0.0f, 2.0f - erfc_a, erfc_a);
+  const float r = select(a <= 1.0f, small, large);
+  return select(z != z, z, r);
+}
+
+// erf(x) in f32: x * P(x^2) for |x| <= 1 (relative accuracy kept near 0), 1 - erfc(|x|) beyond.
+GRAFT_INLINE float erf_f32(float x) {
+  const float a = __builtin_fabsf(x);
+  const float u = x * x;
+  float p = 7.87587506269e-5f;
+  p = p * u - 8.01686428717e-4f;
+  p = p * u + 5.18908742343e-3f;
+  p = p * u - 2.68542120106e-2f;
+  p = p * u + 1.12835947152e-1f;
+  p = p * u - 3.76126266667e-1f;
+  p = p * u + 1.12837916585f;
+  const float near = x * p;
+  const float far = one_plus_erf_f32(x) - 1.0f;  // |x| > 1: no cancellation worth speaking of
+  return select(a <= 1.0f, near, far);
 }
 
 }  // namespace graft::cpu
