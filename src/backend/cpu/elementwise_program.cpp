@@ -97,7 +97,12 @@ GRAFT_INLINE void apply(const EwInstr& ins, T* regs, int64_t n) {
     case OpKind::Atan: UNARY(std::atan(x))
     case OpKind::Sinh: UNARY(std::sinh(x))
     case OpKind::Cosh: UNARY(std::cosh(x))
-    case OpKind::Tanh: UNARY(std::tanh(x))
+    case OpKind::Tanh:
+      if constexpr (std::is_same_v<T, float>) {
+        UNARY(tanh_f32(x))
+      } else {
+        UNARY(std::tanh(x))
+      }
     case OpKind::Asinh: UNARY(std::asinh(x))
     case OpKind::Acosh: UNARY(std::acosh(x))
     case OpKind::Atanh: UNARY(std::atanh(x))
