@@ -36,6 +36,7 @@ class Storage {
   Storage() = default;
   void* data_ = nullptr;
   size_t nbytes_ = 0;
+  size_t capacity_ = 0;  // bytes actually allocated (owned storage)
   DeviceKind device_ = DeviceKind::CPU;
   bool owned_ = false;
   std::shared_ptr<void> owner_;
