@@ -1,6 +1,8 @@
 // TensorProto decoding and external data: files mapped lazily, with paths confined to the model's folder.
 #include "onnx/tensor_proto.h"
 
+#include <optional>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -108,6 +110,20 @@ bool is_inside(const fs::path& child, const fs::path& dir) {
   return true;
 }
 
+// A model inside a Hugging Face cache snapshot (<repo>/snapshots/<commit>/...) has its files as symlinks
+// into <repo>/blobs; that folder is the only other place external data may resolve to.
+std::optional<fs::path> hub_blobs_dir(const fs::path& model_dir) {
+  for (fs::path p = model_dir; p.has_parent_path() && p != p.parent_path(); p = p.parent_path()) {
+    if (p.filename() == "snapshots") {
+      fs::path blobs = p.parent_path() / "blobs";
+      std::error_code ec;
+      if (fs::is_directory(blobs, ec)) return fs::canonical(blobs, ec);
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::shared_ptr<MappedFile> ExternalDataStore::map(const fs::path& resolved, const std::string& tensor) {
@@ -173,8 +189,10 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
               location, "') does not exist");
   fs::path resolved = fs::canonical(full, ec);
   GRAFT_CHECK(!ec, "external data of tensor '", name, "': cannot resolve ", full.string(), ": ", ec.message());
-  GRAFT_CHECK(is_inside(resolved, base), "external data of tensor '", name, "': location '", location,
-              "' resolves to ", resolved.string(), ", outside the model's folder ", base.string());
+  std::optional<fs::path> blobs = hub_blobs_dir(base);
+  GRAFT_CHECK(is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)), "external data of tensor '", name,
+              "': location '", location, "' resolves to ", resolved.string(), ", outside the model's folder ",
+              base.string());
   auto file = map(resolved, name);
   size_t need = size_t(shape.size()) * dtype_size(dtype);
   if (length < 0) length = int64_t(file->size) - offset;

@@ -250,5 +250,26 @@ TEST(OnnxExternalData, RefusesLocationsOutsideTheModelFolder) {
   EXPECT_THROW_WITH(Model::from_bytes(external_model("ok.bin", 0, 16)).initializer("w"), "tensor 'w'", "folder");
 }
 
+// In a Hugging Face cache, snapshot files are symlinks into the repo's blobs/ folder: allowed there, and
+// only there.
+TEST(OnnxExternalData, FollowsHubCacheSymlinksIntoBlobsOnly) {
+  TempDir cache;
+  fs::path repo = cache.path / "models--org--name";
+  fs::path snap = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567" / "onnx";
+  fs::create_directories(snap);
+  fs::create_directories(repo / "blobs");
+  write_file(repo / "blobs" / "aaaa", float_bytes({1, 2, 3, 4}));
+  write_file(repo / "blobs" / "bbbb", external_model("model.onnx_data", 0, 16));
+  fs::create_symlink(fs::path("../../../blobs/aaaa"), snap / "model.onnx_data");
+  fs::create_symlink(fs::path("../../../blobs/bbbb"), snap / "model.onnx");
+  Model m = Model::load(snap / "model.onnx");
+  EXPECT_TRUE(allclose(m.initializer("w"), Tensor({1.f, 2.f, 3.f, 4.f})));
+  // A link from the snapshot to anywhere else is still refused.
+  write_file(cache.path / "secret.bin", float_bytes({1, 2, 3, 4}));
+  fs::create_symlink(cache.path / "secret.bin", snap / "evil.bin");
+  write_file(snap / "evil.onnx", external_model("evil.bin", 0, 16));
+  EXPECT_THROW_WITH(Model::load(snap / "evil.onnx").initializer("w"), "tensor 'w'", "outside the model's folder");
+}
+
 }  // namespace
 }  // namespace graft::onnx
