@@ -3,6 +3,9 @@
 //   graft run MODEL [--input NAME=FILE.npy]... [--dims SYMBOL=N,...] [--output-dir DIR]
 //   graft bench MODEL [--input ...] [--dims ...] [--threads N] [--warmup W] [--runs R] [--json]
 //   graft ops [--markdown]
+//   graft embed --model ID_OR_DIR [--revision R] [--normalize] [--batch N] [--format json|npy] [--output FILE]
+//               [TEXT... | --input FILE]                                        (embed.cpp)
+//   graft tokenize --tokenizer FILE [--pair] [--jsonl] [--no-special] < lines   (tokenize.cpp)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +16,7 @@
 #include <iostream>
 #include <random>
 
+#include "commands.h"
 #include "graft/backend/backend.h"
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
@@ -313,12 +317,22 @@ int main(int argc, char** argv) {
   auto* ops = app.add_subcommand("ops", "the supported ONNX ops with their opset ranges");
   ops->add_flag("--markdown", markdown, "print a Markdown table");
 
+  graft::cli::EmbedArgs embed_args;
+  auto* embed = graft::cli::add_embed_command(app, embed_args);
+  graft::cli::TokenizeArgs tokenize_args;
+  auto* tokenize = graft::cli::add_tokenize_command(app, tokenize_args);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*info) return cmd_info(model);
     if (*run) return cmd_run(model, inputs, dims, out_dir);
     if (*bench) return cmd_bench(model, inputs, dims, threads, warmup, runs, json);
     if (*ops) return cmd_ops(markdown);
+    if (*embed) return graft::cli::run_embed(embed_args);
+    if (*tokenize) {
+      std::ios::sync_with_stdio(false);
+      return graft::cli::run_tokenize(tokenize_args, std::cin, std::cout);
+    }
   } catch (const std::exception& e) {
     std::cerr << "graft: error: " << e.what() << "\n";
     return 1;
