@@ -76,6 +76,10 @@ void register_recurrent_ops(Registry& r);
 void register_quantization_ops(Registry& r);
 void register_sequence_ops(Registry& r);
 void register_contrib_ops(Registry& r);
+void register_loss_ops(Registry& r);
+void register_signal_ops(Registry& r);
+void register_vision_ops(Registry& r);
+void register_misc_ops(Registry& r);
 
 std::string canonical_domain(const std::string& d);  // "ai.onnx" -> ""
 

@@ -20,6 +20,10 @@ const Registry& Registry::get() {
     register_quantization_ops(r);
     register_sequence_ops(r);
     register_contrib_ops(r);
+    register_loss_ops(r);
+    register_signal_ops(r);
+    register_vision_ops(r);
+    register_misc_ops(r);
     return r;
   }();
   return registry;

@@ -1,0 +1,149 @@
+// Signal processing: HannWindow / HammingWindow / BlackmanWindow, DFT and STFT (opset 17+).
+// Windows are computed on the host (their size must be known while tracing). DFT/STFT multiply by
+// host-computed cosine/sine matrices, so any length works (not only powers of two) and the product runs
+// on the backend's matrix kernels. Complex values are a trailing axis of 2 (real, imaginary).
+#include <cmath>
+#include <numbers>
+
+#include "onnx/converter.h"
+
+namespace graft::onnx {
+
+namespace {
+
+enum class WindowKind { Hann, Hamming, Blackman };
+
+void window_op(OpContext& c, WindowKind kind) {
+  std::vector<int64_t> size = c.require_ints(0, "size");
+  if (size.size() != 1 || size[0] < 0) c.fail("size must be a non-negative scalar");
+  int64_t n = size[0];
+  bool periodic = c.attr_int("periodic", 1) != 0;
+  DType out = onnx_dtype_attr(c, c.attr_int("output_datatype", 1));
+  double denom = periodic ? double(n) : double(n - 1);
+  std::vector<double> v(static_cast<size_t>(n));
+  const double pi = std::numbers::pi;
+  for (int64_t i = 0; i < n; ++i) {
+    double x = denom > 0 ? 2 * pi * double(i) / denom : 0;
+    switch (kind) {
+      case WindowKind::Hann: v[size_t(i)] = 0.5 - 0.5 * std::cos(x); break;
+      case WindowKind::Hamming: v[size_t(i)] = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(x); break;
+      case WindowKind::Blackman: v[size_t(i)] = 0.42 - 0.5 * std::cos(x) + 0.08 * std::cos(2 * x); break;
+    }
+  }
+  c.set_known(0, Tensor::from_vector(v, Shape{n}).cast(out));
+}
+
+// DFT of the last axis of re/im ([..., L]) into K bins, as [..., K, 2]. `im` may be absent (real input).
+// One product with a host-computed matrix: [re | im] x [[C, sS], [-sS, C]] = [out_re | out_im], where
+// C = cos(2 pi jk / L), S = sin(2 pi jk / L), s = -1 forward and +1 inverse (which also scales by 1/L).
+Node dft_last_axis(Graph& g, Node re, std::optional<Node> im, int64_t K, bool inverse) {
+  int64_t L = re.dim(-1);
+  int64_t rows = im ? 2 * L : L;
+  double s = inverse ? 1.0 : -1.0, scale = inverse ? 1.0 / double(L) : 1.0;
+  std::vector<double> m(static_cast<size_t>(rows * 2 * K));
+  for (int64_t j = 0; j < L; ++j)
+    for (int64_t k = 0; k < K; ++k) {
+      // Reduce j*k mod L first so large products keep their precision.
+      double a = 2 * std::numbers::pi * double((j * k) % L) / double(L);
+      double cs = std::cos(a) * scale, sn = std::sin(a) * scale * s;
+      m[size_t(j * 2 * K + k)] = cs;
+      m[size_t(j * 2 * K + K + k)] = sn;
+      if (im) {
+        m[size_t((L + j) * 2 * K + k)] = -sn;
+        m[size_t((L + j) * 2 * K + K + k)] = cs;
+      }
+    }
+  Node M = g.constant(Tensor::from_vector(m, Shape{rows, 2 * K}).cast(re.dtype()));
+  Node in = im ? Concatenate({re, *im}, -1) : re;
+  Node y = MatMul(in, M);  // [..., 2K]
+  std::vector<int64_t> dims = y.shape().dims();
+  dims.back() = 2;
+  dims.push_back(K);
+  y = Reshape(y, dims);  // [..., 2, K]
+  Axes perm;
+  for (int i = 0; i < y.rank() - 2; ++i) perm.push_back(i);
+  perm.push_back(y.rank() - 1);
+  perm.push_back(y.rank() - 2);
+  return Transpose(y, perm);
+}
+
+void dft_op(OpContext& c) {
+  Node x = c.input(0);
+  int r = x.rank();
+  if (r < 2 || (x.dim(-1) != 1 && x.dim(-1) != 2)) c.fail("input must be [..., 1 or 2], got ", x.shape());
+  int64_t axis_raw = c.opset() >= 20 ? (c.has_input(2) ? c.require_ints(2, "axis").at(0) : -2) : c.attr_int("axis", 1);
+  int axis = normalize_axis(c, axis_raw, r);
+  if (axis == r - 1) c.fail("axis may not be the complex axis");
+  bool inverse = c.attr_int("inverse", 0) != 0, onesided = c.attr_int("onesided", 0) != 0;
+  int64_t n = x.dim(axis);
+  int64_t L = n;
+  if (c.has_input(1)) {
+    auto len = c.require_ints(1, "dft_length");
+    if (len.size() != 1 || len[0] < 1) c.fail("dft_length must be a positive scalar");
+    L = len[0];
+  }
+  // Move the transformed axis last, split real/imaginary.
+  Axes perm;
+  for (int i = 0; i < r - 1; ++i)
+    if (i != axis) perm.push_back(i);
+  perm.push_back(axis);
+  perm.push_back(r - 1);
+  Node t = Transpose(x, perm);  // [..., n, c]
+  if (L < n) t = SliceAxis(t, r - 2, 0, L);
+  if (L > n) {
+    Axes lo(size_t(r), 0), hi(size_t(r), 0);
+    hi[size_t(r - 2)] = L - n;
+    t = Pad(t, lo, hi);
+  }
+  Node re = Squeeze(SliceAxis(t, r - 1, 0, 1), {r - 1});
+  std::optional<Node> im;
+  if (x.dim(-1) == 2) im = Squeeze(SliceAxis(t, r - 1, 1, 2), {r - 1});
+  int64_t K = onesided ? L / 2 + 1 : L;
+  Node y = dft_last_axis(c.graph(), re, im, K, inverse);  // [..., K, 2]
+  Axes back(static_cast<size_t>(r));
+  for (int i = 0; i < r; ++i) back[size_t(perm[size_t(i)])] = i;
+  c.set_output(0, Transpose(y, back));
+}
+
+void stft_op(OpContext& c) {
+  Node x = c.input(0);
+  if (x.rank() != 3 || (x.dim(2) != 1 && x.dim(2) != 2)) c.fail("signal must be [batch, length, 1 or 2], got ", x.shape());
+  auto step = c.require_ints(1, "frame_step");
+  if (step.size() != 1 || step[0] < 1) c.fail("frame_step must be a positive scalar");
+  std::optional<Node> window = c.optional_input(2);
+  int64_t flen = 0;
+  if (c.has_input(3)) flen = c.require_ints(3, "frame_length").at(0);
+  else if (window) flen = window->dim(0);
+  else c.fail("either window or frame_length must be given");
+  if (window && window->dim(0) != flen) c.fail("window length ", window->dim(0), " differs from frame_length ", flen);
+  int64_t len = x.dim(1);
+  if (flen < 1 || flen > len) c.fail("frame_length ", flen, " does not fit the signal length ", len);
+  int64_t frames = (len - flen) / step[0] + 1;
+  std::vector<int64_t> idx(static_cast<size_t>(frames * flen));
+  for (int64_t f = 0; f < frames; ++f)
+    for (int64_t j = 0; j < flen; ++j) idx[size_t(f * flen + j)] = f * step[0] + j;
+  Node fr = Take(x, c.graph().constant(Tensor::from_vector(idx, Shape{frames, flen})), 1);  // [b, frames, flen, c]
+  Node re = Squeeze(SliceAxis(fr, 3, 0, 1), {3});
+  std::optional<Node> im;
+  if (x.dim(2) == 2) im = Squeeze(SliceAxis(fr, 3, 1, 2), {3});
+  if (window) {
+    Node w = Convert(*window, x.dtype());
+    re = re * w;
+    if (im) im = *im * w;
+  }
+  bool onesided = c.attr_int("onesided", 1) != 0;
+  int64_t K = onesided ? flen / 2 + 1 : flen;
+  c.set_output(0, dft_last_axis(c.graph(), re, im, K, false));
+}
+
+}  // namespace
+
+void register_signal_ops(Registry& r) {
+  r.add("", "HannWindow", 17, [](OpContext& c) { window_op(c, WindowKind::Hann); });
+  r.add("", "HammingWindow", 17, [](OpContext& c) { window_op(c, WindowKind::Hamming); });
+  r.add("", "BlackmanWindow", 17, [](OpContext& c) { window_op(c, WindowKind::Blackman); });
+  r.add("", "DFT", 17, dft_op);
+  r.add("", "STFT", 17, stft_op);
+}
+
+}  // namespace graft::onnx

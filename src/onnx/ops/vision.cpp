@@ -1,0 +1,218 @@
+// Vision ops: NonMaxSuppression (data-dependent output size: computed on the host from values known while
+// tracing), GridSample (bilinear / nearest / bicubic, zeros / border / reflection padding) built from
+// gathers, and MaxUnpool (a scatter).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "onnx/converter.h"
+
+namespace graft::onnx {
+
+namespace {
+
+// ---- NonMaxSuppression ----------------------------------------------------------------------------------
+
+void nms_op(OpContext& c) {
+  const Tensor& boxes_t = c.require_known(0, "boxes");
+  const Tensor& scores_t = c.require_known(1, "scores");
+  int64_t max_out = 0;
+  if (c.has_input(2)) max_out = c.require_ints(2, "max_output_boxes_per_class").at(0);
+  double iou_th = c.has_input(3) ? c.require_doubles(3, "iou_threshold").at(0) : 0.0;
+  std::optional<double> score_th;
+  if (c.has_input(4)) score_th = c.require_doubles(4, "score_threshold").at(0);
+  bool center = c.attr_int("center_point_box", 0) != 0;
+  if (boxes_t.rank() != 3 || boxes_t.shape()[2] != 4) c.fail("boxes must be [batches, boxes, 4], got ", boxes_t.shape());
+  if (scores_t.rank() != 3 || scores_t.shape()[0] != boxes_t.shape()[0] || scores_t.shape()[2] != boxes_t.shape()[1])
+    c.fail("scores ", scores_t.shape(), " do not match boxes ", boxes_t.shape());
+  int64_t nb = boxes_t.shape()[0], nbox = boxes_t.shape()[1], ncls = scores_t.shape()[1];
+  std::vector<double> boxes = boxes_t.to_vector<double>(), scores = scores_t.to_vector<double>();
+  // Corners as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2.
+  auto corners = [&](int64_t b, int64_t i) {
+    const double* p = &boxes[size_t((b * nbox + i) * 4)];
+    std::array<double, 4> r;
+    if (center) {
+      r = {p[1] - p[3] / 2, p[0] - p[2] / 2, p[1] + p[3] / 2, p[0] + p[2] / 2};
+    } else {
+      r = {std::min(p[0], p[2]), std::min(p[1], p[3]), std::max(p[0], p[2]), std::max(p[1], p[3])};
+    }
+    return r;
+  };
+  auto iou = [&](const std::array<double, 4>& a, const std::array<double, 4>& b) {
+    double ih = std::min(a[2], b[2]) - std::max(a[0], b[0]), iw = std::min(a[3], b[3]) - std::max(a[1], b[1]);
+    if (ih <= 0 || iw <= 0) return 0.0;
+    double inter = ih * iw;
+    double ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    return ua > 0 ? inter / ua : 0.0;
+  };
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t k = 0; k < ncls; ++k) {
+      if (max_out <= 0) continue;
+      const double* s = &scores[size_t((b * ncls + k) * nbox)];
+      std::vector<int64_t> cand;
+      for (int64_t i = 0; i < nbox; ++i)
+        if (!score_th || s[i] > *score_th) cand.push_back(i);
+      std::stable_sort(cand.begin(), cand.end(), [&](int64_t x, int64_t y) { return s[x] > s[y]; });
+      std::vector<int64_t> kept;
+      for (int64_t i : cand) {
+        if (int64_t(kept.size()) >= max_out) break;
+        auto bi = corners(b, i);
+        bool ok = true;
+        for (int64_t j : kept)
+          if (iou(bi, corners(b, j)) > iou_th) {
+            ok = false;
+            break;
+          }
+        if (ok) kept.push_back(i);
+      }
+      for (int64_t i : kept) out.insert(out.end(), {b, k, i});
+    }
+  c.set_known(0, Tensor::from_vector(out, Shape{int64_t(out.size() / 3), 3}));
+}
+
+// ---- GridSample -------------------------------------------------------------------------------------------
+
+// Reflects coordinates into [lo, hi] (the border reflects, periodic with period 2 * (hi - lo)).
+Node reflect(Node x, double lo, double hi) {
+  double span = hi - lo;
+  if (span <= 0) return x * 0.0 + lo;
+  Node d = Abs(x - lo);
+  Node flips = Floor(d / span);
+  Node extra = d - flips * span;
+  Node odd = Equal(flips - Floor(flips / 2.0) * 2.0, ScalarLike(flips, 1));
+  return Select(odd, hi - extra, extra + lo);
+}
+
+void grid_sample_op(OpContext& c) {
+  Node x = c.input(0), grid = c.input(1);
+  if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
+    c.fail("only 2-D sampling is supported: X [N, C, H, W] with grid [N, Ho, Wo, 2], got ", x.shape(), " and ", grid.shape());
+  std::string mode = c.attr_string("mode", c.opset() >= 20 ? "linear" : "bilinear");
+  std::string pad = c.attr_string("padding_mode", "zeros");
+  bool align = c.attr_int("align_corners", 0) != 0;
+  if (mode == "linear") mode = "bilinear";
+  if (mode == "cubic") mode = "bicubic";
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") c.fail("unknown mode '", mode, "'");
+  if (pad != "zeros" && pad != "border" && pad != "reflection") c.fail("unknown padding_mode '", pad, "'");
+  int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), Ho = grid.dim(1), Wo = grid.dim(2);
+  DType dt = x.dtype();
+  Node g = Convert(grid, dt);
+  Node gx = Reshape(SliceAxis(g, 3, 0, 1), {N, Ho * Wo}), gy = Reshape(SliceAxis(g, 3, 1, 2), {N, Ho * Wo});
+  auto unnorm = [&](Node v, int64_t size) {
+    return align ? (v + 1.0) * (double(size - 1) / 2) : ((v + 1.0) * double(size) - 1.0) / 2.0;
+  };
+  Node px = unnorm(gx, W), py = unnorm(gy, H);
+  auto pad_coord = [&](Node v, int64_t size) {
+    if (pad == "border") return Clamp(v, ScalarLike(v, 0), ScalarLike(v, double(size - 1)));
+    if (pad == "reflection") {
+      v = align ? reflect(v, 0, double(size - 1)) : reflect(v, -0.5, double(size) - 0.5);
+      return Clamp(v, ScalarLike(v, 0), ScalarLike(v, double(size - 1)));
+    }
+    return v;
+  };
+  if (mode != "bicubic") {
+    px = pad_coord(px, W);
+    py = pad_coord(py, H);
+  }
+  Node flat = Reshape(x, {N, C, H * W});
+  // Value at integer pixel (iy, ix) ([N, P] float holding integers), zero outside for zeros padding.
+  auto fetch = [&](Node iy, Node ix) {
+    Node valid;
+    if (pad == "zeros") {
+      valid = And(And(GreaterEqual(ix, ScalarLike(ix, 0)), LessEqual(ix, ScalarLike(ix, double(W - 1)))),
+                  And(GreaterEqual(iy, ScalarLike(iy, 0)), LessEqual(iy, ScalarLike(iy, double(H - 1)))));
+    } else if (pad == "reflection" && mode == "bicubic") {
+      ix = align ? reflect(ix, 0, double(W - 1)) : reflect(ix, -0.5, double(W) - 0.5);
+      iy = align ? reflect(iy, 0, double(H - 1)) : reflect(iy, -0.5, double(H) - 0.5);
+    }
+    Node cx = Clamp(ix, ScalarLike(ix, 0), ScalarLike(ix, double(W - 1)));
+    Node cy = Clamp(iy, ScalarLike(iy, 0), ScalarLike(iy, double(H - 1)));
+    Node lin = Convert(cy * double(W) + cx, DType::I64);  // [N, P]
+    Node idx = BroadcastTo(ExpandDims(lin, 1), Shape{N, C, Ho * Wo});
+    Node v = TakeAlongAxis(flat, idx, 2);  // [N, C, P]
+    if (valid.valid()) v = Select(ExpandDims(valid, 1), v, ScalarLike(v, 0));
+    return v;
+  };
+  Node y;
+  if (mode == "nearest") {
+    y = fetch(Round(py), Round(px));
+  } else if (mode == "bilinear") {
+    Node x0 = Floor(px), y0 = Floor(py);
+    Node wx1 = ExpandDims(px - x0, 1), wy1 = ExpandDims(py - y0, 1);
+    Node wx0 = 1.0 - wx1, wy0 = 1.0 - wy1;
+    Node x1 = x0 + 1.0, y1 = y0 + 1.0;
+    y = fetch(y0, x0) * wy0 * wx0 + fetch(y0, x1) * wy0 * wx1 + fetch(y1, x0) * wy1 * wx0 + fetch(y1, x1) * wy1 * wx1;
+  } else {
+    // Bicubic (A = -0.75) over the 4 x 4 neighbourhood; each tap's index is padded on its own.
+    Node x0 = Floor(px), y0 = Floor(py);
+    Node tx = px - x0, ty = py - y0;
+    auto coeffs = [](Node t) {
+      const double A = -0.75;
+      auto near = [&](Node d) { return ((d * (A + 2.0) - (A + 3.0)) * d) * d + 1.0; };  // |d| <= 1
+      auto far = [&](Node d) { return ((d * A - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A; };  // 1 < |d| < 2
+      return std::array<Node, 4>{far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)};
+    };
+    auto cx = coeffs(tx), cy = coeffs(ty);
+    for (int i = 0; i < 4; ++i) {
+      Node row;
+      for (int j = 0; j < 4; ++j) {
+        Node v = fetch(y0 + double(i - 1), x0 + double(j - 1)) * ExpandDims(cx[size_t(j)], 1);
+        row = row.valid() ? row + v : v;
+      }
+      row = row * ExpandDims(cy[size_t(i)], 1);
+      y = y.valid() ? y + row : row;
+    }
+  }
+  c.set_output(0, Reshape(y, {N, C, Ho, Wo}));
+}
+
+// ---- MaxUnpool --------------------------------------------------------------------------------------------
+
+void max_unpool_op(OpContext& c) {
+  Node x = c.input(0), idx = Convert(c.input(1), DType::I64);
+  if (x.rank() < 3) c.fail("X must be [N, C, spatial...], got ", x.shape());
+  size_t s = size_t(x.rank() - 2);
+  std::vector<int64_t> kernel = c.attr_ints("kernel_shape");
+  std::vector<int64_t> strides = c.attr_ints("strides", std::vector<int64_t>(s, 1));
+  std::vector<int64_t> pads = c.attr_ints("pads", std::vector<int64_t>(2 * s, 0));
+  if (kernel.size() != s) c.fail("kernel_shape must have ", s, " entries");
+  // Indices address the output shape the pooling implies; a larger output_shape pads it at the end.
+  std::vector<int64_t> out = {x.dim(0), x.dim(1)};
+  for (size_t i = 0; i < s; ++i) out.push_back((x.dim(int(i) + 2) - 1) * strides[i] + kernel[i] - pads[i] - pads[i + s]);
+  std::vector<int64_t> requested = out;
+  if (c.has_input(2)) {
+    requested = c.require_ints(2, "output_shape");
+    if (requested.size() != size_t(x.rank())) c.fail("output_shape must have ", x.rank(), " entries");
+    for (size_t i = 0; i < requested.size(); ++i)
+      if (requested[i] < out[i]) c.fail("output_shape ", requested[i], " on axis ", i, " is below the pooled extent ", out[i]);
+  }
+  int64_t spatial = 1;
+  for (size_t i = 2; i < out.size(); ++i) spatial *= out[i];
+  // Indices address the flattened [N, C, spatial] output; scatter per (n, c) row along the last axis.
+  int64_t N = x.dim(0), C = x.dim(1);
+  int64_t per = x.shape().size() / (N * C);
+  Node rows = Reshape(x, {N, C, per});
+  Node base = Iota(c.graph(), DType::I64, Shape{N, C, per}, 0) * double(C * spatial) +
+              Iota(c.graph(), DType::I64, Shape{N, C, per}, 1) * double(spatial);
+  Node local = Reshape(idx, {N, C, per}) - base;  // ONNX indices may be global over N, C as well
+  Node zeros = Zeros(c.graph(), x.dtype(), {N, C, spatial});
+  Node y = ScatterAlongAxis(zeros, local, rows, 2, ReduceOp::Replace);
+  y = Reshape(y, out);
+  if (requested != out) {
+    Axes lo(out.size(), 0), hi(out.size(), 0);
+    for (size_t i = 0; i < out.size(); ++i) hi[i] = requested[i] - out[i];
+    y = Pad(y, lo, hi);
+  }
+  c.set_output(0, y);
+}
+
+}  // namespace
+
+void register_vision_ops(Registry& r) {
+  r.add("", "NonMaxSuppression", 10, nms_op);
+  r.add("", "GridSample", 16, grid_sample_op);
+  r.add("", "MaxUnpool", 9, max_unpool_op);
+}
+
+}  // namespace graft::onnx
