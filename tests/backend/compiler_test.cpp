@@ -233,3 +233,21 @@ TEST(Compiler, RunIntoPreallocatedOutputs) {
   std::vector<Tensor> wrong = {Tensor(DType::F64, {4}), Tensor(DType::F32, {}), Tensor(DType::F32, {4})};
   EXPECT_THROW(exe->run_into(ins, wrong), Error);
 }
+
+// Add(dot_a, dot_b) where one product has a single row (so it looks like a bias of the other): only one
+// product may absorb the Add, and the other must still be computed.
+TEST(Compiler, SumOfTwoSingleRowProducts) {
+  auto exe = compile([](Graph& g) {
+    Node a = g.parameter("a", DType::F32, {1, 3}), b = g.parameter("b", DType::F32, {3, 4});
+    Node c = g.parameter("c", DType::F32, {1, 2}), d = g.parameter("d", DType::F32, {2, 4});
+    return std::vector<Node>{MatMul(a, b) + MatMul(c, d)};
+  });
+  Tensor a{{1.f, 2.f, 3.f}}, b = random_tensor(DType::F32, {3, 4}, 1), c{{-1.f, 0.5f}}, d = random_tensor(DType::F32, {2, 4}, 2);
+  Tensor y = exe->run({a, b, c, d})[0];
+  for (int64_t j = 0; j < 4; ++j) {
+    double want = 0;
+    for (int64_t k = 0; k < 3; ++k) want += double(a.at<float>({0, k})) * b.at<float>({k, j});
+    for (int64_t k = 0; k < 2; ++k) want += double(c.at<float>({0, k})) * d.at<float>({k, j});
+    EXPECT_NEAR(y.at<float>({0, j}), want, 1e-5);
+  }
+}

@@ -38,6 +38,7 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
       int a = user[size_t(i)];
       const Op& add = g.op(a);
       if (add.kind != OpKind::Add || add.outputs[0].shape != d.outputs[0].shape) continue;
+      if (role[size_t(a)] != 0) continue;  // Add(dot, dot): the other product already claimed this Add
       int bias_input = add.inputs[0].op == i ? 1 : 0;
       const ValueType& bt = g.op(add.inputs[size_t(bias_input)].op).outputs[size_t(add.inputs[size_t(bias_input)].output)];
       int64_t N = d.outputs[0].shape[-1];

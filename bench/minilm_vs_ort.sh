@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# MiniLM (all-MiniLM-L6-v2 architecture from ../shared) latency: graft vs ONNX Runtime (npm
+# onnxruntime-node 1.30, graph optimizations on), same model, same shapes, same thread count, measured
+# in the same run, alternating the two, ROUNDS times. Prints each measurement and the median ratio.
+#   bash bench/minilm_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+THREADS=${2:-2}
+ROUNDS=${3:-5}
+GRAFT=$BUILD/tools/graft/graft
+[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+[ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
+MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
+[ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
+# The CPU library ships inside the npm package; --ignore-scripts skips its optional CUDA download.
+[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+for shape in "1 128" "32 128"; do
+  set -- $shape
+  g_list=""; o_list=""
+  for r in $(seq "$ROUNDS"); do
+    g=$("$GRAFT" bench "$MODEL" --dims batch=$1,sequence=$2 --threads "$THREADS" --warmup 3 --runs 10 --json | field median_ms)
+    o=$(node bench/ort/minilm_ort.js "$MODEL" "$1" "$2" "$THREADS" 3 10 | field median_ms)
+    echo "b$1 x s$2 round $r: graft ${g} ms, onnxruntime ${o} ms"
+    g_list="$g_list $g"; o_list="$o_list $o"
+  done
+  gm=$(echo $g_list | tr ' ' '\n' | median); om=$(echo $o_list | tr ' ' '\n' | median)
+  echo "b$1 x s$2 median of $ROUNDS: graft ${gm} ms, onnxruntime ${om} ms, graft/ort = $(awk "BEGIN {printf \"%.2f\", $gm/$om}")"
+done
