@@ -2,6 +2,10 @@
 // plan the intermediates into one arena, and run the kernels in order.
 #include <omp.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -33,6 +37,7 @@ struct Step {
   std::vector<const void*> in_ptrs;
   std::vector<void*> out_ptrs;
   int op = 0;
+  double seconds = 0;  // accumulated when profiling
 };
 
 bool is_alias(OpKind k) { return k == OpKind::Reshape || k == OpKind::StopGradient; }
@@ -45,6 +50,8 @@ class CpuExecutable final : public Executable {
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
     graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues);
     build(options);
+    const char* p = std::getenv("GRAFT_PROFILE");
+    profile_ = p && *p && std::string(p) != "0";
     stats_.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -103,7 +110,13 @@ class CpuExecutable final : public Executable {
       for (size_t i = 0; i < s.in.size(); ++i) s.in_ptrs[i] = ptrs_[size_t(s.in[i])];
       for (size_t i = 0; i < s.out.size(); ++i) s.out_ptrs[i] = ptrs_[size_t(s.out[i])];
       try {
-        s.kernel->run(s.in_ptrs, s.out_ptrs);
+        if (profile_) {
+          auto t0 = std::chrono::steady_clock::now();
+          s.kernel->run(s.in_ptrs, s.out_ptrs);
+          s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } else {
+          s.kernel->run(s.in_ptrs, s.out_ptrs);
+        }
       } catch (const Error& e) {
         const Op& op = graph_.op(s.op);
         fail(op_name(op.kind), op.name.empty() ? "" : " \"" + op.name + "\"", ": ", e.what());
@@ -236,6 +249,36 @@ class CpuExecutable final : public Executable {
     stats_.naive_bytes = plan.naive_bytes;
   }
 
+  // GRAFT_PROFILE=1: time every step, print the totals by kind when the executable is destroyed.
+  void print_profile() const {
+    std::map<std::string, std::pair<double, int>> by_kind;
+    double total = 0;
+    for (const Step& s : steps_) {
+      const Op& op = graph_.op(s.op);
+      std::string k(op_name(op.kind));
+      if (op.kind == OpKind::Composite) k += "(" + std::get<CompositeAttrs>(op.attrs).name + ")";
+      if (op.kind == OpKind::DotGeneral && std::get<DotGeneralAttrs>(op.attrs).has_bias) k += "+bias";
+      by_kind[k].first += s.seconds;
+      by_kind[k].second += 1;
+      total += s.seconds;
+    }
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& [k, v] : by_kind) rows.emplace_back(v.first, k);
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "graft profile of '%s' (%d kernels): %.3f s in kernels\n", graph_.name().c_str(),
+                 int(steps_.size()), total);
+    for (auto& [t, k] : rows)
+      std::fprintf(stderr, "  %-28s %8.3f s  %5.1f%%  (%d kernels)\n", k.c_str(), t, total > 0 ? 100 * t / total : 0.0,
+                   by_kind[k].second);
+  }
+
+ public:
+  ~CpuExecutable() override {
+    if (profile_) print_profile();
+  }
+
+ private:
+  bool profile_ = false;
   Graph graph_;
   std::vector<Step> steps_;
   std::vector<Buffer> buffers_;
