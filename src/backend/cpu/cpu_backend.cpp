@@ -274,7 +274,7 @@ class CpuExecutable final : public Executable {
 
  public:
   ~CpuExecutable() override {
-    if (profile_) print_profile();
+    if (profile_ && !steps_.empty()) print_profile();
   }
 
  private:
