@@ -16,3 +16,7 @@
 #if __has_include("graft/backend/exec.h")
 #include "graft/backend/exec.h"
 #endif
+#if __has_include("graft/context/context.h")
+#include "graft/context/checkpoint.h"
+#include "graft/context/context.h"
+#endif

@@ -1,2 +1,0 @@
-// Training: losses, optimizers, the loop (being written).
-namespace graft {}

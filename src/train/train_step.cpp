@@ -1,0 +1,227 @@
+// The compiled, double-buffered train step.
+#include "graft/train/train_step.h"
+
+#include <cmath>
+
+#include "graft/autodiff/gradient.h"
+
+namespace graft::train {
+
+namespace {
+constexpr const char* kStepVar = "/optimizer/step";
+constexpr const char* kMicroVar = "/optimizer/micro_step";
+
+std::string signature(const std::vector<Tensor>& batch) {
+  std::string key;
+  for (const Tensor& t : batch) key += std::string(dtype_name(t.dtype())) + t.shape().str() + ";";
+  return key;
+}
+}  // namespace
+
+// One compiled graph and the buffers it reads and writes.
+struct Compiled {
+  std::unique_ptr<Executable> exe;
+  // What feeds each executable input: a batch column, a variable, or a step scalar.
+  struct Source {
+    enum Kind { Batch, Var, Scalar } kind;
+    int index = 0;
+    Variable* var = nullptr;
+  };
+  std::vector<Source> inputs;
+  std::vector<Variable*> out_vars;  // outputs[first_var_output + i] is the new value of out_vars[i]
+  int first_var_output = 1;
+  bool has_grad_norm = false;
+  std::vector<Tensor> in_buf, out_buf;
+  std::vector<Tensor> scalars;  // f64 scalars, rewritten each step
+};
+
+struct TrainStep::Impl {
+  LossFn loss;
+  std::shared_ptr<Optimizer> opt;
+  Schedule schedule;
+  TrainStepOptions options;
+  std::shared_ptr<Backend> backend;
+  std::map<std::string, Compiled> apply, accumulate;
+  std::map<std::string, std::unique_ptr<Executable>> eval;
+  std::map<std::string, std::vector<std::string>> eval_vars;
+  int compilations = 0;
+  double last_norm = NAN;
+
+  Compiled build(Context& ctx, const std::vector<Tensor>& batch, bool apply_update) {
+    Graph g(apply_update ? "train_step" : "train_accumulate");
+    std::map<int, Compiled::Source> sources;  // parameter op index -> source
+    std::vector<Node> bnodes;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      bnodes.push_back(g.parameter("batch" + std::to_string(i), batch[i].dtype(), batch[i].shape()));
+      sources[bnodes.back().op_index()] = {Compiled::Source::Batch, int(i), nullptr};
+    }
+    GraphVariables vars(ctx, g);
+    std::vector<Node> outs = loss(vars, bnodes);
+    GRAFT_CHECK(!outs.empty() && is_floating(outs[0].dtype()) && outs[0].shape().size() == 1,
+                "TrainStep: the loss function must return a floating scalar first, got ",
+                outs.empty() ? std::string("nothing") : outs[0].type().str());
+    Node loss_node = outs[0];
+    std::vector<std::string> used = vars.names();
+    std::vector<Variable*> trainable;
+    std::vector<Node> wrt;
+    for (const std::string& n : used) {
+      Variable& v = ctx.at(n);
+      if (v.trainable) trainable.push_back(&v), wrt.push_back(vars.node_of(n));
+    }
+    GRAFT_CHECK(!trainable.empty(), "TrainStep: the loss uses no trainable variable (", used.size(), " frozen)");
+    std::vector<Node> grads = Gradient(loss_node, wrt);
+
+    Compiled c;
+    std::vector<Node> outputs{loss_node};
+    const int k = options.accumulation_steps;
+    std::vector<Node> acc;
+    if (k > 1)
+      for (Variable* v : trainable)
+        acc.push_back(vars.get("/optimizer/grad_accum" + v->name, Tensor::zeros(v->value.dtype(), v->value.shape()), false));
+    if (!apply_update) {
+      for (size_t i = 0; i < trainable.size(); ++i) {
+        outputs.push_back(acc[i] + grads[i]);
+        c.out_vars.push_back(&ctx.at("/optimizer/grad_accum" + trainable[i]->name));
+      }
+    } else {
+      if (k > 1)
+        for (size_t i = 0; i < grads.size(); ++i) grads[i] = (acc[i] + grads[i]) * (1.0 / k);
+      if (options.clip_norm > 0) {
+        Node sq;
+        for (Node gr : grads) {
+          Node gf = Convert(gr, DType::F32);
+          Node s = ReduceSum(gf * gf);
+          sq = sq.valid() ? sq + s : s;
+        }
+        Node norm = Sqrt(sq);
+        Node coef = Min(options.clip_norm / (norm + 1e-6), ScalarLike(norm, 1.0));
+        for (Node& gr : grads) gr = gr * Convert(coef, gr.dtype());
+        outputs.push_back(norm);
+        c.has_grad_norm = true;
+      }
+      std::vector<double> sc0 = opt->step_scalars(1, 0.0);
+      std::vector<Node> scalars;
+      for (size_t i = 0; i < sc0.size(); ++i) {
+        scalars.push_back(g.parameter("step_scalar" + std::to_string(i), DType::F64, Shape{}));
+        sources[scalars.back().op_index()] = {Compiled::Source::Scalar, int(i), nullptr};
+        c.scalars.push_back(Tensor::scalar<double>(0.0));
+      }
+      std::vector<std::string> slot_names = opt->slots();
+      std::vector<std::pair<Node, Variable*>> new_vals;
+      for (size_t i = 0; i < trainable.size(); ++i) {
+        Variable* v = trainable[i];
+        std::vector<Node> slots;
+        for (const auto& s : slot_names)
+          slots.push_back(vars.get("/optimizer/" + s + v->name, Tensor::zeros(v->value.dtype(), v->value.shape()), false));
+        std::vector<Node> cast_scalars;
+        for (Node s : scalars) cast_scalars.push_back(v->value.dtype() == DType::F64 ? s : Convert(s, v->value.dtype()));
+        std::vector<Node> upd = opt->update(v->name, wrt[i], grads[i], slots, cast_scalars);
+        GRAFT_CHECK(upd.size() == slots.size() + 1, "optimizer ", opt->name(), " returned ", upd.size(), " values for ",
+                    slots.size(), " slots");
+        new_vals.emplace_back(upd[0], v);
+        for (size_t s = 0; s < slot_names.size(); ++s)
+          new_vals.emplace_back(upd[s + 1], &ctx.at("/optimizer/" + slot_names[s] + v->name));
+      }
+      if (k > 1)
+        for (Variable* v : trainable)
+          new_vals.emplace_back(ZerosLikeNode(acc[0].graph(), v), &ctx.at("/optimizer/grad_accum" + v->name));
+      for (auto& [n, v] : new_vals) {
+        outputs.push_back(n);
+        c.out_vars.push_back(v);
+      }
+    }
+    c.first_var_output = int(outputs.size() - c.out_vars.size());
+    for (const std::string& n : vars.names())
+      sources[vars.node_of(n).op_index()] = {Compiled::Source::Var, 0, &ctx.at(n)};
+    g.set_outputs(outputs);
+    c.exe = backend->compile(g, options.compile);
+    ++compilations;
+    for (int p : g.parameters()) c.inputs.push_back(sources.at(p));
+    c.in_buf.resize(c.inputs.size());
+    for (const ValueType& t : c.exe->output_types()) c.out_buf.push_back(Tensor::uninitialized(t.dtype, t.shape));
+    return c;
+  }
+
+  static Node ZerosLikeNode(Graph* g, Variable* v) { return Zeros(*g, v->value.dtype(), v->value.shape()); }
+
+  float run(Compiled& c, const std::vector<Tensor>& batch) {
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const auto& s = c.inputs[i];
+      switch (s.kind) {
+        case Compiled::Source::Batch: c.in_buf[i] = batch[size_t(s.index)]; break;
+        case Compiled::Source::Var: c.in_buf[i] = s.var->value; break;
+        case Compiled::Source::Scalar: c.in_buf[i] = c.scalars[size_t(s.index)]; break;
+      }
+    }
+    c.exe->run_into(std::span<const Tensor>(c.in_buf), std::span<Tensor>(c.out_buf));
+    for (size_t i = 0; i < c.out_vars.size(); ++i) std::swap(c.out_vars[i]->value, c.out_buf[c.first_var_output + i]);
+    for (Tensor& t : c.in_buf) t = Tensor();  // hold no references between steps
+    if (c.has_grad_norm) last_norm = c.out_buf[1].value_as_double(0);
+    return float(c.out_buf[0].value_as_double(0));
+  }
+};
+
+TrainStep::TrainStep(Context ctx, LossFn loss, std::shared_ptr<Optimizer> optimizer, Schedule schedule,
+                     TrainStepOptions options)
+    : ctx_(std::move(ctx)), impl_(std::make_unique<Impl>()) {
+  GRAFT_CHECK(optimizer != nullptr, "TrainStep: no optimizer");
+  GRAFT_CHECK(options.accumulation_steps >= 1, "TrainStep: accumulation_steps must be >= 1");
+  impl_->loss = std::move(loss);
+  impl_->opt = std::move(optimizer);
+  impl_->schedule = schedule ? std::move(schedule) : ConstantLR(1e-3);
+  impl_->options = options;
+  impl_->backend = options.backend ? options.backend : cpu_backend();
+  ctx_.variable(kStepVar, Tensor::scalar<int64_t>(0), false);
+  ctx_.variable(kMicroVar, Tensor::scalar<int64_t>(0), false);
+}
+TrainStep::~TrainStep() = default;
+TrainStep::TrainStep(TrainStep&&) noexcept = default;
+
+int64_t TrainStep::updates() const { return ctx_.value(kStepVar).item<int64_t>(); }
+int64_t TrainStep::micro_step() const { return ctx_.value(kMicroVar).item<int64_t>(); }
+double TrainStep::last_grad_norm() const { return impl_->last_norm; }
+int TrainStep::num_compilations() const { return impl_->compilations; }
+
+float TrainStep::step(const std::vector<Tensor>& batch) {
+  Impl& m = *impl_;
+  std::string key = signature(batch);
+  int64_t micro = micro_step();
+  bool apply = micro + 1 >= m.options.accumulation_steps;
+  auto& cache = apply ? m.apply : m.accumulate;
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, m.build(ctx_, batch, apply)).first;
+  Compiled& c = it->second;
+  int64_t u = updates();
+  if (apply) {
+    last_lr_ = m.schedule(u);
+    std::vector<double> sc = m.opt->step_scalars(u + 1, last_lr_);
+    for (size_t i = 0; i < sc.size(); ++i) c.scalars[i].data<double>()[0] = sc[i];
+  }
+  float loss = m.run(c, batch);
+  // Fresh scalar tensors: a checkpoint may share the old ones.
+  ctx_.at(kMicroVar).value = Tensor::scalar<int64_t>(apply ? 0 : micro + 1);
+  if (apply) ctx_.at(kStepVar).value = Tensor::scalar<int64_t>(u + 1);
+  return loss;
+}
+
+std::vector<Tensor> TrainStep::evaluate(const std::vector<Tensor>& batch) {
+  Impl& m = *impl_;
+  std::string key = signature(batch);
+  auto it = m.eval.find(key);
+  if (it == m.eval.end()) {
+    Graph g("eval");
+    std::vector<Node> bnodes;
+    for (size_t i = 0; i < batch.size(); ++i)
+      bnodes.push_back(g.parameter("batch" + std::to_string(i), batch[i].dtype(), batch[i].shape()));
+    GraphVariables vars(ctx_, g);
+    g.set_outputs(m.loss(vars, bnodes));
+    m.eval_vars[key] = vars.names();
+    it = m.eval.emplace(key, m.backend->compile(g, m.options.compile)).first;
+    ++m.compilations;
+  }
+  std::vector<Tensor> in = batch;
+  for (const std::string& n : m.eval_vars[key]) in.push_back(ctx_.at(n).value);
+  return it->second->run(std::span<const Tensor>(in));
+}
+
+}  // namespace graft::train
