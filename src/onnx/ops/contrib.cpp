@@ -1,6 +1,8 @@
 // com.microsoft ops found in ONNX Runtime-optimized and Optimum exports (the simpler fused ones):
 // Gelu, FastGelu, BiasGelu, QuickGelu, SkipLayerNormalization, SkipSimplifiedLayerNormalization,
-// SimplifiedLayerNormalization. Semantics from ONNX Runtime's contrib op documentation.
+// SimplifiedLayerNormalization. Semantics from ONNX Runtime's contrib op documentation. The attention family
+// (Attention, MultiHeadAttention, GroupQueryAttention, RotaryEmbedding, EmbedLayerNormalization, MatMulNBits)
+// lives in contrib_attention.cpp and is registered from here.
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -38,7 +40,10 @@ void skip_norm(OpContext& c, bool simplified) {
 
 }  // namespace
 
+void register_contrib_attention_ops(Registry& r);  // contrib_attention.cpp
+
 void register_contrib_ops(Registry& r) {
+  register_contrib_attention_ops(r);
   r.add(kMs, "Gelu", 1, [](OpContext& c) { c.set_output(0, Gelu(c.input(0), false)); });
   r.add(kMs, "BiasGelu", 1, [](OpContext& c) { c.set_output(0, Gelu(with_bias(c, c.input(0), 1), false)); });
   r.add(kMs, "FastGelu", 1, [](OpContext& c) { c.set_output(0, Gelu(with_bias(c, c.input(0), 1), true)); });

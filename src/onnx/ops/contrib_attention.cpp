@@ -1,0 +1,449 @@
+// com.microsoft attention-family ops from ONNX Runtime-optimized and Optimum exports: Attention,
+// MultiHeadAttention, GroupQueryAttention, RotaryEmbedding, EmbedLayerNormalization and MatMulNBits.
+// Semantics follow ONNX Runtime's contrib operator documentation (docs/ContribOperators.md). Only the
+// configurations without a key/value cache to extend are lowered (prompt / encoder use); decoding with a
+// past state and the more exotic attributes are rejected with an error naming the node and the input or
+// attribute.
+#include <cmath>
+#include <limits>
+
+#include "onnx/converter.h"
+
+namespace graft::onnx {
+
+namespace {
+
+constexpr const char* kMs = "com.microsoft";
+
+// x[..., a:b] on the last axis.
+Node slice_last(Node x, int64_t a, int64_t b) {
+  Axes starts(size_t(x.rank()), 0), limits = x.shape().dims();
+  starts.back() = a;
+  limits.back() = b;
+  return Slice(x, starts, limits);
+}
+
+// x[..., i, :] of a [..., 2|3, H] packed tensor, dropping that axis.
+Node take_packed(Node x, int axis, int64_t i) {
+  Axes starts(size_t(x.rank()), 0), limits = x.shape().dims();
+  starts[size_t(axis)] = i;
+  limits[size_t(axis)] = i + 1;
+  return Squeeze(Slice(x, starts, limits), {axis});
+}
+
+// [B, L, N*H] -> [B, N, L, H]
+Node to_bnsh(Node x, int64_t heads) {
+  int64_t b = x.dim(0), l = x.dim(1), h = x.dim(2) / heads;
+  return Transpose(Reshape(x, {b, l, heads, h}), {0, 2, 1, 3});
+}
+
+// [B, N, S, H] -> [B, S, N*H]
+Node from_bnsh(Node x) {
+  return Reshape(Transpose(x, {0, 2, 1, 3}), {x.dim(0), x.dim(2), x.dim(1) * x.dim(3)});
+}
+
+// Which keys a query may see, as a bool node broadcastable to [B, 1, S, T], from an ORT mask_index /
+// key_padding_mask: lengths [B] (right padding), [2B] (end positions then start positions: left padding),
+// raw 0/1 [B, T] or [B, S, T], or [B, 1, M, M] (sliced to [S, T]).
+Node key_valid_mask(OpContext& c, Node m, int64_t b, int64_t s, int64_t t, const char* input_name) {
+  Graph& g = c.graph();
+  m = Convert(m, DType::I32);
+  auto positions = [&] { return Iota(g, DType::I32, Shape{b, t}, 1); };
+  auto zero = [&] { return ScalarLike(m, 0); };
+  if (m.rank() == 1 && m.dim(0) == b) {
+    Node valid = Less(positions(), Reshape(m, {b, 1}));
+    return Reshape(valid, {b, 1, 1, t});
+  }
+  if (m.rank() == 1 && m.dim(0) == 2 * b) {
+    Node end = Reshape(Slice(m, {0}, {b}), {b, 1});
+    Node start = Reshape(Slice(m, {b}, {2 * b}), {b, 1});
+    Node p = positions();
+    return Reshape(And(GreaterEqual(p, start), Less(p, end)), {b, 1, 1, t});
+  }
+  if (m.rank() == 2 && m.dim(0) == b && m.dim(1) == t) return Reshape(NotEqual(m, zero()), {b, 1, 1, t});
+  if (m.rank() == 3 && m.dim(0) == b && m.dim(1) == s && m.dim(2) == t)
+    return Reshape(NotEqual(m, zero()), {b, 1, s, t});
+  if (m.rank() == 4 && m.dim(0) == b && m.dim(1) == 1 && m.dim(2) >= s && m.dim(3) >= t)
+    return NotEqual(Slice(m, {0, 0, 0, 0}, {b, 1, s, t}), zero());
+  c.fail("input '", input_name, "' of shape ", m.shape().str(), " is not a supported mask format (expected [", b,
+         "], [", 2 * b, "], [", b, ", ", t, "], [", b, ", ", s, ", ", t, "] or [", b, ", 1, M, M]) for batch ", b,
+         ", query length ", s, ", key length ", t);
+}
+
+// Causal visibility (key j visible to query i when j <= i + t - s), as a bool [1, 1, s, t] node.
+Node causal_mask(Graph& g, int64_t s, int64_t t) {
+  Node i = Iota(g, DType::I64, Shape{1, 1, s, t}, 2);
+  Node j = Iota(g, DType::I64, Shape{1, 1, s, t}, 3);
+  return LessEqual(j, i + g.scalar_like(double(t - s), DType::I64));
+}
+
+struct MaskParts {
+  std::optional<Node> valid;     // bool, true = attend
+  std::optional<Node> additive;  // float, added to the scores
+  void restrict(Node v) { valid = valid ? And(*valid, v) : v; }
+  void add(Node a) { additive = additive ? *additive + a : a; }
+  // ORT fills masked scores with mask_filter_value (a finite number) rather than -inf.
+  std::optional<Node> build(DType dtype, double filter) const {
+    std::optional<Node> m;
+    if (valid) {
+      Graph& g = *valid->graph();
+      m = Select(*valid, g.scalar_like(0.0, dtype), g.scalar_like(filter, dtype));
+    }
+    if (additive) {
+      Node a = Convert(*additive, dtype);
+      m = m ? *m + a : a;
+    }
+    return m;
+  }
+};
+
+// q [B, N, S, H], k/v [B, Nkv, T, H(v)] -> [B, S, N*Hv].
+Node attend(OpContext& c, Node q, Node k, Node v, const MaskParts& mask, double filter) {
+  std::optional<double> scale;
+  if (auto s = c.attr_float("scale", 0.0); s != 0.0) scale = s;
+  return from_bnsh(ScaledDotProductAttention(q, k, v, mask.build(q.dtype(), filter), false, scale));
+}
+
+int64_t required_heads(OpContext& c, const char* attr) {
+  auto n = c.attr_int_opt(attr);
+  if (!n || *n <= 0) c.fail("attribute '", attr, "' is required and must be positive");
+  return *n;
+}
+
+// True when an optional past-state input is present with a non-empty sequence axis.
+bool has_nonempty_past(OpContext& c, int input, int seq_axis) {
+  auto p = c.optional_input(input);
+  return p && p->rank() > seq_axis && p->dim(seq_axis) > 0;
+}
+
+// ---- rotary embeddings ----
+
+// x [B, S, N, H]; cos/sin [B|1, S, 1, rd/2] in x's dtype. Rotates the first rd channels of each head.
+Node apply_rotary(Node x, Node cos, Node sin, int64_t rd, bool interleaved) {
+  int64_t h = x.dim(3);
+  Node rot = rd < h ? slice_last(x, 0, rd) : x;
+  Node out;
+  if (interleaved) {
+    Node pairs = Reshape(rot, {x.dim(0), x.dim(1), x.dim(2), rd / 2, 2});
+    Node even = take_packed(pairs, 4, 0), odd = take_packed(pairs, 4, 1);
+    Node oe = even * cos - odd * sin, oo = odd * cos + even * sin;
+    out = Reshape(Concatenate({ExpandDims(oe, 4), ExpandDims(oo, 4)}, 4), {x.dim(0), x.dim(1), x.dim(2), rd});
+  } else {
+    Node x1 = slice_last(rot, 0, rd / 2), x2 = slice_last(rot, rd / 2, rd);
+    out = Concatenate({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, 3);
+  }
+  if (rd < h) out = Concatenate({out, slice_last(x, rd, h)}, 3);
+  return out;
+}
+
+// cache [max_pos, rd/2] rows at positions [B|1, S] -> [B|1, S, 1, rd/2] in `dtype`.
+Node gather_cache(Node cache, Node positions, DType dtype) {
+  return ExpandDims(Convert(Take(cache, positions, 0), dtype), 2);
+}
+
+// Positions 0..s-1 as [1, s] int64.
+Node default_positions(Graph& g, int64_t s) { return Iota(g, DType::I64, Shape{1, s}, 1); }
+
+void rotary_embedding(OpContext& c) {
+  Node x = c.input(0);
+  Node cos_cache = c.input(2), sin_cache = c.input(3);
+  if (c.attr_int("is_packed_batching", 0) != 0) c.fail("attribute 'is_packed_batching'=1 is not supported");
+  bool interleaved = c.attr_int("interleaved", 0) != 0;
+  int64_t num_heads = c.attr_int("num_heads", 0);
+  int64_t rd = c.attr_int("rotary_embedding_dim", 0);
+  if (cos_cache.rank() != 2) c.fail("input 'cos_cache' must be 2-d, got ", cos_cache.shape().str());
+  int64_t half = cos_cache.dim(1);
+  Node xs;  // [B, S, N, H]
+  bool four_d = x.rank() == 4;
+  if (four_d) {
+    xs = Transpose(x, {0, 2, 1, 3});
+  } else if (x.rank() == 3) {
+    int64_t hidden = x.dim(2);
+    int64_t head = num_heads > 0 ? hidden / num_heads : (rd > 0 ? rd : 2 * half);
+    if (head <= 0 || hidden % head != 0)
+      c.fail("cannot split hidden size ", hidden, " into heads (attribute 'num_heads'=", num_heads, ")");
+    xs = Reshape(x, {x.dim(0), x.dim(1), hidden / head, head});
+  } else {
+    c.fail("input 'input' must be 3-d or 4-d, got ", x.shape().str());
+  }
+  int64_t b = xs.dim(0), s = xs.dim(1), h = xs.dim(3);
+  if (rd == 0) rd = h;
+  if (rd > h || rd % 2 != 0 || rd / 2 > half)
+    c.fail("attribute 'rotary_embedding_dim'=", rd, " does not fit head size ", h, " and cos_cache ",
+           cos_cache.shape().str());
+  Node pos = Convert(c.input(1), DType::I64);
+  if (pos.rank() <= 1 && pos.shape().size() == 1) {
+    pos = default_positions(c.graph(), s) + Reshape(pos, {1, 1});  // a scalar offset
+  } else if (!(pos.rank() == 2 && (pos.dim(0) == b || pos.dim(0) == 1) && pos.dim(1) == s)) {
+    c.fail("input 'position_ids' of shape ", pos.shape().str(), " must be [", b, ", ", s, "] or [1]");
+  }
+  Node cos = gather_cache(rd / 2 < half ? slice_last(cos_cache, 0, rd / 2) : cos_cache, pos, x.dtype());
+  Node sin = gather_cache(rd / 2 < half ? slice_last(sin_cache, 0, rd / 2) : sin_cache, pos, x.dtype());
+  Node y = apply_rotary(xs, cos, sin, rd, interleaved);
+  c.set_output(0, four_d ? Transpose(y, {0, 2, 1, 3}) : Reshape(y, x.shape().dims()));
+}
+
+// ---- Attention (packed QKV weights) ----
+
+void attention(OpContext& c) {
+  Node x = c.input(0), w = c.input(1);
+  int64_t n = required_heads(c, "num_heads");
+  if (c.attr_int("do_rotary", 0) != 0) c.fail("attribute 'do_rotary'=1 is not supported");
+  if (c.attr_int("past_present_share_buffer", 0) != 0) c.fail("attribute 'past_present_share_buffer'=1 is not supported");
+  if (has_nonempty_past(c, 4, 3)) c.fail("input 'past' (a key/value cache) is not supported");
+  if (x.rank() != 3) c.fail("input 'input' must be [batch, sequence, hidden], got ", x.shape().str());
+  if (w.rank() != 2 || w.dim(0) != x.dim(2)) c.fail("input 'weights' has shape ", w.shape().str(), " for input ", x.shape().str());
+  int64_t total = w.dim(1);
+  std::vector<int64_t> sizes = c.attr_ints("qkv_hidden_sizes");
+  if (sizes.empty()) {
+    if (total % 3 != 0) c.fail("weights width ", total, " is not divisible by 3 (attribute 'qkv_hidden_sizes' is absent)");
+    sizes = {total / 3, total / 3, total / 3};
+  }
+  if (sizes.size() != 3 || sizes[0] != sizes[1] || sizes[0] + sizes[1] + sizes[2] != total || sizes[0] % n != 0 ||
+      sizes[2] % n != 0)
+    c.fail("attribute 'qkv_hidden_sizes' does not match weights width ", total, " and num_heads ", n);
+  Node qkv = MatMul(x, Convert(w, x.dtype()));
+  if (auto bias = c.optional_input(2)) qkv = qkv + Convert(*bias, x.dtype());
+  Node q = to_bnsh(slice_last(qkv, 0, sizes[0]), n);
+  Node k = to_bnsh(slice_last(qkv, sizes[0], 2 * sizes[0]), n);
+  Node v = to_bnsh(slice_last(qkv, 2 * sizes[0], total), n);
+  int64_t b = x.dim(0), s = x.dim(1);
+  MaskParts mask;
+  if (auto m = c.optional_input(3)) mask.restrict(key_valid_mask(c, *m, b, s, s, "mask_index"));
+  if (c.attr_int("unidirectional", 0) != 0) mask.restrict(causal_mask(c.graph(), s, s));
+  if (auto ab = c.optional_input(5)) mask.add(*ab);
+  c.set_output(0, attend(c, q, k, v, mask, c.attr_float("mask_filter_value", -10000.0)));
+  if (c.has_output(1)) {
+    if (sizes[2] != sizes[0]) c.fail("output 'present' needs equal K and V hidden sizes (attribute 'qkv_hidden_sizes')");
+    c.set_output(1, Concatenate({ExpandDims(k, 0), ExpandDims(v, 0)}, 0));
+  }
+}
+
+// ---- MultiHeadAttention ----
+
+void multi_head_attention(OpContext& c) {
+  Node query = c.input(0);
+  int64_t n = required_heads(c, "num_heads");
+  if (has_nonempty_past(c, 6, 2) || has_nonempty_past(c, 7, 2))
+    c.fail("inputs 'past_key'/'past_value' (a key/value cache) are not supported");
+  if (c.has_input(9)) c.fail("input 'cache_indirection' is not supported");
+  std::optional<Node> bias = c.optional_input(3);
+  if (bias) *bias = Convert(*bias, query.dtype());
+  Node q, k, v;
+  int64_t b = query.dim(0), s = query.dim(1);
+  if (query.rank() == 5) {
+    // Packed QKV [B, S, N, 3, H].
+    if (c.has_input(1) || c.has_input(2)) c.fail("packed QKV 'query' [B, S, N, 3, H] takes no 'key'/'value' inputs");
+    int64_t h = query.dim(4);
+    if (bias) query = query + Transpose(Reshape(*bias, {3, n, h}), {1, 0, 2});  // [N, 3, H] broadcast
+    q = Transpose(take_packed(query, 3, 0), {0, 2, 1, 3});
+    k = Transpose(take_packed(query, 3, 1), {0, 2, 1, 3});
+    v = Transpose(take_packed(query, 3, 2), {0, 2, 1, 3});
+  } else {
+    if (query.rank() != 3) c.fail("input 'query' must be 3-d or 5-d, got ", query.shape().str());
+    int64_t dq = query.dim(2);
+    if (dq % n != 0) c.fail("query hidden size ", dq, " is not divisible by attribute 'num_heads'=", n);
+    Node key = c.input(1);
+    if (bias) query = query + slice_last(*bias, 0, dq);
+    q = to_bnsh(query, n);
+    if (key.rank() == 5) {
+      // Packed KV [B, L, N, 2, H].
+      if (c.has_input(2)) c.fail("packed KV 'key' [B, L, N, 2, H] takes no 'value' input");
+      int64_t h = key.dim(4);
+      Node kk = take_packed(key, 3, 0), vv = take_packed(key, 3, 1);
+      if (bias) {
+        kk = kk + Reshape(slice_last(*bias, dq, dq + n * h), {n, h});
+        vv = vv + Reshape(slice_last(*bias, dq + n * h, dq + 2 * n * h), {n, h});
+      }
+      k = Transpose(kk, {0, 2, 1, 3});
+      v = Transpose(vv, {0, 2, 1, 3});
+    } else if (key.rank() == 4) {
+      // Already [B, N, L, H] (cross-attention keys/values reused from an earlier step).
+      if (bias) c.fail("input 'bias' with 4-d 'key'/'value' ([B, N, L, H]) is not supported");
+      k = key;
+      v = c.input(2);
+    } else if (key.rank() == 3) {
+      Node value = c.input(2);
+      int64_t dk = key.dim(2), dv = value.dim(2);
+      if (bias) {
+        key = key + slice_last(*bias, dq, dq + dk);
+        value = value + slice_last(*bias, dq + dk, dq + dk + dv);
+      }
+      k = to_bnsh(key, n);
+      v = to_bnsh(value, n);
+    } else {
+      c.fail("input 'key' must be 3-d, 4-d or 5-d, got ", key.shape().str());
+    }
+  }
+  int64_t t = k.dim(2);
+  MaskParts mask;
+  if (auto m = c.optional_input(4)) mask.restrict(key_valid_mask(c, *m, b, s, t, "key_padding_mask"));
+  if (c.attr_int("unidirectional", 0) != 0) mask.restrict(causal_mask(c.graph(), s, t));
+  if (auto ab = c.optional_input(5)) mask.add(*ab);
+  c.set_output(0, attend(c, q, k, v, mask, c.attr_float("mask_filter_value", -10000.0)));
+  if (c.has_output(1)) c.set_output(1, k);
+  if (c.has_output(2)) c.set_output(2, v);
+}
+
+// ---- GroupQueryAttention (prompt / prefill only) ----
+
+void group_query_attention(OpContext& c) {
+  Node query = c.input(0);
+  int64_t n = required_heads(c, "num_heads");
+  int64_t nkv = required_heads(c, "kv_num_heads");
+  if (n % nkv != 0) c.fail("attribute 'num_heads'=", n, " is not a multiple of attribute 'kv_num_heads'=", nkv);
+  if (c.attr_int("local_window_size", -1) != -1) c.fail("attribute 'local_window_size' (sliding window) is not supported");
+  if (c.attr_float("softcap", 0.0) != 0.0) c.fail("attribute 'softcap' is not supported");
+  if (c.attr_int("smooth_softmax", 0) != 0) c.fail("attribute 'smooth_softmax' is not supported");
+  if (c.attr_int("qk_output", 0) != 0) c.fail("attribute 'qk_output' is not supported");
+  if (c.has_input(11)) c.fail("input 'head_sink' is not supported");
+  if (has_nonempty_past(c, 3, 2) || has_nonempty_past(c, 4, 2))
+    c.fail("inputs 'past_key'/'past_value' with a non-empty cache (decoding) are not supported; only the prompt "
+           "(prefill) case is");
+  if (query.rank() != 3) c.fail("input 'query' must be [batch, sequence, hidden], got ", query.shape().str());
+  int64_t b = query.dim(0), s = query.dim(1);
+  Node qx, kx, vx;  // [B, S, heads*H]
+  int64_t h;
+  if (!c.has_input(1)) {
+    // Packed QKV [B, S, (N + 2 Nkv) H].
+    if (c.has_input(2)) c.fail("packed QKV (no 'key') takes no 'value' input");
+    h = query.dim(2) / (n + 2 * nkv);
+    if (h * (n + 2 * nkv) != query.dim(2)) c.fail("packed QKV width ", query.dim(2), " does not split into heads");
+    qx = slice_last(query, 0, n * h);
+    kx = slice_last(query, n * h, (n + nkv) * h);
+    vx = slice_last(query, (n + nkv) * h, (n + 2 * nkv) * h);
+  } else {
+    qx = query;
+    kx = c.input(1);
+    vx = c.input(2);
+    h = query.dim(2) / n;
+    if (h * n != query.dim(2) || kx.dim(2) != nkv * h || vx.dim(2) != nkv * h || kx.dim(1) != s)
+      c.fail("query ", query.shape().str(), ", key ", kx.shape().str(), ", value ", vx.shape().str(),
+             " do not match attributes 'num_heads'=", n, ", 'kv_num_heads'=", nkv);
+  }
+  if (const Tensor* total = c.has_input(6) ? c.known(6) : nullptr) {
+    int64_t tot = int64_t(total->value_as_double(0));
+    if (tot != s)
+      c.fail("input 'total_sequence_length'=", tot, " differs from the sequence length ", s,
+             ": only the prompt (prefill) case without a cache is supported");
+  }
+  Node q4 = Reshape(qx, {b, s, n, h}), k4 = Reshape(kx, {b, s, nkv, h});
+  if (c.attr_int("do_rotary", 0) != 0) {
+    if (!c.has_input(7) || !c.has_input(8)) c.fail("attribute 'do_rotary'=1 needs inputs 'cos_cache' and 'sin_cache'");
+    Node cos_cache = c.input(7), sin_cache = c.input(8);
+    int64_t rd = 2 * cos_cache.dim(1);
+    if (rd > h) c.fail("input 'cos_cache' ", cos_cache.shape().str(), " is wider than head size ", h);
+    Node pos = c.has_input(9) ? Convert(c.input(9), DType::I64) : default_positions(c.graph(), s);
+    bool inter = c.attr_int("rotary_interleaved", 0) != 0;
+    Node cos = gather_cache(cos_cache, pos, query.dtype()), sin = gather_cache(sin_cache, pos, query.dtype());
+    q4 = apply_rotary(q4, cos, sin, rd, inter);
+    k4 = apply_rotary(k4, cos, sin, rd, inter);
+  }
+  Node q = Transpose(q4, {0, 2, 1, 3}), k = Transpose(k4, {0, 2, 1, 3});
+  Node v = to_bnsh(vx, nkv);
+  MaskParts mask;
+  mask.restrict(causal_mask(c.graph(), s, s));
+  if (auto sk = c.optional_input(5)) {
+    // seqlens_k holds each row's total length minus one: keys past it are padding.
+    Node lens = Convert(Reshape(*sk, {b}), DType::I32) + ScalarLike(Convert(*sk, DType::I32), 1);
+    mask.restrict(key_valid_mask(c, lens, b, s, s, "seqlens_k"));
+  }
+  if (auto ab = c.optional_input(10)) mask.add(*ab);
+  c.set_output(0, attend(c, q, k, v, mask, -std::numeric_limits<float>::max()));
+  if (c.has_output(1)) c.set_output(1, k);
+  if (c.has_output(2)) c.set_output(2, v);
+}
+
+// ---- EmbedLayerNormalization ----
+
+void embed_layer_norm(OpContext& c) {
+  Node ids = c.input(0);
+  Node word = c.input(2), pos_table = c.input(3);
+  Node gamma = c.input(5);
+  std::optional<Node> beta = c.optional_input(6);
+  if (ids.rank() != 2) c.fail("input 'input_ids' must be [batch, sequence], got ", ids.shape().str());
+  int64_t b = ids.dim(0), s = ids.dim(1);
+  Node emb = Take(word, ids, 0);
+  Node pos = c.has_input(8) ? c.input(8) : default_positions(c.graph(), s);
+  Node pemb = Take(pos_table, pos, 0);
+  if (pemb.rank() == 2) pemb = ExpandDims(pemb, 0);
+  Node sum = emb + Convert(pemb, emb.dtype());
+  if (c.has_input(1) || c.has_input(4)) {
+    if (!c.has_input(1) || !c.has_input(4)) c.fail("inputs 'segment_ids' and 'segment_embedding' go together");
+    sum = sum + Convert(Take(c.input(4), c.input(1), 0), emb.dtype());
+  }
+  c.set_output(0, LayerNorm(sum, gamma, beta, -1, c.attr_float("epsilon", 1e-12)));
+  if (c.has_output(1)) {
+    if (auto m = c.optional_input(7))
+      c.set_output(1, ReduceSum(Convert(NotEqual(Convert(*m, DType::I32), c.graph().scalar_like(0, DType::I32)),
+                                        DType::I32),
+                                {1}));
+    else
+      c.set_output(1, Zeros(c.graph(), DType::I32, Shape{b}));
+  }
+  if (c.has_output(2)) c.set_output(2, sum);
+}
+
+// ---- MatMulNBits: blockwise-quantized weights, dequantized while tracing ----
+
+void matmul_nbits(OpContext& c) {
+  Node a = c.input(0);
+  int64_t k = c.attr_int("K", 0), n = c.attr_int("N", 0);
+  int64_t bits = c.attr_int("bits", 4), block = c.attr_int("block_size", 0);
+  if (k <= 0 || n <= 0) c.fail("attributes 'K' and 'N' are required and must be positive");
+  if (bits != 2 && bits != 4 && bits != 8) c.fail("attribute 'bits'=", bits, " is not supported (2, 4 or 8)");
+  if (block < 16 || (block & (block - 1)) != 0) c.fail("attribute 'block_size'=", block, " must be a power of 2, >= 16");
+  if (c.has_input(4)) c.fail("input 'g_idx' is not supported");
+  if (a.dim(-1) != k) c.fail("input 'A' of shape ", a.shape().str(), " does not end in attribute 'K'=", k);
+  int64_t blocks = (k + block - 1) / block, blob = block * bits / 8;
+  const Tensor& bq = c.require_known(1, "quantized weights 'B'");
+  if (bq.dtype() != DType::U8 || bq.size() != n * blocks * blob)
+    c.fail("input 'B' of type/shape ", bq.shape().str(), " is not uint8 [N, k_blocks, blob] = [", n, ", ", blocks, ", ",
+           blob, "]");
+  std::vector<double> scales = c.require_doubles(2, "input 'scales'");
+  if (int64_t(scales.size()) != n * blocks) c.fail("input 'scales' has ", scales.size(), " values, want ", n * blocks);
+  const uint8_t* q = bq.data<uint8_t>();
+  uint32_t mask = (1u << bits) - 1;
+  auto unpack = [&](const uint8_t* bytes, int64_t i) {
+    int64_t off = i * bits;
+    return double((bytes[off / 8] >> (off % 8)) & mask);
+  };
+  std::vector<double> zp(size_t(n * blocks), double(1 << (bits - 1)));
+  if (c.has_input(3)) {
+    const Tensor& z = c.require_known(3, "input 'zero_points'");
+    if (z.dtype() == DType::U8) {
+      int64_t row = (blocks * bits + 7) / 8;
+      if (z.size() != n * row) c.fail("input 'zero_points' has ", z.size(), " bytes, want ", n * row);
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < blocks; ++j) zp[size_t(r * blocks + j)] = unpack(z.data<uint8_t>() + r * row, j);
+    } else {
+      if (z.size() != n * blocks) c.fail("input 'zero_points' has ", z.size(), " values, want ", n * blocks);
+      for (int64_t i = 0; i < n * blocks; ++i) zp[size_t(i)] = z.value_as_double(i);
+    }
+  }
+  std::vector<float> w(size_t(k * n));  // [K, N]
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < blocks; ++j) {
+      const uint8_t* blk = q + (r * blocks + j) * blob;
+      double sc = scales[size_t(r * blocks + j)], z = zp[size_t(r * blocks + j)];
+      for (int64_t i = 0; i < block && j * block + i < k; ++i)
+        w[size_t((j * block + i) * n + r)] = float((unpack(blk, i) - z) * sc);
+    }
+  Node wn = c.graph().constant(Tensor::from_vector(w, Shape{k, n}));
+  Node y = MatMul(a, Convert(wn, a.dtype()));
+  if (auto bias = c.optional_input(5)) y = y + Convert(*bias, a.dtype());
+  c.set_output(0, y);
+}
+
+}  // namespace
+
+void register_contrib_attention_ops(Registry& r) {
+  r.add(kMs, "Attention", 1, attention).note = "no past state; mask_index [B], [2B], [B,T], [B,S,T], [B,1,M,M]";
+  r.add(kMs, "MultiHeadAttention", 1, multi_head_attention).note = "no past state";
+  r.add(kMs, "GroupQueryAttention", 1, group_query_attention).note = "prompt (prefill) only; no local window/softcap";
+  r.add(kMs, "RotaryEmbedding", 1, rotary_embedding);
+  r.add(kMs, "EmbedLayerNormalization", 1, embed_layer_norm);
+  r.add(kMs, "MatMulNBits", 1, matmul_nbits).note = "dequantized while tracing; no g_idx";
+}
+
+}  // namespace graft::onnx
