@@ -69,36 +69,6 @@ std::vector<Node> dynamic_update_slice(const GradContext& c) {
   return grads;
 }
 
-// Source position along one padded axis for each output position (-1: the pad value). Same rules as
-// the Pad op: Reflect mirrors without repeating the edge, Edge repeats it, Wrap is periodic.
-std::vector<int64_t> pad_source_map(int64_t d, int64_t lo, int64_t hi, PadMode mode) {
-  int64_t n = std::max<int64_t>(d + lo + hi, 0);
-  std::vector<int64_t> map(size_t(n), -1);
-  for (int64_t j = 0; j < n; ++j) {
-    int64_t i = j - lo;
-    if (i >= 0 && i < d) {
-      map[size_t(j)] = i;
-      continue;
-    }
-    switch (mode) {
-      case PadMode::Constant: i = -1; break;
-      case PadMode::Edge: i = std::clamp<int64_t>(i, 0, d - 1); break;
-      case PadMode::Wrap: i = ((i % d) + d) % d; break;
-      case PadMode::Reflect: {
-        int64_t period = 2 * (d - 1);
-        if (period == 0) {
-          i = 0;
-          break;
-        }
-        i = ((i % period) + period) % period;
-        if (i >= d) i = period - i;
-        break;
-      }
-    }
-    map[size_t(j)] = i;
-  }
-  return map;
-}
 
 // Adjoint of padding one axis of extent d: every output position sends its cotangent to its source.
 // The positions are grouped into runs whose sources move by +1 (a slice), -1 (a reversed slice) or 0

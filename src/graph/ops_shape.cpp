@@ -232,6 +232,33 @@ Node Pad(Node x, Axes low, Axes high, PadMode mode, std::optional<Node> value) {
                             ValueType{x.dtype(), Shape(std::move(dims))});
 }
 
+std::vector<int64_t> pad_source_map(int64_t d, int64_t lo, int64_t hi, PadMode mode) {
+  int64_t n = d + lo + hi;
+  std::vector<int64_t> map(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t o = 0; o < n; ++o) {
+    int64_t i = o - lo;
+    if (i < 0 || i >= d) {
+      switch (mode) {
+        case PadMode::Constant: i = -1; break;
+        case PadMode::Edge: i = std::clamp<int64_t>(i, 0, d - 1); break;
+        case PadMode::Wrap: i = ((i % d) + d) % d; break;
+        case PadMode::Reflect: {
+          int64_t period = 2 * (d - 1);
+          if (period == 0) {
+            i = 0;
+            break;
+          }
+          i = ((i % period) + period) % period;
+          if (i >= d) i = period - i;
+          break;
+        }
+      }
+    }
+    map[size_t(o)] = i;
+  }
+  return map;
+}
+
 Node Reverse(Node x, Axes axes) {
   axes = normalize_axes(axes, x.rank(), "Reverse of " + x.describe());
   if (axes.empty()) return x;

@@ -26,6 +26,10 @@ struct DynamicSliceAttrs { std::vector<int64_t> sizes; };   // start indices are
 struct ConcatenateAttrs { int axis = 0; };
 enum class PadMode : uint8_t { Constant, Reflect, Edge, Wrap };
 struct PadAttrs { std::vector<int64_t> low, high; PadMode mode = PadMode::Constant; };  // negative = crop
+// The meaning of Pad along one axis of extent d: for each output position, the source position in the
+// operand, or -1 where the pad value goes. Reflect mirrors without repeating the edge, Edge repeats it,
+// Wrap is periodic. Kernels and gradient rules both use this one definition.
+std::vector<int64_t> pad_source_map(int64_t d, int64_t lo, int64_t hi, PadMode mode);
 struct ReverseAttrs { std::vector<int64_t> axes; };
 
 // XLA's gather: for each index vector in `indices`, a slice of `slice_sizes` is taken from the operand at

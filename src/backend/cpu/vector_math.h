@@ -51,13 +51,8 @@ GRAFT_INLINE float exp_fast(float x) {
   return select(x != x, x, out);
 }
 
-// 1 + erf(z) in f32 to about 1e-7 absolute, without libm. |z| <= 1: 1 + z * P(z^2). |z| > 1: with
-// erfc(|z|) = exp(-z^2) * Q(1/|z|), it is 2 - erfc for z > 0 and erfc itself for z < 0 (so the negative
-// tail keeps its relative accuracy). P and Q are Chebyshev fits of erf(sqrt(u))/sqrt(u) on [0, 1] and of
-// erfc(1/t) * exp(1/t^2) on (0, 1], made for graft with mpmath (max error 1.3e-9 and 7.1e-8).
-GRAFT_INLINE float one_plus_erf_f32(float z) {
-  const float a = __builtin_fabsf(z);
-  const float u = z * z;
+// erf(x) / x as a polynomial in u = x^2, for |x| <= 1 (Chebyshev fit, max error 1.3e-9).
+GRAFT_INLINE float erf_over_x(float u) {
   float p = 7.87587506269e-5f;
   p = p * u - 8.01686428717e-4f;
   p = p * u + 5.18908742343e-3f;
@@ -65,6 +60,17 @@ GRAFT_INLINE float one_plus_erf_f32(float z) {
   p = p * u + 1.12835947152e-1f;
   p = p * u - 3.76126266667e-1f;
   p = p * u + 1.12837916585f;
+  return p;
+}
+
+// 1 + erf(z) in f32 to about 1e-7 absolute, without libm. |z| <= 1: 1 + z * P(z^2). |z| > 1: with
+// erfc(|z|) = exp(-z^2) * Q(1/|z|), it is 2 - erfc for z > 0 and erfc itself for z < 0 (so the negative
+// tail keeps its relative accuracy). P and Q are Chebyshev fits of erf(sqrt(u))/sqrt(u) on [0, 1] and of
+// erfc(1/t) * exp(1/t^2) on (0, 1], made for graft with mpmath (max error 1.3e-9 and 7.1e-8).
+GRAFT_INLINE float one_plus_erf_f32(float z) {
+  const float a = __builtin_fabsf(z);
+  const float u = z * z;
+  const float p = erf_over_x(u);
   const float small = 1.0f + z * p;
   const float t = 1.0f / select(a > 1.0f, a, 1.0f);
   float q = -2.82821790883e-2f;
@@ -88,13 +94,7 @@ GRAFT_INLINE float one_plus_erf_f32(float z) {
 GRAFT_INLINE float erf_f32(float x) {
   const float a = __builtin_fabsf(x);
   const float u = x * x;
-  float p = 7.87587506269e-5f;
-  p = p * u - 8.01686428717e-4f;
-  p = p * u + 5.18908742343e-3f;
-  p = p * u - 2.68542120106e-2f;
-  p = p * u + 1.12835947152e-1f;
-  p = p * u - 3.76126266667e-1f;
-  p = p * u + 1.12837916585f;
+  const float p = erf_over_x(u);
   const float near = x * p;
   const float far = one_plus_erf_f32(x) - 1.0f;  // |x| > 1: no cancellation worth speaking of
   return select(a <= 1.0f, near, far);

@@ -78,41 +78,13 @@ std::unique_ptr<Kernel> concatenate(const KernelArgs& a) {
   });
 }
 
-// Source index along one axis for each output position of a padded axis, or -1 for the pad value.
-std::vector<int64_t> pad_index_map(int64_t d, int64_t lo, int64_t hi, PadMode mode) {
-  int64_t n = d + lo + hi;
-  std::vector<int64_t> map(static_cast<size_t>(std::max<int64_t>(n, 0)));
-  for (int64_t o = 0; o < n; ++o) {
-    int64_t i = o - lo;
-    if (i < 0 || i >= d) {
-      switch (mode) {
-        case PadMode::Constant: i = -1; break;
-        case PadMode::Edge: i = std::clamp<int64_t>(i, 0, d - 1); break;
-        case PadMode::Wrap: i = ((i % d) + d) % d; break;
-        case PadMode::Reflect: {
-          int64_t period = 2 * (d - 1);
-          if (period == 0) {
-            i = 0;
-            break;
-          }
-          i = ((i % period) + period) % period;
-          if (i >= d) i = period - i;
-          break;
-        }
-      }
-    }
-    map[size_t(o)] = i;
-  }
-  return map;
-}
-
 std::unique_ptr<Kernel> pad(const KernelArgs& a) {
   const auto& p = std::get<PadAttrs>(a.op.attrs);
   const Shape& in = a.inputs[0].shape;
   const Shape& out = a.outputs[0].shape;
   int r = in.rank();
   std::vector<std::vector<int64_t>> maps;
-  for (int i = 0; i < r; ++i) maps.push_back(pad_index_map(in[i], p.low[size_t(i)], p.high[size_t(i)], p.mode));
+  for (int i = 0; i < r; ++i) maps.push_back(pad_source_map(in[i], p.low[size_t(i)], p.high[size_t(i)], p.mode));
   std::vector<int64_t> istr = in.strides();
   size_t es = dtype_size(a.outputs[0].dtype);
   int64_t total = out.size();
