@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "onnx/model_impl.h"
@@ -80,8 +81,46 @@ void ModelWriter::save(const std::filesystem::path& path, const SaveOptions& opt
     }
   }
   if (options.data == SaveOptions::Data::Inline) {
-    GRAFT_CHECK(proto.ByteSizeLong() < (size_t(2) << 30), "ModelWriter: ", path.string(),
+    GRAFT_CHECK(proto.ByteSizeLong() < options.inline_limit, "ModelWriter: ", path.string(),
                 " would be over 2 GB inline; keep its external data");
+  }
+  // Move inline tensors into one external data file on request, or when the model is too big inline.
+  bool externalize = options.data == SaveOptions::Data::External ||
+                     (options.data == SaveOptions::Data::Keep && proto.ByteSizeLong() >= options.inline_limit);
+  std::string data_name = options.external_file.empty() ? path.filename().string() + ".data" : options.external_file;
+  std::vector<std::pair<size_t, Tensor>> moved;  // offset, value
+  size_t data_size = 0;
+  if (externalize) {
+    GRAFT_CHECK(!files.count(data_name), "ModelWriter: external data file name ", data_name,
+                " is already used by the model");
+    for (int i = 0; i < graph->initializer_size(); ++i) {
+      ::onnx::TensorProto& t = *graph->mutable_initializer(i);
+      if (t.data_location() == ::onnx::TensorProto::EXTERNAL) continue;
+      auto it = values_.find(t.name());
+      Tensor v = it != values_.end() ? it->second : model_.initializer(t.name());
+      if (v.nbytes() < options.external_min_bytes) continue;
+      size_t offset = (data_size + 63) / 64 * 64;
+      t.clear_raw_data();
+      t.clear_float_data();
+      t.clear_double_data();
+      t.clear_int32_data();
+      t.clear_int64_data();
+      t.clear_uint64_data();
+      t.clear_external_data();
+      t.set_data_location(::onnx::TensorProto::EXTERNAL);
+      auto add = [&](const char* k, const std::string& val) {
+        auto* e = t.add_external_data();
+        e->set_key(k);
+        e->set_value(val);
+      };
+      add("location", data_name);
+      add("offset", std::to_string(offset));
+      add("length", std::to_string(v.nbytes()));
+      moved.emplace_back(offset, v);
+      data_size = offset + v.nbytes();
+    }
+    GRAFT_CHECK(proto.ByteSizeLong() < (size_t(2) << 30), "ModelWriter: ", path.string(),
+                " is over 2 GB even with its large tensors external");
   }
   for (const auto& [loc, bytes] : files) {
     std::filesystem::path dst = out_dir / loc;
@@ -89,6 +128,17 @@ void ModelWriter::save(const std::filesystem::path& path, const SaveOptions& opt
     write_file_atomically(dst, [&](std::ostream& os) { os.write(bytes.data(), std::streamsize(bytes.size())); });
   }
   std::filesystem::create_directories(out_dir);
+  if (externalize) {
+    write_file_atomically(out_dir / data_name, [&](std::ostream& os) {
+      size_t at = 0;
+      static const char zeros[64] = {};
+      for (const auto& [offset, v] : moved) {
+        os.write(zeros, std::streamsize(offset - at));
+        os.write(static_cast<const char*>(v.raw()), std::streamsize(v.nbytes()));
+        at = offset + v.nbytes();
+      }
+    });
+  }
   std::string s;
   GRAFT_CHECK(proto.SerializeToString(&s), "ModelWriter: cannot serialize the model for ", path.string());
   write_file_atomically(path, [&](std::ostream& os) { os.write(s.data(), std::streamsize(s.size())); });

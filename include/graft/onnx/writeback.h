@@ -17,7 +17,14 @@
 namespace graft::onnx {
 
 struct SaveOptions {
-  enum class Data { Keep, Inline } data = Data::Keep;  // Keep: inline stays inline, external stays external
+  // Keep: inline stays inline, external stays external, unless the inline part would exceed inline_limit
+  // (protobuf's 2 GB), in which case large inline tensors move out as with External.
+  // Inline: every tensor inline. External: every tensor of at least external_min_bytes goes to one data
+  // file beside the model, 64-byte aligned.
+  enum class Data { Keep, Inline, External } data = Data::Keep;
+  size_t external_min_bytes = 1024;
+  std::string external_file;                 // default: "<model file name>.data"
+  size_t inline_limit = size_t(2) << 30;     // bytes
 };
 
 class ModelWriter {
