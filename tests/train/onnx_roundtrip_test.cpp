@@ -3,6 +3,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "graft/onnx/session.h"
@@ -115,6 +117,34 @@ TEST(OnnxBridge, VariablesWriteBackAndReload) {
   EXPECT_TRUE(fs::exists(dir / "big" / "m.onnx.data"));
   gonnx::InferenceSession s4(gonnx::Model::load(dir / "big" / "m.onnx"));
   EXPECT_TRUE(graft::allclose(s4.run({{"x", x}}).at("y"), expect, 0, 0));
+  // ONNX Runtime (npm onnxruntime-node, installed by .ci/run into bench/ort) reads the written-back
+  // model and computes the same outputs.
+  fs::path ort_dir = fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort";
+  if (fs::exists(ort_dir / "node_modules" / "onnxruntime-node") && std::system("node --version > /dev/null 2>&1") == 0) {
+    for (const char* variant : {"out", "ext"}) {
+      std::string cmd = "node " + (ort_dir / "run_model.js").string() + " " + (dir / variant / "m.onnx").string() +
+                        " '{\"x\": {\"dims\": [1, 3], \"data\": [1, 2, 3]}}'";
+      FILE* pipe = popen(cmd.c_str(), "r");
+      ASSERT_NE(pipe, nullptr);
+      std::string json;
+      char buf[4096];
+      while (size_t n = fread(buf, 1, sizeof buf, pipe)) json.append(buf, n);
+      ASSERT_EQ(pclose(pipe), 0) << cmd << "\n" << json;
+      // {"y":{"dims":[1,2],"data":[14,25]}}
+      auto at = json.find("\"data\":[");
+      ASSERT_NE(at, std::string::npos) << json;
+      std::vector<float> got;
+      for (size_t i = at + 8; i < json.size() && json[i] != ']';) {
+        size_t used = 0;
+        got.push_back(std::stof(json.substr(i), &used));
+        i += used;
+        if (json[i] == ',') ++i;
+      }
+      EXPECT_EQ(got, expect.to_vector<float>()) << "onnxruntime on " << variant;
+    }
+  } else {
+    std::printf("[ note ] ONNX Runtime comparison skipped: run `npm install --ignore-scripts` in bench/ort\n");
+  }
   // the original model is untouched
   gonnx::InferenceSession s0(gonnx::Model::load(dir / "in" / "m.onnx"));
   EXPECT_EQ(s0.run({{"x", x}}).at("y").to_vector<float>(), (std::vector<float>{22.5f, 27.5f}));
