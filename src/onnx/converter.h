@@ -80,6 +80,7 @@ void register_loss_ops(Registry& r);
 void register_signal_ops(Registry& r);
 void register_vision_ops(Registry& r);
 void register_misc_ops(Registry& r);
+void register_fused_ops(Registry& r);  // internal "graft.fused" domain (fusion.cpp)
 
 std::string canonical_domain(const std::string& d);  // "ai.onnx" -> ""
 

@@ -24,6 +24,7 @@ const Registry& Registry::get() {
     register_signal_ops(r);
     register_vision_ops(r);
     register_misc_ops(r);
+    register_fused_ops(r);
     return r;
   }();
   return registry;

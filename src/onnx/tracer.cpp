@@ -6,6 +6,7 @@
 
 #include "graft/backend/backend.h"
 #include "onnx/converter.h"
+#include "onnx/fusion.h"
 #include "onnx/model_impl.h"
 
 namespace graft::onnx {
@@ -302,7 +303,20 @@ std::optional<Tensor> Tracer::evaluate(Node n, std::string* blocking_parameter) 
 }
 
 void Tracer::run_graph(const ::onnx::GraphProto& g, Scope& scope) {
-  for (int k = 0; k < g.node_size(); ++k) run_node(g.node(k), k, scope);
+  // Primitive LayerNorm / GELU chains become single "graft.fused" nodes (fusion.h); constants the graph
+  // reads from initializers or enclosing scopes are looked up without capturing anything.
+  auto known = [&scope](const std::string& name) -> std::optional<Tensor> {
+    for (Scope* s = &scope; s; s = s->parent()) {
+      Value* v = s->find_local(name);
+      if (!v && s->fallback) v = s->fallback(name);
+      if (v) return v->is_tensor() ? v->known : std::nullopt;
+    }
+    return std::nullopt;
+  };
+  std::optional<::onnx::GraphProto> fused = fuse_onnx_patterns(g, known);
+  if (fused) state_.opsets.emplace(kFusedDomain, 1);
+  const ::onnx::GraphProto& run = fused ? *fused : g;
+  for (int k = 0; k < run.node_size(); ++k) run_node(run.node(k), k, scope);
 }
 
 namespace {
