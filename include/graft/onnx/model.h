@@ -64,6 +64,14 @@ struct TraceOptions {
   InitializerHook initializer;
   // Inputs the caller binds by value (a Reshape target fed as an input): traced as constants.
   std::map<std::string, Tensor> constant_inputs;
+  // Training-mode semantics: Dropout drops (inverted dropout with a mask drawn from a counter-based hash of
+  // `seed`, the node and the element index, so a trace is deterministic for a seed; vary the seed per step),
+  // BatchNormalization normalizes with batch statistics and updates its running mean/var outputs.
+  bool training = false;
+  uint64_t seed = 0;
+  // Optional: a uint64 scalar node of the traced graph mixed into `seed` (feed the step number here so one
+  // compiled train step draws a fresh dropout mask every step).
+  std::optional<Node> seed_node;
 };
 
 struct TraceResult {

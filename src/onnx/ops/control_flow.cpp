@@ -3,6 +3,10 @@
 //   sub-graphs of an If op (outer values they read are passed as operands).
 // - Loop and Scan with trip counts known while tracing are unrolled (up to kMaxUnroll iterations), which
 //   keeps shape computations inside them known and lets every iteration's shapes differ.
+// - Loop with a run-time trip count or condition (or more than kMaxUnroll iterations) becomes a graft While.
+//   Its state is [iteration, condition, loop-carried values..., captured outer values..., trip count?,
+//   scan buffers...]. Scan outputs need a trip count known while tracing and a condition that stays true:
+//   each is a preallocated [M, ...] buffer written by DynamicUpdateSlice in the body.
 #include "onnx/converter.h"
 #include "onnx/model_impl.h"
 
@@ -66,13 +70,140 @@ Node stack(OpContext& c, const std::vector<Value>& items, int64_t fallback_index
   return Concatenate(xs, 0);
 }
 
+// A rank-0 view of a one-element tensor (ONNX trip counts and conditions may be [1]).
+Node to_scalar(Node n) { return n.rank() == 0 ? n : Reshape(n, {}); }
+
+// Loop as a graft While (see the file comment). `trip` is the trip count when known while tracing.
+void loop_as_while(OpContext& c, const ::onnx::GraphProto& body, std::optional<int64_t> trip) {
+  int n_state = c.num_inputs() - 2;
+  int n_scan = body.output_size() - 1 - n_state;
+  if (body.input_size() != 2 + n_state)
+    c.fail("body takes ", body.input_size(), " inputs for ", n_state, " loop-carried values");
+  // Initial state.
+  Graph& g = c.graph();
+  std::optional<Node> trip_node;
+  if (c.has_input(0)) {
+    trip_node = trip ? g.scalar(*trip) : to_scalar(c.input(0));
+    if (trip_node->dtype() != DType::I64) trip_node = Convert(*trip_node, DType::I64);
+  }
+  Node cond0;
+  if (c.has_input(1)) {
+    cond0 = to_scalar(c.input(1));
+    if (cond0.dtype() != DType::Bool) cond0 = NotEqual(cond0, ScalarLike(cond0, 0));
+  } else {
+    cond0 = g.scalar(true);
+  }
+  std::vector<Node> init{g.scalar(int64_t(0)), cond0};
+  std::vector<ValueType> in_types{ValueType{DType::I64, Shape{}}, ValueType{DType::Bool, Shape{}}};
+  for (int k = 0; k < n_state; ++k) {
+    if (!c.has_input(2 + k)) c.fail("loop-carried value ", k, " is missing; a run-time loop needs every initial value");
+    Value& v = c.value(2 + k);
+    if (!v.is_tensor()) c.fail("loop-carried value ", k, " is not a tensor; a run-time loop carries tensors only");
+    init.push_back(c.input(2 + k));
+    in_types.push_back(init.back().type());
+  }
+  // The body, with captured outer values as extra parameters after the formal inputs.
+  auto body_graph = std::make_shared<Graph>(body.name().empty() ? "loop_body" : body.name());
+  std::vector<Value> captured;
+  std::vector<std::string> cap_names;
+  auto outs = c.tracer().build_subgraph(body, c.scope(), *body_graph, in_types, captured, {}, &cap_names);
+  if (int(outs.size()) != 1 + n_state + n_scan) c.fail("body produces ", outs.size(), " outputs");
+  Graph& bg = *body_graph;
+  auto param = [&](size_t k) { return bg.node(ValueRef{bg.parameters()[k], 0}); };
+  std::vector<Node> next;
+  Node i_param = param(0);
+  next.push_back(i_param + bg.scalar(int64_t(1)));
+  for (size_t k = 0; k < outs.size(); ++k)
+    if (!outs[k].is_tensor()) c.fail("body output ", k, " is not a tensor; a run-time loop supports tensors only");
+  Node cond_out = to_scalar(outs[0].node);
+  if (cond_out.dtype() != DType::Bool) cond_out = NotEqual(cond_out, ScalarLike(cond_out, 0));
+  // Whether the body's condition is its condition input passed through (a for-loop).
+  bool cond_passthrough = cond_out.ref() == param(1).ref();
+  next.push_back(cond_out);
+  for (int k = 0; k < n_state; ++k) {
+    Node o = outs[size_t(1 + k)].node;
+    if (o.type() != in_types[size_t(2 + k)])
+      c.fail("loop-carried value ", k, " enters the body as ", in_types[size_t(2 + k)].str(), " but leaves it as ",
+             o.type().str(), "; a loop with a run-time trip count or condition (or more than ", kMaxUnroll,
+             " iterations) needs loop-carried values of a fixed type");
+    next.push_back(o);
+  }
+  for (size_t k = 0; k < captured.size(); ++k) {
+    init.push_back(c.scope().node(captured[k], cap_names[k]));
+    next.push_back(param(size_t(2 + n_state) + k));
+  }
+  size_t trip_index = init.size();
+  if (trip_node) {
+    init.push_back(*trip_node);
+    next.push_back(bg.parameter("trip_count", DType::I64, {}));
+  }
+  // Scan outputs: preallocated buffers.
+  size_t scan_index = init.size();
+  if (n_scan > 0) {
+    bool cond_always_true = (!c.has_input(1) || (c.known(1) && c.known(1)->value_as_double(0) != 0)) &&
+                            (cond_passthrough || (outs[0].known && outs[0].known->value_as_double(0) != 0));
+    if (!trip || !cond_always_true)
+      c.fail("scan outputs of a loop with ", !trip ? "a run-time trip count" : "a condition computed at run time",
+             " are not supported (their length is only known when the loop has run); ",
+             "only a loop whose trip count is known while tracing and whose condition stays true can have them");
+    for (int k = 0; k < n_scan; ++k) {
+      Node item = outs[size_t(1 + n_state + k)].node;
+      std::vector<int64_t> dims{*trip};
+      for (int64_t d : item.shape().dims()) dims.push_back(d);
+      init.push_back(Zeros(g, item.dtype(), Shape(dims)));
+      Node buf = bg.parameter("scan_" + std::to_string(k), item.dtype(), Shape(dims));
+      std::vector<Node> starts{i_param};
+      for (int d = 0; d < item.rank(); ++d) starts.push_back(bg.scalar(int64_t(0)));
+      next.push_back(DynamicUpdateSlice(buf, ExpandDims(item, 0), starts));
+    }
+  }
+  bg.set_outputs(next);
+  // The condition: cond && (no trip count || i < M).
+  Graph cond_graph("loop_cond");
+  std::vector<Node> cps;
+  for (size_t k = 0; k < init.size(); ++k)
+    cps.push_back(cond_graph.parameter("s" + std::to_string(k), init[k].dtype(), init[k].shape()));
+  Node keep = cps[1];
+  if (trip_node) keep = And(keep, Less(cps[0], cps[trip_index]));
+  cond_graph.set_outputs({keep});
+  auto res = While(cond_graph, bg, init);
+  for (int k = 0; k < n_state; ++k) c.set_output(k, res[size_t(2 + k)]);
+  for (int k = 0; k < n_scan; ++k) c.set_output(n_state + k, res[scan_index + size_t(k)]);
+}
+
 void loop_op(OpContext& c) {
   const ::onnx::GraphProto* body = c.attr_graph("body");
   if (!body) c.fail("missing body");
   std::optional<int64_t> trip;
-  if (c.has_input(0)) trip = int64_t(c.require_known(0, "the trip count M").value_as_double(0));
+  if (c.has_input(0))
+    if (const Tensor* t = c.known(0)) trip = int64_t(t->value_as_double(0));
   bool cond = true;
-  if (c.has_input(1)) cond = c.require_known(1, "the initial condition").value_as_double(0) != 0;
+  bool cond_known = true;
+  if (c.has_input(1)) {
+    if (const Tensor* t = c.known(1))
+      cond = t->value_as_double(0) != 0;
+    else
+      cond_known = false;
+  }
+  // Run-time trip count or condition, or a long loop: a graft While. When the body cannot be a While (it
+  // needs the iteration number's value, e.g. for a Slice bound) and the trip count or condition comes from a
+  // graph input, the trace specializes on that input's value instead (NeedsInputValue) and unrolls.
+  if ((c.has_input(0) && !trip) || !cond_known || (trip && *trip > kMaxUnroll)) {
+    try {
+      return loop_as_while(c, *body, trip);
+    } catch (const NeedsInputValue&) {
+      throw;
+    } catch (const Error& as_while) {
+      try {
+        if (c.has_input(0) && !trip) c.require_known(0, "the trip count M");
+        if (!cond_known) c.require_known(1, "the initial condition");
+      } catch (const NeedsInputValue& e) {
+        throw NeedsInputValue(e.input(), std::string(e.what()) + " (as a While: " + as_while.what() + ")");
+      } catch (const Error&) {
+      }
+      throw;
+    }
+  }
   int n_state = c.num_inputs() - 2;
   std::vector<Value> state;
   for (int i = 0; i < n_state; ++i) state.push_back(c.has_input(i + 2) ? c.value(i + 2) : Value{Value::Kind::None});
@@ -81,7 +212,9 @@ void loop_op(OpContext& c) {
   std::vector<std::vector<Value>> scans(static_cast<size_t>(n_scan));
   int64_t i = 0;
   for (; cond && (!trip || i < *trip); ++i) {
-    if (i >= kMaxUnroll) c.fail("more than ", kMaxUnroll, " iterations: loops this long are not supported yet");
+    // A loop that turns out to be long or to depend on run-time values is traced again as a While (the
+    // unrolled iterations recorded so far are left unused).
+    if (i >= kMaxUnroll) return loop_as_while(c, *body, trip);
     std::vector<Value> args{Value::of_known(Tensor::scalar(i)), Value::of_known(Tensor::scalar(cond))};
     args.insert(args.end(), state.begin(), state.end());
     auto outs = c.tracer().inline_subgraph(*body, c.scope(), args);
@@ -91,9 +224,7 @@ void loop_op(OpContext& c) {
       if (tmp.node.valid())
         if (auto t = c.tracer().evaluate(tmp.node, nullptr)) cond_out.known = *t;
     }
-    if (!cond_out.known)
-      c.fail("the loop condition depends on run-time values (iteration ", i,
-             "); data-dependent loops are not supported yet");
+    if (!cond_out.known) return loop_as_while(c, *body, trip);
     cond = cond_out.known->value_as_double(0) != 0;
     for (int k = 0; k < n_state; ++k) state[size_t(k)] = outs[size_t(1 + k)];
     for (int k = 0; k < n_scan; ++k) scans[size_t(k)].push_back(outs[size_t(1 + n_state + k)]);
@@ -174,7 +305,7 @@ void scan_op(OpContext& c) {
 
 void register_control_flow_ops(Registry& r) {
   r.add("", "If", 1, if_op);
-  r.add("", "Loop", 1, loop_op).note = "unrolled; trip count and condition known while tracing";
+  r.add("", "Loop", 1, loop_op).note = "unrolled when the trip count and condition are known while tracing (<= 4096 iterations), else a While";
   r.add("", "Scan", 9, scan_op).note = "unrolled";
 }
 

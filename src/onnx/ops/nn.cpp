@@ -1,5 +1,5 @@
 // Convolution and pooling (Conv, ConvTranspose, MaxPool, AveragePool, LpPool, Global*Pool), LRN,
-// Dropout (inference), and resampling (Resize, Upsample).
+// Dropout (identity in inference, a seeded mask in training), and resampling (Resize, Upsample).
 #include <cmath>
 #include <numeric>
 
@@ -188,12 +188,78 @@ void lrn_op(OpContext& c) {
   c.set_output(0, x / Pow(sq * (alpha / double(size)) + bias, ScalarLike(x, beta)));
 }
 
+// 64-bit FNV-1a of a string: a per-node salt for the dropout hash (stable across runs and platforms).
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+// Uniform [0, 1) floats of `shape`, one per element: splitmix64 of (key + (index + 1) * golden), built from
+// graft integer ops so it runs on any backend and is a pure function of the key and the element index.
+Node uniform_from_hash(Graph& g, Node key, const Shape& shape) {
+  Node idx = Iota(g, DType::U64, Shape{shape.size()}, 0);
+  auto u64 = [&](uint64_t v) { return g.scalar(v); };
+  Node z = key + (idx + u64(1)) * u64(0x9E3779B97F4A7C15ull);
+  z = BitwiseXor(z, ShiftRight(z, u64(30))) * u64(0xBF58476D1CE4E5B9ull);
+  z = BitwiseXor(z, ShiftRight(z, u64(27))) * u64(0x94D049BB133111EBull);
+  z = BitwiseXor(z, ShiftRight(z, u64(31)));
+  Node u = Convert(ShiftRight(z, u64(40)), DType::F32) * (1.0 / 16777216.0);  // 24 bits: exact in f32
+  return Reshape(u, shape.dims());
+}
+
+// Dropout: identity in inference; in training (training_mode input, or TraceOptions::training when absent)
+// an inverted-dropout mask: keep an element when its hash-uniform u >= ratio and scale kept ones by
+// 1 / (1 - ratio). The mask is deterministic for (TraceOptions::seed [+ seed_node], the `seed` attribute,
+// the node name, element index).
 void dropout_op(OpContext& c) {
   Node x = c.input(0);
-  if (c.has_input(2))
-    if (const Tensor* t = c.known(2); t && t->value_as_double(0) != 0) c.fail("training_mode=true is not supported");
-  c.set_output(0, x);
-  if (c.has_output(1)) c.set_output(1, Full(c.graph(), DType::Bool, x.shape(), 1.0));
+  const TraceOptions* opts = c.tracer().state().options;
+  bool training = opts && opts->training;
+  if (c.opset() >= 12 && c.has_input(2)) {
+    // A graph input specializes the trace on its value (NeedsInputValue); anything else is an error.
+    training = c.require_known(2, "training_mode").value_as_double(0) != 0;
+  }
+  if (c.opset() < 7 && c.attr_int("is_test", 0)) training = false;
+  std::optional<double> ratio_k;
+  std::optional<Node> ratio_n;
+  if (c.opset() >= 12) {
+    if (c.has_input(1)) {
+      if (const Tensor* t = c.known(1))
+        ratio_k = t->value_as_double(0);
+      else
+        ratio_n = Convert(Reshape(c.input(1), {}), DType::F32);
+    } else {
+      ratio_k = 0.5;
+    }
+  } else {
+    ratio_k = c.attr_float("ratio", 0.5);
+  }
+  if (ratio_k && (*ratio_k < 0 || *ratio_k > 1)) c.fail("ratio must be in [0, 1], got ", *ratio_k);
+  if (!training || (ratio_k && *ratio_k == 0)) {
+    c.set_output(0, x);
+    if (c.has_output(1)) c.set_output(1, Full(c.graph(), DType::Bool, x.shape(), 1.0));
+    return;
+  }
+  Graph& g = c.graph();
+  uint64_t salt = (opts ? opts->seed : 0) ^ fnv1a(c.name());
+  if (auto s = c.attr_int_opt("seed")) salt ^= uint64_t(*s) * 0xD1B54A32D192ED03ull;
+  Node key = g.scalar(salt);
+  if (opts && opts->seed_node) {
+    Node sn = *opts->seed_node;
+    if (sn.graph() != &g)
+      c.fail("TraceOptions::seed_node belongs to another graph (a Dropout inside a control-flow body cannot use it)");
+    if (sn.dtype() != DType::U64) sn = Convert(sn, DType::U64);
+    if (sn.rank() != 0) sn = Reshape(sn, {});
+    key = key + sn * g.scalar(uint64_t(0x9E3779B97F4A7C15ull));
+  }
+  Node u = uniform_from_hash(g, key, x.shape());
+  Node r = ratio_n ? *ratio_n : g.scalar(float(*ratio_k));
+  Node mask = GreaterEqual(u, r);
+  Node scale = ratio_n ? Convert(1.0 / (1.0 - *ratio_n), x.dtype())
+                       : g.constant(known_scalar_tensor(x.dtype(), *ratio_k < 1 ? 1.0 / (1.0 - *ratio_k) : 0.0));
+  c.set_output(0, Select(mask, x * scale, ScalarLike(x, 0)));
+  if (c.has_output(1)) c.set_output(1, mask);
 }
 
 // ---- Resize ------------------------------------------------------------------------------------------------
@@ -432,7 +498,7 @@ void register_nn_ops(Registry& r) {
   r.add("", "GlobalMaxPool", 1, [](OpContext& c) { global_pool_op(c, 1); });
   r.add("", "GlobalLpPool", 2, [](OpContext& c) { global_pool_op(c, 2); });
   r.add("", "LRN", 1, lrn_op);
-  r.add("", "Dropout", 1, dropout_op).note = "inference: identity";
+  r.add("", "Dropout", 1, dropout_op).note = "identity in inference; TraceOptions::training: seeded inverted dropout";
   r.add("", "Resize", 10, [](OpContext& c) { resize_op(c, false); });
   r.add("", "Upsample", 7, [](OpContext& c) { resize_op(c, true); }).until = 9;
 }

@@ -1,4 +1,4 @@
-// Normalization: LayerNormalization, RMSNormalization, BatchNormalization (inference), Instance- and
+// Normalization: LayerNormalization, RMSNormalization, BatchNormalization (inference and training), Instance- and
 // GroupNormalization, LpNormalization, MeanVarianceNormalization. Lowered to graft's composites.
 #include "onnx/converter.h"
 
@@ -30,13 +30,48 @@ void rms_norm_op(OpContext& c) {
   c.set_output(0, RmsNorm(x, c.optional_input(1), axis, c.attr_float("epsilon", 1e-5)));
 }
 
+// BatchNormalization. Inference: running statistics. Training (training_mode=1 from opset 14, training
+// outputs requested before it, or TraceOptions::training): batch statistics over every axis but 1, and
+//   running_mean = mean * momentum + batch_mean * (1 - momentum)
+//   running_var  = var * momentum + batch_var * (1 - momentum)      (population variance, as ONNX's reference)
+// Before opset 14 the optional outputs are mean, var (the running ones), saved_mean, saved_var (batch).
 void batch_norm_op(OpContext& c) {
-  if (c.attr_int("training_mode", 0)) c.fail("training_mode=1 is not supported (inference only)");
   Node x = c.input(0);
   if (x.rank() < 2) c.fail("input must be [N, C, ...], got ", x.shape());
-  c.set_output(0, BatchNormInference(x, c.input(1), c.input(2), c.input(3), c.input(4), c.attr_float("epsilon", 1e-5)));
-  for (int i = 1; i < c.num_outputs(); ++i)
-    if (c.has_output(i)) c.fail("training outputs (running mean/var) are not supported");
+  double eps = c.attr_float("epsilon", 1e-5);
+  const TraceOptions* opts = c.tracer().state().options;
+  bool training = (opts && opts->training) || (c.opset() >= 14 && c.attr_int("training_mode", 0) != 0);
+  if (c.opset() < 14)
+    for (int i = 1; i < c.num_outputs(); ++i) training = training || c.has_output(i);
+  if (!training) {
+    c.set_output(0, BatchNormInference(x, c.input(1), c.input(2), c.input(3), c.input(4), eps));
+    return;
+  }
+  if (c.opset() < 9 && c.attr_int("spatial", 1) == 0) c.fail("training with spatial=0 is not supported");
+  double momentum = c.attr_float("momentum", 0.9);
+  Axes axes{0};
+  for (int d = 2; d < x.rank(); ++d) axes.push_back(d);
+  std::vector<int64_t> bshape(size_t(x.rank()), 1);
+  bshape[1] = x.dim(1);
+  auto per_channel = [&](Node v) {
+    if (v.dtype() != x.dtype()) v = Convert(v, x.dtype());
+    return Reshape(v, bshape);
+  };
+  Node mean = ReduceMean(x, axes, true);
+  Node d = x - mean;
+  Node var = ReduceMean(d * d, axes, true);
+  Node y = d * Rsqrt(var + eps) * per_channel(c.input(1)) + per_channel(c.input(2));
+  c.set_output(0, y);
+  Node bm = Reshape(mean, {x.dim(1)}), bv = Reshape(var, {x.dim(1)});
+  auto running = [&](int input, Node batch) {
+    Node r = c.input(input);
+    Node b = batch.dtype() == r.dtype() ? batch : Convert(batch, r.dtype());
+    return r * momentum + b * (1.0 - momentum);
+  };
+  if (c.has_output(1)) c.set_output(1, running(3, bm));
+  if (c.has_output(2)) c.set_output(2, running(4, bv));
+  if (c.has_output(3)) c.set_output(3, bm);
+  if (c.has_output(4)) c.set_output(4, bv);
 }
 
 void group_norm_op(OpContext& c) {
