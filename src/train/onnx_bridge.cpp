@@ -37,10 +37,10 @@ onnx::InitializerHook variables_hook(GraphVariables& vars) {
 
 std::map<std::string, Node> call_with_variables(const onnx::Model& model, GraphVariables& vars,
                                                 const std::map<std::string, Node>& inputs,
-                                                const std::vector<std::string>& outputs) {
-  onnx::TraceOptions o;
-  o.initializer = variables_hook(vars);
-  return model.call(vars.graph(), inputs, outputs, o);
+                                                const std::vector<std::string>& outputs,
+                                                onnx::TraceOptions options) {
+  options.initializer = variables_hook(vars);
+  return model.call(vars.graph(), inputs, outputs, options);
 }
 
 onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) {

@@ -153,3 +153,53 @@ TEST(OnnxBridge, VariablesWriteBackAndReload) {
   EXPECT_THROW(w.set_initializer("W", Tensor({1.f})), Error);
   fs::remove_all(dir);
 }
+
+// Training mode reaches imported Dropout through call_with_variables: identity in eval, a mask scaled by
+// 1/(1-ratio) in training, a different mask for a different seed.
+TEST(OnnxBridge, DropoutFollowsTrainingMode) {
+  ::onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(14);
+  auto* g = m.mutable_graph();
+  g->set_name("drop");
+  auto* d = g->add_node();
+  d->set_op_type("Dropout");
+  d->set_name("drop");
+  d->add_input("x"), d->add_input("ratio"), d->add_output("y");
+  auto* r = g->add_initializer();
+  r->set_name("ratio");
+  r->set_data_type(::onnx::TensorProto::FLOAT);
+  r->add_float_data(0.5f);
+  auto declare = [](::onnx::ValueInfoProto* v, const char* name) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(::onnx::TensorProto::FLOAT);
+    t->mutable_shape()->add_dim()->set_dim_value(4096);
+  };
+  declare(g->add_input(), "x");
+  declare(g->add_output(), "y");
+  std::string bytes;
+  m.SerializeToString(&bytes);
+  auto model = gonnx::Model::from_bytes(bytes, {}, "drop.onnx");
+  Tensor x = Tensor::full(graft::DType::F32, {4096}, 1.0);
+  auto run = [&](bool training, uint64_t seed) {
+    Context ctx;
+    ContextExec exec(ctx, [&](GraphVariables& vars, const std::vector<Node>& in) {
+      gonnx::TraceOptions o;
+      o.training = training;
+      o.seed = seed;
+      return std::vector<Node>{train::call_with_variables(model, vars, {{"x", in[0]}}, {}, o).at("y")};
+    });
+    return exec.call({x})[0].to_vector<float>();
+  };
+  EXPECT_EQ(run(false, 1), x.to_vector<float>());
+  std::vector<float> a = run(true, 1), b = run(true, 2);
+  int kept = 0;
+  for (float v : a) {
+    EXPECT_TRUE(v == 0.f || v == 2.f) << v;
+    kept += v != 0.f;
+  }
+  EXPECT_NEAR(kept, 2048, 5 * 32);  // binomial(4096, 0.5): sd 32
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, run(true, 1));
+}

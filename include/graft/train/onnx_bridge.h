@@ -13,10 +13,12 @@ int variables_to_context(const onnx::Model& model, Context& ctx);
 // The TraceOptions hook that makes the model's initializers the context's variables (Parameter nodes in
 // `vars`' graph); initializers without a variable stay constants.
 onnx::InitializerHook variables_hook(GraphVariables& vars);
-// Calls the model inside a graph with its weights bound to context variables.
+// Calls the model inside a graph with its weights bound to context variables. `options` selects training
+// mode (Dropout masks, BatchNormalization batch statistics) and its seed; its initializer hook is replaced.
 std::map<std::string, Node> call_with_variables(const onnx::Model& model, GraphVariables& vars,
                                                 const std::map<std::string, Node>& inputs,
-                                                const std::vector<std::string>& outputs = {});
+                                                const std::vector<std::string>& outputs = {},
+                                                onnx::TraceOptions options = {});
 // A writer holding every variable with an origin in `model` as the initializer's new value.
 onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx);
 
