@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+# Paths under the checkout are hashed relative to it, so clones in other folders share the compiler cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 JOBS=${GRAFT_JOBS:-2}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD" -j"$JOBS"
