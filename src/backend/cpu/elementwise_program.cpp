@@ -157,7 +157,12 @@ GRAFT_INLINE void apply(const EwInstr& ins, T* regs, int64_t n) {
 }
 
 template <typename T>
-void load_input(const EwInput& in, const void* base, int64_t offset, int64_t inner_stride, T* dst, int64_t n) {
+GRAFT_INLINE void load_input(const EwInput& in, const void* base, int64_t offset, int64_t inner_stride, T* dst,
+                             int64_t n) {
+  if (in.dtype == dtype_v<T>) {  // the common case, inlined into the vectorized clone
+    load(static_cast<const T*>(base) + offset, inner_stride, dst, n);
+    return;
+  }
   visit_dtype(in.dtype, [&](auto tag) {
     using S = decltype(tag);
     if constexpr (std::is_same_v<S, bool> || std::is_floating_point_v<S> || std::is_same_v<S, float16> ||
@@ -167,7 +172,11 @@ void load_input(const EwInput& in, const void* base, int64_t offset, int64_t inn
 }
 
 template <typename T>
-void store_output(DType dtype, const T* src, void* base, int64_t offset, int64_t n) {
+GRAFT_INLINE void store_output(DType dtype, const T* src, void* base, int64_t offset, int64_t n) {
+  if (dtype == dtype_v<T>) {
+    store(src, static_cast<T*>(base) + offset, n);
+    return;
+  }
   visit_dtype(dtype, [&](auto tag) {
     using S = decltype(tag);
     if constexpr (std::is_same_v<S, bool> || std::is_floating_point_v<S> || std::is_same_v<S, float16> ||
