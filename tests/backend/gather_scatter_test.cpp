@@ -7,6 +7,7 @@
 #include <random>
 
 #include "graft/graft.h"
+#include "test_util.h"
 
 using namespace graft;
 
@@ -20,20 +21,8 @@ int64_t product(const Dims& v) {
   return p;
 }
 
-Dims unflatten(int64_t flat, const Dims& dims) {
-  Dims idx(dims.size());
-  for (size_t i = dims.size(); i-- > 0;) {
-    idx[i] = flat % dims[i];
-    flat /= dims[i];
-  }
-  return idx;
-}
-
-int64_t flatten(const Dims& idx, const Dims& dims) {
-  int64_t f = 0;
-  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
-  return f;
-}
+using graft::testing::ravel;
+using graft::testing::unravel;
 
 bool contains(const Dims& v, int64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
@@ -91,20 +80,20 @@ std::vector<double> ref_gather(const std::vector<double>& x, const Dims& xd, con
   std::vector<double> out(size_t(product(od)));
   int ir = int(id.size());
   for (int64_t f = 0; f < product(od); ++f) {
-    Dims o = unflatten(f, od);
+    Dims o = unravel(f, od);
     Dims batch, offs;
     for (size_t d = 0; d < od.size(); ++d) (contains(a.offset_dims, int64_t(d)) ? offs : batch).push_back(o[d]);
     Dims start(xd.size(), 0);
     for (size_t k = 0; k < a.start_index_map.size(); ++k) {
       Dims g = batch;
       if (a.index_vector_dim < ir) g.insert(g.begin() + a.index_vector_dim, int64_t(k));
-      start[size_t(a.start_index_map[k])] = idx[size_t(flatten(g, id))];
+      start[size_t(a.start_index_map[k])] = idx[size_t(ravel(g, id))];
     }
     Dims xi(xd.size());
     size_t j = 0;
     for (size_t d = 0; d < xd.size(); ++d)
       xi[d] = contains(a.collapsed_slice_dims, int64_t(d)) ? start[d] : start[d] + offs[j++];
-    out[size_t(f)] = x[size_t(flatten(xi, xd))];
+    out[size_t(f)] = x[size_t(ravel(xi, xd))];
   }
   return out;
 }
@@ -125,7 +114,7 @@ std::vector<double> ref_scatter(std::vector<double> x, const Dims& xd, const std
                                 const Dims& id, const std::vector<double>& u, const Dims& ud, const ScatterAttrs& a) {
   int ir = int(id.size());
   for (int64_t f = 0; f < product(ud); ++f) {
-    Dims ui = unflatten(f, ud);
+    Dims ui = unravel(f, ud);
     Dims scatter, window;
     for (size_t d = 0; d < ud.size(); ++d)
       (contains(a.update_window_dims, int64_t(d)) ? window : scatter).push_back(ui[d]);
@@ -133,13 +122,13 @@ std::vector<double> ref_scatter(std::vector<double> x, const Dims& xd, const std
     for (size_t k = 0; k < a.scatter_dims_to_operand_dims.size(); ++k) {
       Dims g = scatter;
       if (a.index_vector_dim < ir) g.insert(g.begin() + a.index_vector_dim, int64_t(k));
-      start[size_t(a.scatter_dims_to_operand_dims[k])] = idx[size_t(flatten(g, id))];
+      start[size_t(a.scatter_dims_to_operand_dims[k])] = idx[size_t(ravel(g, id))];
     }
     Dims xi(xd.size());
     size_t j = 0;
     for (size_t d = 0; d < xd.size(); ++d)
       xi[d] = contains(a.inserted_window_dims, int64_t(d)) ? start[d] : start[d] + window[j++];
-    double& dst = x[size_t(flatten(xi, xd))];
+    double& dst = x[size_t(ravel(xi, xd))];
     dst = combine(a.combiner, dst, u[size_t(f)]);
   }
   return x;
@@ -172,13 +161,13 @@ TEST(TakeTest, NegativeAndMultiDimIndicesOnEveryAxis) {
     for (int d = axis + 1; d < 3; ++d) od.push_back(xd[size_t(d)]);
     std::vector<double> want;
     for (int64_t f = 0; f < product(od); ++f) {
-      Dims o = unflatten(f, od);
+      Dims o = unravel(f, od);
       Dims xi;
       for (int d = 0; d < axis; ++d) xi.push_back(o[size_t(d)]);
       int64_t i = iv[size_t(o[size_t(axis)] * 3 + o[size_t(axis) + 1])];
       xi.push_back(i < 0 ? i + n : i);
       for (int d = axis + 1; d < 3; ++d) xi.push_back(o[size_t(d) + 1]);
-      want.push_back(xv[size_t(flatten(xi, xd))]);
+      want.push_back(xv[size_t(ravel(xi, xd))]);
     }
     SCOPED_TRACE("axis " + std::to_string(axis));
     expect_equal(got, want, od);
@@ -274,10 +263,10 @@ TEST(TakeAlongAxisTest, MatchesNaiveWithNegativeIndices) {
     Tensor got = run1([&](std::vector<Node> in) { return TakeAlongAxis(in[0], in[1], axis); }, {x, ids});
     std::vector<double> want;
     for (int64_t f = 0; f < product(id); ++f) {
-      Dims o = unflatten(f, id);
+      Dims o = unravel(f, id);
       int64_t i = iv[size_t(f)];
       o[size_t(axis)] = i < 0 ? i + n : i;
-      want.push_back(xv[size_t(flatten(o, xd))]);
+      want.push_back(xv[size_t(ravel(o, xd))]);
     }
     SCOPED_TRACE("axis " + std::to_string(axis));
     expect_equal(got, want, id);
@@ -308,7 +297,7 @@ void check_gather(const GatherCase& c, DType t, uint32_t seed) {
   std::vector<int64_t> iv(size_t(product(c.indices)));
   int ir = int(c.indices.size());
   for (int64_t f = 0; f < product(c.indices); ++f) {
-    Dims ii = unflatten(f, c.indices);
+    Dims ii = unravel(f, c.indices);
     int64_t k = a.index_vector_dim < ir ? ii[size_t(a.index_vector_dim)] : 0;
     int64_t ax = a.start_index_map[size_t(k)];
     int64_t hi = c.operand[size_t(ax)] - a.slice_sizes[size_t(ax)];
@@ -394,13 +383,13 @@ TEST(GatherTest, RandomizedTakeLikeConfigurations) {
     od.insert(od.end(), xd.begin() + axis + 1, xd.end());
     std::vector<double> want;
     for (int64_t f = 0; f < product(od); ++f) {
-      Dims o = unflatten(f, od);
+      Dims o = unravel(f, od);
       Dims xi(o.begin(), o.begin() + axis);
       Dims ii(o.begin() + axis, o.begin() + axis + irank);
-      int64_t i = iv[size_t(flatten(ii, id))];
+      int64_t i = iv[size_t(ravel(ii, id))];
       xi.push_back(i < 0 ? i + xd[size_t(axis)] : i);
       xi.insert(xi.end(), o.begin() + axis + irank, o.end());
-      want.push_back(xv[size_t(flatten(xi, xd))]);
+      want.push_back(xv[size_t(ravel(xi, xd))]);
     }
     SCOPED_TRACE("trial " + std::to_string(trial));
     expect_equal(got, want, od);
@@ -609,10 +598,10 @@ TEST(ScatterAlongAxisTest, MatchesNaiveForEveryAxisAndCombiner) {
       std::vector<int64_t> iv = ids.to_vector<int64_t>();
       std::vector<double> uv = u.to_vector<double>();
       for (int64_t f = 0; f < product(id); ++f) {  // row-major order of the updates
-        Dims o = unflatten(f, id);
+        Dims o = unravel(f, id);
         int64_t i = iv[size_t(f)];
         o[size_t(axis)] = i < 0 ? i + n : i;
-        double& d = want[size_t(flatten(o, xd))];
+        double& d = want[size_t(ravel(o, xd))];
         d = double(float(combine(op, d, uv[size_t(f)])));  // the kernel rounds to f32 after each step
       }
       SCOPED_TRACE("axis " + std::to_string(axis) + " " + std::string(reduce_op_name(op)));

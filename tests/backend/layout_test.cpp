@@ -17,22 +17,9 @@ using graft::testing::run_graph;
 
 namespace {
 
-using Idx = std::vector<int64_t>;
-
-Idx unravel(int64_t flat, const Idx& dims) {
-  Idx idx(dims.size());
-  for (size_t k = dims.size(); k-- > 0;) {
-    idx[k] = dims[k] ? flat % dims[k] : 0;
-    flat = dims[k] ? flat / dims[k] : 0;
-  }
-  return idx;
-}
-
-int64_t ravel(const Idx& idx, const Idx& dims) {
-  int64_t f = 0;
-  for (size_t k = 0; k < dims.size(); ++k) f = f * dims[k] + idx[k];
-  return f;
-}
+using graft::testing::Idx;
+using graft::testing::ravel;
+using graft::testing::unravel;
 
 // Distinct values 0, 1, 2, ... (bool: a pattern) converted to `dt`.
 Tensor counting(DType dt, Shape shape, int64_t offset = 0) {

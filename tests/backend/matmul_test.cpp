@@ -12,22 +12,9 @@ using graft::testing::run1;
 
 namespace {
 
-using Idx = std::vector<int64_t>;
-
-Idx unravel(int64_t flat, const Idx& dims) {
-  Idx idx(dims.size());
-  for (size_t k = dims.size(); k-- > 0;) {
-    idx[k] = dims[k] ? flat % dims[k] : 0;
-    flat = dims[k] ? flat / dims[k] : 0;
-  }
-  return idx;
-}
-
-int64_t ravel(const Idx& idx, const Idx& dims) {
-  int64_t f = 0;
-  for (size_t k = 0; k < dims.size(); ++k) f = f * dims[k] + idx[k];
-  return f;
-}
+using graft::testing::Idx;
+using graft::testing::ravel;
+using graft::testing::unravel;
 
 bool has(const Idx& v, int64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 

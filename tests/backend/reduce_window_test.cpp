@@ -9,6 +9,7 @@
 #include <random>
 
 #include "graft/graft.h"
+#include "test_util.h"
 
 using namespace graft;
 
@@ -22,20 +23,8 @@ int64_t product(const Dims& v) {
   return p;
 }
 
-Dims unflatten(int64_t flat, const Dims& dims) {
-  Dims idx(dims.size());
-  for (size_t i = dims.size(); i-- > 0;) {
-    idx[i] = flat % dims[i];
-    flat /= dims[i];
-  }
-  return idx;
-}
-
-int64_t flatten(const Dims& idx, const Dims& dims) {
-  int64_t f = 0;
-  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
-  return f;
-}
+using graft::testing::ravel;
+using graft::testing::unravel;
 
 Tensor run1(const std::function<Node(Node)>& build, const Tensor& x) {
   Graph g("reduce_window_test");
@@ -76,12 +65,12 @@ std::vector<double> reference(const std::vector<double>& x, const Dims& xd, Redu
   }
   std::vector<double> out(size_t(product(od)));
   for (int64_t f = 0; f < product(od); ++f) {
-    Dims o = unflatten(f, od);
+    Dims o = unravel(f, od);
     double acc = a.op == ReduceOp::Max ? -INFINITY : a.op == ReduceOp::Min ? INFINITY : 0;
     int64_t real = 0;
     bool nan = false;
     for (int64_t w = 0; w < product(a.window); ++w) {
-      Dims t = unflatten(w, a.window);
+      Dims t = unravel(w, a.window);
       Dims xi(r);
       bool pad = false;
       for (size_t i = 0; i < r; ++i) {
@@ -90,7 +79,7 @@ std::vector<double> reference(const std::vector<double>& x, const Dims& xd, Redu
       }
       if (pad) continue;
       ++real;
-      double v = x[size_t(flatten(xi, xd))];
+      double v = x[size_t(ravel(xi, xd))];
       nan |= std::isnan(v);
       if (a.op == ReduceOp::Max) acc = std::max(acc, v);
       else if (a.op == ReduceOp::Min) acc = std::min(acc, v);

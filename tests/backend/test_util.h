@@ -24,6 +24,24 @@ inline Tensor run1(const std::function<Node(std::vector<Node>)>& build, const st
   return run_graph([&](std::vector<Node> in) { return std::vector<Node>{build(in)}; }, inputs, options)[0];
 }
 
+// Multi-index <-> flat row-major index, for references written as plain loops.
+using Idx = std::vector<int64_t>;
+
+inline Idx unravel(int64_t flat, const Idx& dims) {
+  Idx idx(dims.size());
+  for (size_t k = dims.size(); k-- > 0;) {
+    idx[k] = dims[k] ? flat % dims[k] : 0;
+    flat = dims[k] ? flat / dims[k] : 0;
+  }
+  return idx;
+}
+
+inline int64_t ravel(const Idx& idx, const Idx& dims) {
+  int64_t f = 0;
+  for (size_t k = 0; k < dims.size(); ++k) f = f * dims[k] + idx[k];
+  return f;
+}
+
 inline Tensor random_tensor(DType dtype, Shape shape, uint32_t seed, double lo = -2, double hi = 2) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> u(lo, hi);

@@ -342,33 +342,7 @@ TEST(EmbeddingFolder, FetchesExternalDataThroughTheFetcher) {
 
 // ---- MiniLM (shared model) ----------------------------------------------------------------------------------
 
-class EmbedMiniLM : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    fs::path shared = GRAFT_SHARED_DIR;
-    if (!fs::exists(shared / "models" / "materialize.py")) return;
-    dir_ = new TempDir();
-    std::string cmd = "/usr/bin/python3 '" + (shared / "models" / "materialize.py").string() + "' '" +
-                      dir_->path.string() + "' > /dev/null";
-    if (std::system(cmd.c_str()) != 0) {
-      error_ = "materialize.py failed: " + cmd;
-      return;
-    }
-    model_dir_ = dir_->path / "minilm_l6";
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  void SetUp() override {
-    if (model_dir_.empty() && error_.empty())
-      GTEST_SKIP() << "shared models not found at " << GRAFT_SHARED_DIR << "/models";
-    ASSERT_TRUE(error_.empty()) << error_;
-  }
-  static inline TempDir* dir_ = nullptr;
-  static inline fs::path model_dir_;
-  static inline std::string error_;
-};
+class EmbedMiniLM : public testing::SharedMiniLM {};
 
 TEST_F(EmbedMiniLM, MatchesTheSessionPlusIndependentPooling) {
   Model m = Model::load(model_dir_ / "minilm_l6_opset14.onnx");

@@ -197,4 +197,37 @@ inline void write_file(const std::filesystem::path& p, const std::string& bytes)
     }                                                                                 \
   } while (0)
 
+// A test suite over the shared all-MiniLM-L6-v2 model: materializes ../shared/models into a temporary
+// folder once per suite (model_dir_), and skips with a message when ../shared is absent.
+class SharedMiniLM : public ::testing::Test {
+ protected:
+  using path = std::filesystem::path;
+  static void SetUpTestSuite() {
+    path shared = GRAFT_SHARED_DIR;
+    error_.clear();
+    model_dir_.clear();
+    if (!std::filesystem::exists(shared / "models" / "materialize.py")) return;
+    dir_ = new TempDir();
+    std::string cmd = "/usr/bin/python3 '" + (shared / "models" / "materialize.py").string() + "' '" +
+                      dir_->path.string() + "' > /dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      error_ = "materialize.py failed: " + cmd;
+      return;
+    }
+    model_dir_ = dir_->path / "minilm_l6";
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (model_dir_.empty() && error_.empty())
+      GTEST_SKIP() << "shared models not found at " << GRAFT_SHARED_DIR << "/models";
+    ASSERT_TRUE(error_.empty()) << error_;
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline path model_dir_;
+  static inline std::string error_;
+};
+
 }  // namespace graft::onnx::testing
