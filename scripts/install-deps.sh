@@ -6,6 +6,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# python3-torch (with OpenBLAS, not the slow reference BLAS) is the independent reference: tests export
+# models with it and compare graft against its outputs; bench/ compares training speed against it.
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build ccache pkg-config git \
   libdnnl-dev \
@@ -15,5 +17,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libutf8proc-dev libonig-dev \
   libcurl4-openssl-dev \
   python3 python3-numpy python3-onnx \
+  python3-torch libopenblas0-pthread \
   >/dev/null
 echo "install-deps: done"
