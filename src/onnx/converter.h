@@ -140,6 +140,9 @@ class Tracer {
   TraceState& state() { return state_; }
   // The value of `n`, computed on the host when its inputs do not depend on graph parameters.
   std::optional<Tensor> evaluate(Node n, std::string* blocking_parameter);
+  // Staged tracing: the value of `n` computed from the run-time graph inputs (TraceOptions::runtime_inputs),
+  // recorded as a StageGuard; nullopt when there are none or `n` depends on other parameters.
+  std::optional<Tensor> stage(Node n, const std::string& what);
 
  private:
   TraceState& state_;
@@ -150,9 +153,11 @@ struct TraceState {
   std::map<std::string, int64_t> opsets;
   const TraceOptions* options = nullptr;
   std::map<std::string, Node>* initializer_nodes = nullptr;
+  std::map<std::string, Node>* state_updates = nullptr;  // TraceResult::state_updates
   std::map<std::string, const ::onnx::FunctionProto*> functions;  // "domain:name"
   // Parameter ops that stand for graph inputs, so a shape that needs an input's value can say which.
   std::map<std::pair<const Graph*, int>, std::string> parameter_inputs;
+  std::vector<StageGuard>* guards = nullptr;  // staged values assumed so far
 };
 
 class OpContext {

@@ -2,6 +2,7 @@
 #include "graft/onnx/session.h"
 
 #include <chrono>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -49,14 +50,7 @@ void InferenceSession::check_inputs(const std::map<std::string, Tensor>& inputs)
 std::string InferenceSession::signature(const std::map<std::string, Tensor>& inputs,
                                         const std::vector<std::string>& outputs) const {
   std::ostringstream key;
-  for (const auto& [name, t] : inputs) {
-    key << name << ':' << dtype_name(t.dtype()) << t.shape();
-    if (value_inputs_.count(name)) {
-      key << '=';
-      for (int64_t i = 0; i < t.size(); ++i) key << t.value_as_double(i) << ',';
-    }
-    key << ';';
-  }
+  for (const auto& [name, t] : inputs) key << name << ':' << dtype_name(t.dtype()) << t.shape() << ';';
   key << "->";
   for (const auto& o : outputs) key << o << ';';
   return key.str();
@@ -64,62 +58,65 @@ std::string InferenceSession::signature(const std::map<std::string, Tensor>& inp
 
 InferenceSession::Entry InferenceSession::build(const std::map<std::string, Tensor>& inputs,
                                                 const std::vector<std::string>& outputs, std::string key) {
-  for (int attempt = 0;; ++attempt) {
-    auto t0 = std::chrono::steady_clock::now();
-    Graph g(model_.proto().graph().name().empty() ? "onnx" : model_.proto().graph().name());
-    Entry e;
-    e.key = key;
-    std::map<std::string, Node> params;
-    TraceOptions topts;
-    for (const auto& [name, t] : inputs) {
-      if (value_inputs_.count(name)) {
-        topts.constant_inputs[name] = t;
-      } else {
-        params[name] = g.parameter(name, t.dtype(), t.shape());
-        e.param_names.push_back(name);
-      }
-    }
-    TraceResult tr;
-    try {
-      tr = model_.trace(g, params, outputs, topts);
-    } catch (const NeedsInputValue& need) {
-      // An input's value decides a shape: specialize on it and trace again.
-      GRAFT_CHECK(!value_inputs_.count(need.input()) && attempt < 64, need.what());
-      value_inputs_.insert(need.input());
-      key = signature(inputs, outputs);
-      continue;
-    }
-    stats_.traces++;
-    stats_.last_trace_ms = ms_since(t0);
-    std::vector<Node> outs;
-    for (const auto& [name, node] : tr.outputs) {
-      e.output_names.push_back(name);
-      outs.push_back(node);
-    }
-    g.set_outputs(outs);
-    auto t1 = std::chrono::steady_clock::now();
-    e.exe = options_.backend->compile(g, options_.compile);
-    stats_.compiles++;
-    stats_.last_compile_ms = ms_since(t1);
-    e.key = key;
-    return e;
+  auto t0 = std::chrono::steady_clock::now();
+  Graph g(model_.proto().graph().name().empty() ? "onnx" : model_.proto().graph().name());
+  Entry e;
+  e.key = std::move(key);
+  std::map<std::string, Node> params;
+  for (const auto& [name, t] : inputs) {
+    params[name] = g.parameter(name, t.dtype(), t.shape());
+    e.param_names.push_back(name);
   }
+  // Staged: values the trace needs that are computed from the inputs (a Reshape target fed as an input,
+  // NonZero's operand) are computed from this run's inputs; each becomes a guard of the entry.
+  TraceOptions topts;
+  topts.runtime_inputs = &inputs;
+  TraceResult tr = model_.trace(g, params, outputs, topts);
+  stats_.traces++;
+  stats_.last_trace_ms = ms_since(t0);
+  e.guards = std::move(tr.guards);
+  std::vector<Node> outs;
+  for (const auto& [name, node] : tr.outputs) {
+    e.output_names.push_back(name);
+    outs.push_back(node);
+  }
+  g.set_outputs(outs);
+  auto t1 = std::chrono::steady_clock::now();
+  e.exe = options_.backend->compile(g, options_.compile);
+  stats_.compiles++;
+  stats_.last_compile_ms = ms_since(t1);
+  return e;
+}
+
+bool InferenceSession::guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs) {
+  for (const StageGuard& guard : e.guards) {
+    std::vector<Tensor> args;
+    for (const auto& name : guard.inputs) args.push_back(inputs.at(name));
+    Tensor now = guard.exe->run(std::span<const Tensor>(args)).at(0);
+    stats_.guard_runs++;
+    if (now.dtype() != guard.value.dtype() || now.shape() != guard.value.shape()) return false;
+    for (int64_t i = 0; i < now.size(); ++i)
+      if (now.value_as_double(i) != guard.value.value_as_double(i) &&
+          !(std::isnan(now.value_as_double(i)) && std::isnan(guard.value.value_as_double(i))))
+        return false;
+  }
+  return true;
 }
 
 std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, Tensor>& inputs,
                                                      const std::vector<std::string>& output_names) {
   check_inputs(inputs);
   std::string key = signature(inputs, output_names);
-  auto it = std::find_if(lru_.begin(), lru_.end(), [&](const Entry& e) { return e.key == key; });
+  // Several entries may share a signature when their traces assumed different staged values; the first
+  // whose guards hold on these inputs is used.
+  auto it = lru_.begin();
+  for (; it != lru_.end(); ++it)
+    if (it->key == key && guards_hold(*it, inputs)) break;
   if (it != lru_.end()) {
     stats_.cache_hits++;
     lru_.splice(lru_.begin(), lru_, it);
   } else {
-    Entry e = build(inputs, output_names, key);
-    // build() may have learned that some inputs decide shapes; the key then includes their values.
-    auto again = std::find_if(lru_.begin(), lru_.end(), [&](const Entry& x) { return x.key == e.key; });
-    if (again != lru_.end()) lru_.erase(again);
-    lru_.push_front(std::move(e));
+    lru_.push_front(build(inputs, output_names, key));
     while (lru_.size() > options_.cache_capacity) lru_.pop_back();
   }
   Entry& e = lru_.front();

@@ -143,6 +143,11 @@ const Tensor& OpContext::require_known(int i, const std::string& what) {
   if (!has_input(i)) fail(what, " (input ", i, ") is missing");
   if (const Tensor* t = known(i)) return *t;
   Value& v = value(i);
+  if (v.node.valid())
+    if (auto t = tracer_.stage(v.node, describe() + ": " + what + " ('" + node_.input(i) + "')")) {
+      v.known = std::move(*t);
+      return *v.known;
+    }
   std::string blocking;
   if (v.node.valid()) tracer_.evaluate(v.node, &blocking);
   if (!blocking.empty())
@@ -300,6 +305,51 @@ std::optional<Tensor> Tracer::evaluate(Node n, std::string* blocking_parameter) 
   } catch (const Error&) {
     return std::nullopt;
   }
+}
+
+std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
+  const TraceOptions* opts = state_.options;
+  if (!opts || !opts->runtime_inputs || !state_.guards) return std::nullopt;
+  Graph& g = *n.graph();
+  int root = n.op_index();
+  std::vector<char> mark(size_t(root) + 1, 0);
+  mark[size_t(root)] = 1;
+  for (int i = root; i >= 0; --i) {
+    if (!mark[size_t(i)]) continue;
+    const Op& op = g.op(i);
+    if (op.kind == OpKind::Parameter) {
+      auto it = state_.parameter_inputs.find({&g, i});
+      if (it == state_.parameter_inputs.end() || !opts->runtime_inputs->count(it->second)) return std::nullopt;
+    }
+    for (const ValueRef& r : op.inputs) mark[size_t(r.op)] = 1;
+  }
+  // The prefix as a graph of its own whose parameters are the graph inputs it reads, compiled once: it
+  // computes the value now and checks the assumption on later runs.
+  StageGuard guard;
+  guard.what = what;
+  Graph prefix("stage");
+  std::vector<int> map(size_t(root) + 1, -1);
+  std::vector<Tensor> args;
+  for (int i = 0; i <= root; ++i) {
+    if (!mark[size_t(i)]) continue;
+    const Op& op = g.op(i);
+    if (op.kind == OpKind::Parameter) {
+      const std::string& name = state_.parameter_inputs.at({&g, i});
+      map[size_t(i)] = prefix.parameter(name, op.outputs[0].dtype, op.outputs[0].shape).op_index();
+      guard.inputs.push_back(name);
+      args.push_back(opts->runtime_inputs->at(name));
+      continue;
+    }
+    std::vector<Node> ins;
+    for (const ValueRef& r : op.inputs) ins.push_back(prefix.node({map[size_t(r.op)], r.output}));
+    auto outs = prefix.add_op(op.kind, ins, op.attrs, op.outputs);
+    map[size_t(i)] = outs.empty() ? -1 : outs[0].op_index();
+  }
+  prefix.set_outputs({prefix.node({map[size_t(root)], n.ref().output})});
+  guard.exe = cpu_backend()->compile(prefix);
+  guard.value = guard.exe->run(std::span<const Tensor>(args)).at(0);
+  state_.guards->push_back(guard);
+  return guard.value;
 }
 
 void Tracer::run_graph(const ::onnx::GraphProto& g, Scope& scope) {
@@ -530,7 +580,9 @@ TraceResult Model::trace(Graph& graph, const std::map<std::string, Node>& inputs
   st.opsets = m.opset_map;
   st.options = &options;
   st.initializer_nodes = &result.initializers;
+  st.state_updates = &result.state_updates;
   st.functions = m.functions;
+  st.guards = &result.guards;
 
   const auto& g = m.proto.graph();
   Scope top(graph, nullptr);

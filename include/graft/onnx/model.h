@@ -23,6 +23,10 @@ namespace onnx {  // protobuf types of libonnx (ONNX_NAMESPACE=onnx)
 class ModelProto;
 }
 
+namespace graft {
+class Executable;
+}
+
 namespace graft::onnx {
 
 // One axis of a declared input/output: a fixed extent, a named symbol ("batch"), or unknown.
@@ -72,11 +76,29 @@ struct TraceOptions {
   // Optional: a uint64 scalar node of the traced graph mixed into `seed` (feed the step number here so one
   // compiled train step draws a fresh dropout mask every step).
   std::optional<Node> seed_node;
+  // Staged tracing: the run-time values of the graph inputs bound as parameters. When a converter needs
+  // the value of something computed from them (NonZero's input, a Reshape target derived from an input,
+  // a Loop trip count), the prefix that computes it runs on these values now, the result is traced as
+  // known, and TraceResult::guards records the assumption. InferenceSession sets this.
+  const std::map<std::string, Tensor>* runtime_inputs = nullptr;
+};
+
+// A value a staged trace assumed: `exe` computes it from the graph inputs `inputs` (in order). The trace
+// is valid for other inputs of the same shapes exactly when `exe` gives `value` again.
+struct StageGuard {
+  std::vector<std::string> inputs;
+  std::shared_ptr<Executable> exe;
+  Tensor value;
+  std::string what;  // the op and operand that needed it
 };
 
 struct TraceResult {
   std::map<std::string, Node> outputs;
   std::map<std::string, Node> initializers;  // initializer name -> the node that stands for it
+  std::vector<StageGuard> guards;             // staged values assumed (TraceOptions::runtime_inputs)
+  // Training-mode state: initializer name -> the node of its new value (BatchNormalization's running
+  // mean/var read straight from initializers). A train step writes these back to the initializers' variables.
+  std::map<std::string, Node> state_updates;
 };
 
 class Model {

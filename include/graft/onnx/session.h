@@ -1,7 +1,10 @@
 #pragma once
 // InferenceSession: the plain object for users who only want to run a model. Each distinct input
-// signature (dtypes, shapes, and the values of inputs that decide shapes) is traced and compiled once;
-// the executables are kept in a bounded LRU cache.
+// signature (dtypes and shapes) is traced and compiled once; the executables are kept in a bounded LRU
+// cache. Models whose shapes depend on values (a Reshape target fed as an input, NonZero, Compress,
+// Unique, NonMaxSuppression, a Loop trip count) are traced in stages: the prefix that computes such a
+// value runs on the actual inputs, the rest is traced with the result, and the compiled entry keeps a
+// guard (the prefix, compiled) that later runs check before reusing it.
 //
 //   graft::onnx::InferenceSession s(graft::onnx::Model::load("model.onnx"));
 //   auto out = s.run({{"input_ids", ids}, {"attention_mask", mask}});
@@ -26,6 +29,7 @@ struct SessionOptions {
 
 struct SessionStats {
   int traces = 0, compiles = 0, cache_hits = 0;
+  int guard_runs = 0;  // staged-value checks run on cache lookups
   double last_trace_ms = 0, last_compile_ms = 0;
 };
 
@@ -50,7 +54,9 @@ class InferenceSession {
     std::vector<std::string> param_names;  // executable inputs, in order
     std::vector<std::string> output_names;
     std::unique_ptr<Executable> exe;
+    std::vector<StageGuard> guards;  // staged values this entry's trace assumed
   };
+  bool guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs);
   void check_inputs(const std::map<std::string, Tensor>& inputs) const;
   std::string signature(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs) const;
   Entry build(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs,
@@ -58,7 +64,6 @@ class InferenceSession {
 
   Model model_;
   SessionOptions options_;
-  std::set<std::string> value_inputs_;  // inputs whose values decide shapes
   std::list<Entry> lru_;                // most recently used first
   SessionStats stats_;
   const ExecutableStats* last_stats_ = nullptr;

@@ -194,14 +194,19 @@ void loop_op(OpContext& c) {
     } catch (const NeedsInputValue&) {
       throw;
     } catch (const Error& as_while) {
+      // Staged tracing (InferenceSession) computes the trip count and condition from this run's inputs;
+      // the loop is then unrolled (or a While with a known trip count).
+      bool staged = false;
       try {
-        if (c.has_input(0) && !trip) c.require_known(0, "the trip count M");
-        if (!cond_known) c.require_known(1, "the initial condition");
+        if (c.has_input(0) && !trip) trip = int64_t(c.require_known(0, "the trip count M").value_as_double(0));
+        if (!cond_known) cond = c.require_known(1, "the initial condition").value_as_double(0) != 0;
+        staged = true;
       } catch (const NeedsInputValue& e) {
         throw NeedsInputValue(e.input(), std::string(e.what()) + " (as a While: " + as_while.what() + ")");
       } catch (const Error&) {
       }
-      throw;
+      if (!staged) throw;
+      if (trip && *trip > kMaxUnroll) return loop_as_while(c, *body, trip);
     }
   }
   int n_state = c.num_inputs() - 2;
