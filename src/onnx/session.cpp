@@ -22,14 +22,17 @@ InferenceSession::InferenceSession(Model model, SessionOptions options)
   if (options_.cache_capacity == 0) options_.cache_capacity = 1;
 }
 
-void InferenceSession::check_inputs(const std::map<std::string, Tensor>& inputs) const {
+InferenceSession::FlatInputs InferenceSession::flatten(const std::map<std::string, IoValue>& inputs) const {
   std::set<std::string> declared;
   std::vector<std::string> missing;
   for (const auto& in : model_.inputs()) {
     declared.insert(in.name);
-    if (!inputs.count(in.name)) missing.push_back("'" + in.name + "' (" + in.str().substr(in.name.size() + 2) + ")");
+    bool optional = in.type.rfind("optional(", 0) == 0;
+    if (!inputs.count(in.name) && !optional)
+      missing.push_back("'" + in.name + "' (" + in.str().substr(in.name.size() + 2) + ")");
   }
-  for (const auto& [name, t] : inputs) {
+  FlatInputs flat;
+  for (const auto& [name, v] : inputs) {
     bool is_init_input = false;
     for (const auto& vi : model_.proto().graph().input())
       if (vi.name() == name) is_init_input = true;
@@ -38,47 +41,89 @@ void InferenceSession::check_inputs(const std::map<std::string, Tensor>& inputs)
       for (const auto& in : model_.inputs()) list += "\n  " + in.str();
       fail(model_.source(), ": the model has no input named '", name, "'; its inputs are:", list);
     }
-    GRAFT_CHECK(t.defined(), model_.source(), ": input '", name, "' is an undefined tensor");
+    switch (v.kind) {
+      case IoValue::Kind::Tensor:
+        GRAFT_CHECK(v.tensor.defined(), model_.source(), ": input '", name, "' is an undefined tensor");
+        flat.tensors[name] = v.tensor;
+        break;
+      case IoValue::Kind::Sequence: {
+        auto& names = flat.sequences[name];
+        for (size_t i = 0; i < v.sequence.size(); ++i) {
+          GRAFT_CHECK(v.sequence[i].defined(), model_.source(), ": element ", i, " of input '", name,
+                      "' is an undefined tensor");
+          names.push_back(name + "[" + std::to_string(i) + "]");
+          flat.tensors[names.back()] = v.sequence[i];
+        }
+        break;
+      }
+      case IoValue::Kind::None:
+        flat.absent.push_back(name);
+        break;
+    }
   }
   if (!missing.empty()) {
     std::string list;
     for (const auto& m : missing) list += "\n  " + m;
     fail(model_.source(), ": missing ", missing.size(), " input(s):", list);
   }
+  return flat;
 }
 
-std::string InferenceSession::signature(const std::map<std::string, Tensor>& inputs,
-                                        const std::vector<std::string>& outputs) const {
+std::string InferenceSession::signature(const FlatInputs& inputs, const std::vector<std::string>& outputs) const {
   std::ostringstream key;
-  for (const auto& [name, t] : inputs) key << name << ':' << dtype_name(t.dtype()) << t.shape() << ';';
+  for (const auto& [name, t] : inputs.tensors) key << name << ':' << dtype_name(t.dtype()) << t.shape() << ';';
+  for (const auto& [name, elems] : inputs.sequences) key << name << ":seq" << elems.size() << ';';
+  for (const auto& name : inputs.absent) key << name << ":none;";
   key << "->";
   for (const auto& o : outputs) key << o << ';';
   return key.str();
 }
 
-InferenceSession::Entry InferenceSession::build(const std::map<std::string, Tensor>& inputs,
-                                                const std::vector<std::string>& outputs, std::string key) {
+InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const std::vector<std::string>& outputs,
+                                                std::string key) {
   auto t0 = std::chrono::steady_clock::now();
   Graph g(model_.proto().graph().name().empty() ? "onnx" : model_.proto().graph().name());
   Entry e;
   e.key = std::move(key);
-  std::map<std::string, Node> params;
-  for (const auto& [name, t] : inputs) {
+  std::map<std::string, Node> params;  // graph inputs bound as tensors; sequence elements move out below
+  for (const auto& [name, t] : inputs.tensors) {
     params[name] = g.parameter(name, t.dtype(), t.shape());
     e.param_names.push_back(name);
   }
+  TraceOptions topts;
+  for (const auto& [name, elems] : inputs.sequences) {
+    auto& nodes = topts.sequence_inputs[name];
+    for (const auto& el : elems) {
+      nodes.push_back(params.at(el));
+      params.erase(el);
+    }
+  }
+  topts.absent_inputs = inputs.absent;
   // Staged: values the trace needs that are computed from the inputs (a Reshape target fed as an input,
   // NonZero's operand) are computed from this run's inputs; each becomes a guard of the entry.
-  TraceOptions topts;
-  topts.runtime_inputs = &inputs;
+  topts.runtime_inputs = &inputs.tensors;
   TraceResult tr = model_.trace(g, params, outputs, topts);
   stats_.traces++;
   stats_.last_trace_ms = ms_since(t0);
   e.guards = std::move(tr.guards);
   std::vector<Node> outs;
-  for (const auto& [name, node] : tr.outputs) {
-    e.output_names.push_back(name);
-    outs.push_back(node);
+  std::vector<std::string> names = outputs;
+  if (names.empty())
+    for (const auto& o : model_.proto().graph().output()) names.push_back(o.name());
+  for (const auto& name : names) {
+    OutputSlot slot;
+    slot.name = name;
+    slot.first = outs.size();
+    if (auto it = tr.outputs.find(name); it != tr.outputs.end()) {
+      outs.push_back(it->second);
+    } else if (auto sq = tr.sequence_outputs.find(name); sq != tr.sequence_outputs.end()) {
+      slot.kind = IoValue::Kind::Sequence;
+      outs.insert(outs.end(), sq->second.begin(), sq->second.end());
+    } else {
+      slot.kind = IoValue::Kind::None;
+    }
+    slot.count = outs.size() - slot.first;
+    e.outputs.push_back(slot);
   }
   g.set_outputs(outs);
   auto t1 = std::chrono::steady_clock::now();
@@ -103,29 +148,50 @@ bool InferenceSession::guards_hold(Entry& e, const std::map<std::string, Tensor>
   return true;
 }
 
-std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, Tensor>& inputs,
-                                                     const std::vector<std::string>& output_names) {
-  check_inputs(inputs);
-  std::string key = signature(inputs, output_names);
+std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::string, IoValue>& inputs,
+                                                             const std::vector<std::string>& output_names) {
+  FlatInputs flat = flatten(inputs);
+  std::string key = signature(flat, output_names);
   // Several entries may share a signature when their traces assumed different staged values; the first
   // whose guards hold on these inputs is used.
   auto it = lru_.begin();
   for (; it != lru_.end(); ++it)
-    if (it->key == key && guards_hold(*it, inputs)) break;
+    if (it->key == key && guards_hold(*it, flat.tensors)) break;
   if (it != lru_.end()) {
     stats_.cache_hits++;
     lru_.splice(lru_.begin(), lru_, it);
   } else {
-    lru_.push_front(build(inputs, output_names, key));
+    lru_.push_front(build(flat, output_names, key));
     while (lru_.size() > options_.cache_capacity) lru_.pop_back();
   }
   Entry& e = lru_.front();
   std::vector<Tensor> args;
-  for (const auto& name : e.param_names) args.push_back(inputs.at(name));
+  for (const auto& name : e.param_names) args.push_back(flat.tensors.at(name));
   std::vector<Tensor> outs = e.exe->run(std::span<const Tensor>(args));
   last_stats_ = &e.exe->stats();
+  std::map<std::string, IoValue> result;
+  for (const OutputSlot& slot : e.outputs) {
+    IoValue v;
+    v.kind = slot.kind;
+    if (slot.kind == IoValue::Kind::Tensor) v.tensor = outs[slot.first];
+    if (slot.kind == IoValue::Kind::Sequence)
+      v.sequence.assign(outs.begin() + std::ptrdiff_t(slot.first), outs.begin() + std::ptrdiff_t(slot.first + slot.count));
+    result[slot.name] = std::move(v);
+  }
+  return result;
+}
+
+std::map<std::string, Tensor> InferenceSession::run(const std::map<std::string, Tensor>& inputs,
+                                                     const std::vector<std::string>& output_names) {
+  std::map<std::string, IoValue> in;
+  for (const auto& [name, t] : inputs) in[name] = IoValue::of(t);
   std::map<std::string, Tensor> result;
-  for (size_t i = 0; i < outs.size(); ++i) result[e.output_names[i]] = outs[i];
+  for (auto& [name, v] : run_values(in, output_names)) {
+    GRAFT_CHECK(v.kind == IoValue::Kind::Tensor, model_.source(), ": output '", name, "' is ",
+                v.kind == IoValue::Kind::Sequence ? "a sequence" : "an absent optional",
+                "; use InferenceSession::run_values for non-tensor outputs");
+    result[name] = std::move(v.tensor);
+  }
   return result;
 }
 

@@ -1,5 +1,6 @@
 // The tracer: walks ONNX graphs node by node, keeps values known while tracing (shape computations)
 // on the host, and records everything else into graft graphs through the converters.
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <sstream>
@@ -593,6 +594,42 @@ TraceResult Model::trace(Graph& graph, const std::map<std::string, Node>& inputs
     declared.insert(name);
     ValueInfo info = value_info_from_proto(vi);
     bool is_init = m.initializer_index.count(name) > 0;
+    // Sequences and absent optionals: bound as trace-time values (a sequence's elements are nodes).
+    auto si = options.sequence_inputs.find(name);
+    bool absent = std::find(options.absent_inputs.begin(), options.absent_inputs.end(), name) !=
+                  options.absent_inputs.end();
+    // An optional input that is not given at all is absent.
+    if (vi.type().has_optional_type() && !inputs.count(name) && !options.constant_inputs.count(name) &&
+        si == options.sequence_inputs.end() && !is_init)
+      absent = true;
+    if (si != options.sequence_inputs.end() || absent) {
+      const ::onnx::TypeProto* t = &vi.type();
+      if (t->has_optional_type()) t = &t->optional_type().elem_type();
+      Value v;
+      v.kind = absent ? Value::Kind::None : Value::Kind::Sequence;
+      GRAFT_CHECK(absent || t->has_sequence_type(), m.source, ": input '", name, "' is ", info.type,
+                  ", but a sequence was given");
+      GRAFT_CHECK(!absent || vi.type().has_optional_type(), m.source, ": input '", name, "' is ", info.type,
+                  ", not an optional; it cannot be absent");
+      if (t->has_sequence_type() && t->sequence_type().elem_type().has_tensor_type()) {
+        auto d = dtype_from_onnx(t->sequence_type().elem_type().tensor_type().elem_type());
+        if (d) v.elem_type = ValueType{*d, Shape{}};
+      }
+      if (!absent) {
+        for (const Node& e : si->second) {
+          GRAFT_CHECK(e.valid() && e.graph() == &graph, m.source, ": an element of input '", name,
+                      "' is not a node of this graph");
+          GRAFT_CHECK(!v.elem_type || v.elem_type->dtype == e.dtype(), m.source, ": input '", name, "' is ",
+                      info.type, ", but an element is ", e.type().str());
+          if (e.op().kind == OpKind::Parameter)
+            st.parameter_inputs[{&graph, e.op_index()}] = std::get<ParameterAttrs>(e.op().attrs).name;
+          v.seq.push_back(Value::of(e));
+        }
+        if (!v.seq.empty()) v.elem_type = v.seq[0].type();
+      }
+      top.set(name, std::move(v));
+      continue;
+    }
     auto ci = options.constant_inputs.find(name);
     auto ni = inputs.find(name);
     ValueType given;
@@ -683,9 +720,14 @@ TraceResult Model::trace(Graph& graph, const std::map<std::string, Node>& inputs
   for (const auto& name : names) {
     Value* v = top.lookup(name);
     GRAFT_CHECK(v, m.source, ": the model has no value named '", name, "' to output");
-    GRAFT_CHECK(v->is_tensor(), m.source, ": output '", name, "' is a ",
-                v->kind == Value::Kind::Sequence ? "sequence" : "missing optional", "; only tensors can be outputs");
-    result.outputs[name] = top.node(*v, name);
+    if (v->kind == Value::Kind::Sequence) {
+      auto& elems = result.sequence_outputs[name];
+      for (Value& e : v->seq) elems.push_back(top.node(e, name));
+    } else if (v->kind == Value::Kind::None) {
+      result.absent_outputs.push_back(name);
+    } else {
+      result.outputs[name] = top.node(*v, name);
+    }
   }
   return result;
 }

@@ -2,10 +2,12 @@
 // through graft and writes a Markdown report with pass/fail per case and the reason for each failure.
 //
 //   graft_conformance DATA_DIR [--report docs/conformance.md] [--filter SUBSTR] [--min-pass-rate 0.9]
+//                     [--rtol 1e-3] [--atol 1e-7]
 //
 // Every case runs in a child process with a time limit, so a crash or a hang in one case is reported
 // as that case's failure instead of ending the run. Outputs are compared as ONNX's own runner does:
-// rtol 1e-3, atol 1e-7 for floats, exact for integers and bools.
+// rtol 1e-3, atol 1e-7 for floats (--rtol/--atol change them), exact for integers and bools. Cases are the
+// directories under DATA_DIR/node, DATA_DIR/simple and DATA_DIR/zoo (tests/zoo/gen_torch_zoo.py).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,11 +26,14 @@
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
 #include "onnx/tensor_proto.h"
+#include <onnx/onnx-data.pb.h>
 
 namespace fs = std::filesystem;
 using namespace graft;
 
 namespace {
+
+double g_rtol = 1e-3, g_atol = 1e-7;  // float comparison tolerances
 
 struct CaseResult {
   std::string name, suite;
@@ -43,6 +48,37 @@ Tensor read_tensor_pb(const fs::path& p) {
   GRAFT_CHECK(t.ParseFromString(bytes), p.string(), ": not a TensorProto (sequence or optional inputs are not supported)");
   GRAFT_CHECK(t.data_type() != 0, p.string(), ": not a TensorProto (sequence or optional value)");
   return graft::onnx::tensor_from_proto(t, nullptr, p.string());
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+graft::onnx::IoValue from_sequence_proto(const ::onnx::SequenceProto& s, const std::string& what) {
+  GRAFT_CHECK(s.elem_type() == ::onnx::SequenceProto::TENSOR || s.tensor_values_size() == 0, what,
+              ": only sequences of tensors are supported");
+  std::vector<Tensor> elems;
+  for (const auto& t : s.tensor_values()) elems.push_back(graft::onnx::tensor_from_proto(t, nullptr, what));
+  return graft::onnx::IoValue::of_sequence(std::move(elems));
+}
+
+// An input or output file of the kind its declared type says: TensorProto, SequenceProto or OptionalProto.
+graft::onnx::IoValue read_value_pb(const fs::path& p, const std::string& declared_type) {
+  std::string bytes = read_bytes(p);
+  if (declared_type.rfind("seq(", 0) == 0) {
+    ::onnx::SequenceProto s;
+    GRAFT_CHECK(s.ParseFromString(bytes), p.string(), ": not a SequenceProto");
+    return from_sequence_proto(s, p.string());
+  }
+  if (declared_type.rfind("optional(", 0) == 0) {
+    ::onnx::OptionalProto o;
+    GRAFT_CHECK(o.ParseFromString(bytes), p.string(), ": not an OptionalProto");
+    if (o.has_tensor_value()) return graft::onnx::IoValue::of(graft::onnx::tensor_from_proto(o.tensor_value(), nullptr, p.string()));
+    if (o.has_sequence_value()) return from_sequence_proto(o.sequence_value(), p.string());
+    return graft::onnx::IoValue::none();
+  }
+  return graft::onnx::IoValue::of(read_tensor_pb(p));
 }
 
 std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefix) {
@@ -72,7 +108,7 @@ std::string compare(const Tensor& got, const Tensor& want, const std::string& na
     if (is_float) {
       if (std::isnan(w) || std::isnan(g)) ok = std::isnan(w) && std::isnan(g);
       else if (std::isinf(w) || std::isinf(g)) ok = g == w;
-      else ok = std::fabs(g - w) <= 1e-7 + 1e-3 * std::fabs(w);
+      else ok = std::fabs(g - w) <= g_atol + g_rtol * std::fabs(w);
     } else {
       ok = g == w;
     }
@@ -102,23 +138,37 @@ std::string run_case(const fs::path& dir) {
   std::sort(sets.begin(), sets.end());
   if (sets.empty()) return "no test data sets";
   for (const fs::path& set : sets) {
-    std::map<std::string, Tensor> inputs;
+    std::map<std::string, graft::onnx::IoValue> inputs;
     std::vector<fs::path> in_files = sorted_files(set, "input_");
     const auto& decl = model.inputs();
     if (in_files.size() > decl.size())
       return "has " + std::to_string(in_files.size()) + " input files for " + std::to_string(decl.size()) + " inputs";
     for (size_t i = 0; i < in_files.size(); ++i) {
-      if (decl[i].type.rfind("tensor(", 0) != 0)
-        return "input '" + decl[i].name + "' is a " + decl[i].type + "; the runner feeds tensors only";
-      inputs[decl[i].name] = as_declared(read_tensor_pb(in_files[i]), decl[i].dtype);
+      graft::onnx::IoValue v = read_value_pb(in_files[i], decl[i].type);
+      if (v.kind == graft::onnx::IoValue::Kind::Tensor) v.tensor = as_declared(v.tensor, decl[i].dtype);
+      inputs[decl[i].name] = std::move(v);
     }
     std::vector<fs::path> out_files = sorted_files(set, "output_");
     std::vector<std::string> names;
     for (size_t i = 0; i < out_files.size() && i < model.outputs().size(); ++i) names.push_back(model.outputs()[i].name);
-    auto outs = session.run(inputs, names);
+    auto outs = session.run_values(inputs, names);
     for (size_t i = 0; i < names.size(); ++i) {
-      std::string why =
-          compare(outs.at(names[i]), as_declared(read_tensor_pb(out_files[i]), model.outputs()[i].dtype), names[i]);
+      const auto& info = model.outputs()[i];
+      graft::onnx::IoValue want = read_value_pb(out_files[i], info.type);
+      const graft::onnx::IoValue& got = outs.at(names[i]);
+      using K = graft::onnx::IoValue::Kind;
+      auto kind_name = [](K k) { return k == K::Tensor ? "a tensor" : k == K::Sequence ? "a sequence" : "absent"; };
+      if (got.kind != want.kind)
+        return "output '" + names[i] + "' is " + kind_name(got.kind) + ", expected " + kind_name(want.kind);
+      std::string why;
+      if (want.kind == K::Tensor) why = compare(got.tensor, as_declared(want.tensor, info.dtype), names[i]);
+      if (want.kind == K::Sequence) {
+        if (got.sequence.size() != want.sequence.size())
+          return "output '" + names[i] + "' has " + std::to_string(got.sequence.size()) + " elements, expected " +
+                 std::to_string(want.sequence.size());
+        for (size_t k = 0; k < want.sequence.size() && why.empty(); ++k)
+          why = compare(got.sequence[k], want.sequence[k], names[i] + "[" + std::to_string(k) + "]");
+      }
       if (!why.empty()) return why;
     }
   }
@@ -182,7 +232,7 @@ CaseResult run_isolated(const fs::path& dir, int timeout_s) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DATA_DIR [--report FILE] [--filter SUBSTR] [--min-pass-rate R] [--timeout S]\n",
+    std::fprintf(stderr, "usage: %s DATA_DIR [--report FILE] [--filter SUBSTR] [--min-pass-rate R] [--timeout S] [--rtol R] [--atol A]\n",
                  argv[0]);
     return 2;
   }
@@ -196,13 +246,15 @@ int main(int argc, char** argv) {
     else if (k == "--filter") filter = argv[i + 1];
     else if (k == "--min-pass-rate") min_rate = std::stod(argv[i + 1]);
     else if (k == "--timeout") timeout_s = std::stoi(argv[i + 1]);
+    else if (k == "--rtol") g_rtol = std::stod(argv[i + 1]);
+    else if (k == "--atol") g_atol = std::stod(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
     }
   }
   std::vector<fs::path> cases;
-  for (const char* suite : {"node", "simple"}) {
+  for (const char* suite : {"node", "simple", "zoo"}) {
     fs::path d = data / suite;
     if (!fs::exists(d)) continue;
     for (auto& e : fs::directory_iterator(d))
@@ -236,6 +288,7 @@ int main(int argc, char** argv) {
         << "`scripts/gen-onnx-conformance.py` and run by `graft_conformance` (built from "
         << "`tools/conformance/`); CTest runs it as `onnx_conformance`. Outputs are compared with rtol 1e-3 and\n"
         << "atol 1e-7 (exact for integers and bools), as ONNX's runner does.\n\n";
+    if (g_rtol != 1e-3 || g_atol != 1e-7) out << "This run used rtol " << g_rtol << " and atol " << g_atol << ".\n\n";
     for (const auto& [suite, pt] : per_suite)
       out << "- `" << suite << "/`: **" << pt.first << " of " << pt.second << "** passed ("
           << std::to_string(int(1000.0 * pt.first / pt.second) / 10.0).substr(0, 4) << "%)\n";

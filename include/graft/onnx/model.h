@@ -81,6 +81,10 @@ struct TraceOptions {
   // a Loop trip count), the prefix that computes it runs on these values now, the result is traced as
   // known, and TraceResult::guards records the assumption. InferenceSession sets this.
   const std::map<std::string, Tensor>* runtime_inputs = nullptr;
+  // Graph inputs that are not tensors: sequences (their elements bound to nodes of the graph) and absent
+  // optionals. A present optional tensor is bound like a tensor.
+  std::map<std::string, std::vector<Node>> sequence_inputs;
+  std::vector<std::string> absent_inputs;
 };
 
 // A value a staged trace assumed: `exe` computes it from the graph inputs `inputs` (in order). The trace
@@ -96,6 +100,10 @@ struct TraceResult {
   std::map<std::string, Node> outputs;
   std::map<std::string, Node> initializers;  // initializer name -> the node that stands for it
   std::vector<StageGuard> guards;             // staged values assumed (TraceOptions::runtime_inputs)
+  // Requested outputs that are sequences (their elements, in order) or absent optionals; every other
+  // requested output is in `outputs`.
+  std::map<std::string, std::vector<Node>> sequence_outputs;
+  std::vector<std::string> absent_outputs;
   // Training-mode state: initializer name -> the node of its new value (BatchNormalization's running
   // mean/var read straight from initializers). A train step writes these back to the initializers' variables.
   std::map<std::string, Node> state_updates;

@@ -33,6 +33,23 @@ struct SessionStats {
   double last_trace_ms = 0, last_compile_ms = 0;
 };
 
+// A graph input or output of any kind graft runs: a tensor, a sequence of tensors, or an absent optional
+// (a present optional is simply its tensor or sequence).
+struct IoValue {
+  enum class Kind { Tensor, Sequence, None };
+  Kind kind = Kind::Tensor;
+  Tensor tensor;                  // Kind::Tensor
+  std::vector<Tensor> sequence;   // Kind::Sequence
+  static IoValue of(Tensor t) { IoValue v; v.tensor = std::move(t); return v; }
+  static IoValue of_sequence(std::vector<Tensor> elems) {
+    IoValue v;
+    v.kind = Kind::Sequence;
+    v.sequence = std::move(elems);
+    return v;
+  }
+  static IoValue none() { IoValue v; v.kind = Kind::None; return v; }
+};
+
 class InferenceSession {
  public:
   explicit InferenceSession(Model model, SessionOptions options = {});
@@ -41,6 +58,10 @@ class InferenceSession {
   // holds `output_names` (all graph outputs when empty).
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
                                     const std::vector<std::string>& output_names = {});
+  // The same for models with sequence or optional inputs and outputs. Optional inputs may be left out
+  // (they are absent then).
+  std::map<std::string, IoValue> run_values(const std::map<std::string, IoValue>& inputs,
+                                            const std::vector<std::string>& output_names = {});
 
   const Model& model() const { return model_; }
   const SessionStats& stats() const { return stats_; }
@@ -49,18 +70,28 @@ class InferenceSession {
   const ExecutableStats* last_executable_stats() const { return last_stats_; }
 
  private:
+  // Inputs flattened to tensors: a sequence input "s" contributes elements "s[0]", "s[1]", ...
+  struct FlatInputs {
+    std::map<std::string, Tensor> tensors;
+    std::map<std::string, std::vector<std::string>> sequences;  // input -> its element names
+    std::vector<std::string> absent;
+  };
+  struct OutputSlot {
+    std::string name;
+    IoValue::Kind kind = IoValue::Kind::Tensor;
+    size_t first = 0, count = 0;  // executable outputs [first, first + count)
+  };
   struct Entry {
     std::string key;
     std::vector<std::string> param_names;  // executable inputs, in order
-    std::vector<std::string> output_names;
+    std::vector<OutputSlot> outputs;
     std::unique_ptr<Executable> exe;
     std::vector<StageGuard> guards;  // staged values this entry's trace assumed
   };
   bool guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs);
-  void check_inputs(const std::map<std::string, Tensor>& inputs) const;
-  std::string signature(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs) const;
-  Entry build(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& outputs,
-              std::string key);
+  FlatInputs flatten(const std::map<std::string, IoValue>& inputs) const;
+  std::string signature(const FlatInputs& inputs, const std::vector<std::string>& outputs) const;
+  Entry build(const FlatInputs& inputs, const std::vector<std::string>& outputs, std::string key);
 
   Model model_;
   SessionOptions options_;

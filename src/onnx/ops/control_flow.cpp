@@ -20,14 +20,16 @@ void if_op(OpContext& c) {
   const ::onnx::GraphProto* then_g = c.attr_graph("then_branch");
   const ::onnx::GraphProto* else_g = c.attr_graph("else_branch");
   if (!then_g || !else_g) c.fail("missing then_branch or else_branch");
-  if (const Tensor* k = c.known(0)) {
-    if (k->size() != 1) c.fail("condition must hold one element, got ", k->shape());
-    bool cond = k->value_as_double(0) != 0;
+  // A condition known while tracing (or, in a session, computed from the run's inputs when the branches
+  // cannot become one graft If) selects a branch, which is traced inline.
+  auto inline_branch = [&](const Tensor& k) {
+    if (k.size() != 1) c.fail("condition must hold one element, got ", k.shape());
+    bool cond = k.value_as_double(0) != 0;
     auto outs = c.tracer().inline_subgraph(cond ? *then_g : *else_g, c.scope(), {});
     if (int(outs.size()) < c.num_outputs()) c.fail("branch produces ", outs.size(), " outputs, the node has ", c.num_outputs());
     for (int i = 0; i < c.num_outputs(); ++i) c.set_value(i, outs[size_t(i)]);
-    return;
-  }
+  };
+  if (const Tensor* k = c.known(0)) return inline_branch(*k);
   Node cond = c.input(0);
   if (cond.shape().size() != 1) c.fail("condition must hold one element, got ", cond.shape());
   if (cond.dtype() != DType::Bool) cond = NotEqual(cond, ScalarLike(cond, 0));
@@ -44,12 +46,14 @@ void if_op(OpContext& c) {
   if (then_outs.size() != else_outs.size()) c.fail("branches produce ", then_outs.size(), " and ", else_outs.size(), " outputs");
   std::vector<Node> t, e;
   for (size_t i = 0; i < then_outs.size(); ++i) {
-    if (!then_outs[i].is_tensor() || !else_outs[i].is_tensor()) c.fail("sequence outputs of a run-time If are not supported");
+    if (!then_outs[i].is_tensor() || !else_outs[i].is_tensor())
+      return inline_branch(c.require_known(0, "the condition (a branch outputs a sequence or an optional)"));
     t.push_back(then_outs[i].node);
     e.push_back(else_outs[i].node);
     if (t.back().type() != e.back().type())
-      c.fail("branch output ", i, " is ", t.back().type().str(), " in then_branch but ", e.back().type().str(),
-             " in else_branch; a run-time condition needs both branches to agree");
+      return inline_branch(c.require_known(0, "the condition (branch output " + std::to_string(i) + " is " +
+                                                  t.back().type().str() + " in then_branch but " +
+                                                  e.back().type().str() + " in else_branch)"));
   }
   then_graph->set_outputs(t);
   else_graph->set_outputs(e);
@@ -256,7 +260,6 @@ void loop_op(OpContext& c) {
 void scan_op(OpContext& c) {
   const ::onnx::GraphProto* body = c.attr_graph("body");
   if (!body) c.fail("missing body");
-  if (c.opset() < 9) c.fail("Scan before opset 9 (with sequence_lens) is not supported");
   int n_scan_in = int(c.attr_int("num_scan_inputs", 0));
   int n_state = c.num_inputs() - n_scan_in;
   int n_scan_out = body->output_size() - n_state;
@@ -306,11 +309,90 @@ void scan_op(OpContext& c) {
   }
 }
 
+// Scan-8: every state and scan input carries a leading batch axis (scan inputs are [batch, sequence, ...]),
+// and the optional first input `sequence_lens` gives each batch element's length. The body sees one batch
+// element at a time, so the scan is unrolled per element and step; scan outputs are zero past an element's
+// length, and its final state is the one after its last step.
+void scan8_op(OpContext& c) {
+  const ::onnx::GraphProto* body = c.attr_graph("body");
+  if (!body) c.fail("missing body");
+  int n_scan_in = int(c.attr_int("num_scan_inputs", 0));
+  int n_state = c.num_inputs() - 1 - n_scan_in;
+  if (n_scan_in < 1 || n_state < 0) c.fail("num_scan_inputs ", n_scan_in, " does not fit ", c.num_inputs(), " inputs");
+  int n_scan_out = body->output_size() - n_state;
+  std::vector<int64_t> dirs = c.attr_ints("directions", std::vector<int64_t>(size_t(n_scan_in), 0));
+  if (int(dirs.size()) != n_scan_in) c.fail("directions has ", dirs.size(), " entries for ", n_scan_in, " scan inputs");
+  std::vector<Node> states, xs;
+  for (int i = 0; i < n_state; ++i) states.push_back(c.input(1 + i));
+  for (int k = 0; k < n_scan_in; ++k) {
+    Node x = c.input(1 + n_state + k);
+    if (x.rank() < 2) c.fail("scan input ", k, " must be [batch, sequence, ...], got ", x.shape());
+    xs.push_back(x);
+  }
+  int64_t batch = xs[0].dim(0), len = xs[0].dim(1);
+  for (const Node& x : xs)
+    if (x.dim(0) != batch || x.dim(1) != len) c.fail("scan inputs disagree on [batch, sequence]: ", xs[0].shape(), " vs ", x.shape());
+  for (const Node& s : states)
+    if (s.rank() < 1 || s.dim(0) != batch) c.fail("state ", s.shape(), " lacks the batch axis of size ", batch);
+  if (len > kMaxUnroll) c.fail("sequence length ", len, " exceeds the unrolling limit ", kMaxUnroll);
+  std::vector<int64_t> lens(size_t(batch), len);
+  if (c.has_input(0)) {
+    lens = c.require_ints(0, "sequence_lens");
+    if (int64_t(lens.size()) != batch) c.fail("sequence_lens has ", lens.size(), " entries for batch ", batch);
+    for (int64_t l : lens)
+      if (l < 0 || l > len) c.fail("sequence length ", l, " is outside [0, ", len, "]");
+  }
+  std::vector<std::vector<Node>> finals(static_cast<size_t>(n_state));
+  std::vector<std::vector<std::optional<Node>>> scans(static_cast<size_t>(n_scan_out));  // per output, per batch element
+  for (int64_t b = 0; b < batch; ++b) {
+    std::vector<Value> st;
+    for (const Node& s : states) st.push_back(Value::of(Squeeze(SliceAxis(s, 0, b, b + 1), {0})));
+    std::vector<std::vector<Value>> items(static_cast<size_t>(n_scan_out));
+    int64_t lb = lens[size_t(b)];
+    for (int64_t t = 0; t < lb; ++t) {
+      std::vector<Value> args = st;
+      for (int k = 0; k < n_scan_in; ++k) {
+        int64_t pos = dirs[size_t(k)] ? lb - 1 - t : t;
+        Node row = SliceAxis(SliceAxis(xs[size_t(k)], 0, b, b + 1), 1, pos, pos + 1);
+        args.push_back(Value::of(Squeeze(row, {0, 1})));
+      }
+      auto outs = c.tracer().inline_subgraph(*body, c.scope(), args);
+      if (int(outs.size()) != n_state + n_scan_out) c.fail("body produced ", outs.size(), " outputs");
+      for (int i = 0; i < n_state; ++i) st[size_t(i)] = outs[size_t(i)];
+      for (int k = 0; k < n_scan_out; ++k) items[size_t(k)].push_back(outs[size_t(n_state + k)]);
+    }
+    for (int i = 0; i < n_state; ++i) finals[size_t(i)].push_back(ExpandDims(c.scope().node(st[size_t(i)], "scan state"), 0));
+    for (int k = 0; k < n_scan_out; ++k)
+      scans[size_t(k)].push_back(items[size_t(k)].empty() ? std::nullopt : std::optional<Node>(stack(c, items[size_t(k)], k)));
+  }
+  for (int i = 0; i < n_state; ++i) c.set_output(i, Concatenate(finals[size_t(i)], 0));
+  for (int k = 0; k < n_scan_out; ++k) {
+    std::optional<Node> proto;
+    for (const auto& s : scans[size_t(k)])
+      if (s) proto = s;
+    if (!proto) c.fail("scan output ", k, " of a scan that ran zero steps has an unknown shape");
+    std::vector<Node> per_batch;
+    for (const auto& s : scans[size_t(k)]) {
+      int64_t have = s ? s->dim(0) : 0;
+      std::vector<Node> parts;
+      if (s) parts.push_back(*s);
+      if (have < len) {
+        std::vector<int64_t> d = proto->shape().dims();
+        d[0] = len - have;
+        parts.push_back(Zeros(c.graph(), proto->dtype(), Shape(d)));
+      }
+      per_batch.push_back(ExpandDims(parts.size() == 1 ? parts[0] : Concatenate(parts, 0), 0));
+    }
+    c.set_output(n_state + k, Concatenate(per_batch, 0));
+  }
+}
+
 }  // namespace
 
 void register_control_flow_ops(Registry& r) {
   r.add("", "If", 1, if_op);
   r.add("", "Loop", 1, loop_op).note = "unrolled when the trip count and condition are known while tracing (<= 4096 iterations), else a While";
+  r.add("", "Scan", 8, scan8_op).note = "unrolled";
   r.add("", "Scan", 9, scan_op).note = "unrolled";
 }
 

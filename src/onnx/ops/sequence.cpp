@@ -1,7 +1,9 @@
-// Sequence ops: sequences are trace-time values (a list of tensor Values), so positions and lengths
-// must be known while tracing: SequenceEmpty/Construct/At/Insert/Erase/Length, SplitToSequence,
-// ConcatFromSequence.
+// Sequence and optional ops: sequences are trace-time values (a list of tensor Values), so positions
+// and lengths must be known while tracing: SequenceEmpty/Construct/At/Insert/Erase/Length,
+// SplitToSequence, ConcatFromSequence, SequenceMap (unrolled). Optionals are trace-time too: an absent
+// optional is a Value of kind None, a present one is its tensor or sequence.
 #include "onnx/converter.h"
+#include "onnx/tensor_proto.h"
 
 namespace graft::onnx {
 
@@ -128,9 +130,75 @@ void concat_from_sequence_op(OpContext& c) {
   c.set_output(0, Concatenate(parts, axis));
 }
 
+// SequenceMap: the body runs once per element (unrolled: lengths are known while tracing); each
+// additional input is a sequence read at the same position, or a tensor passed to every iteration.
+void sequence_map_op(OpContext& c) {
+  const ::onnx::GraphProto* body = c.attr_graph("body");
+  if (!body) c.fail("missing body");
+  Value first = sequence_input(c, 0);
+  size_t n = first.seq.size();
+  std::vector<Value> extra;
+  for (int i = 1; i < c.num_inputs(); ++i) {
+    extra.push_back(c.value(i));
+    if (extra.back().kind == Value::Kind::Sequence && extra.back().seq.size() != n)
+      c.fail("input ", i, " has ", extra.back().seq.size(), " elements, input 0 has ", n);
+    if (extra.back().kind == Value::Kind::None) c.fail("input ", i, " is an absent optional");
+  }
+  std::vector<std::vector<Value>> outs(size_t(c.num_outputs()));
+  for (size_t k = 0; k < n; ++k) {
+    std::vector<Value> args{first.seq[k]};
+    for (const Value& e : extra) args.push_back(e.kind == Value::Kind::Sequence ? e.seq[k] : e);
+    auto res = c.tracer().inline_subgraph(*body, c.scope(), args);
+    if (res.size() != outs.size()) c.fail("body has ", res.size(), " outputs for ", outs.size(), " node outputs");
+    for (size_t j = 0; j < res.size(); ++j) {
+      if (!res[j].is_tensor()) c.fail("body output ", j, " is not a tensor");
+      outs[j].push_back(res[j]);
+    }
+  }
+  for (size_t j = 0; j < outs.size(); ++j) {
+    std::optional<ValueType> t;
+    if (!outs[j].empty()) t = outs[j][0].type();
+    c.set_value(int(j), make_sequence(std::move(outs[j]), t));
+  }
+}
+
+// Optional(x): x itself; Optional() with a `type` attribute: an absent optional of that type.
+void optional_op(OpContext& c) {
+  if (c.has_input(0)) {
+    c.set_value(0, c.value(0));
+    return;
+  }
+  Value v;
+  v.kind = Value::Kind::None;
+  if (const auto* a = c.attr("type")) {
+    const ::onnx::TypeProto* t = &a->tp();
+    if (t->has_sequence_type()) t = &t->sequence_type().elem_type();
+    if (t->has_tensor_type())
+      if (auto d = dtype_from_onnx(t->tensor_type().elem_type())) v.elem_type = ValueType{*d, Shape{}};
+  }
+  c.set_value(0, v);
+}
+
+// OptionalHasElement: known while tracing (optionals are trace-time values); since opset 18 the input
+// may itself be missing or a plain tensor/sequence.
+void optional_has_element_op(OpContext& c) {
+  bool has = c.has_input(0) && c.value(0).kind != Value::Kind::None;
+  c.set_known(0, Tensor::scalar(has));
+}
+
+void optional_get_element_op(OpContext& c) {
+  Value& v = c.value(0);
+  if (v.kind == Value::Kind::None) c.fail("the optional input '", c.node().input(0), "' is empty");
+  c.set_value(0, v);
+}
+
 }  // namespace
 
 void register_sequence_ops(Registry& r) {
+  r.add("", "SequenceMap", 17, sequence_map_op);
+  r.add("", "Optional", 15, optional_op);
+  r.add("", "OptionalHasElement", 15, optional_has_element_op);
+  r.add("", "OptionalGetElement", 15, optional_get_element_op);
   r.add("", "SequenceConstruct", 11, construct_op);
   r.add("", "SequenceEmpty", 11, empty_op);
   r.add("", "SequenceAt", 11, at_op);
