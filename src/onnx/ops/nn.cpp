@@ -1,9 +1,11 @@
 // Convolution and pooling (Conv, ConvTranspose, MaxPool, AveragePool, LpPool, Global*Pool), LRN,
 // Dropout (identity in inference, a seeded mask in training), and resampling (Resize, Upsample).
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "onnx/converter.h"
+#include "onnx/ops/random.h"
 
 namespace graft::onnx {
 
@@ -124,14 +126,88 @@ void conv_transpose_op(OpContext& c) {
   c.set_output(0, y);
 }
 
+// MaxPool's Indices output: for every output element, the flat index into the input [N, C, spatial...] of
+// the first (scan-order) maximum of its window; padding never counts. storage_order 1 numbers the spatial
+// positions column-major (the first spatial axis fastest), still offset by (n * C + c) * spatial size.
+// Built as a gather of every window (host index tables) and an ArgMax over the window axis.
+Node max_pool_indices(OpContext& c, Node x, const Window& w) {
+  Graph& g = c.graph();
+  int64_t storage_order = c.attr_int("storage_order", 0);
+  if (storage_order != 0 && storage_order != 1) c.fail("storage_order must be 0 or 1, got ", storage_order);
+  std::vector<int64_t> in = spatial_dims(x);
+  size_t s = in.size();
+  std::vector<int64_t> padded(s), out(s);
+  int64_t K = 1, O = 1, S = 1, P = 1;
+  for (size_t i = 0; i < s; ++i) {
+    padded[i] = in[i] + w.pad_low[i] + w.pad_high[i];
+    int64_t span = (w.kernel[i] - 1) * w.dilations[i] + 1;
+    out[i] = (padded[i] - span) / w.strides[i] + 1;
+    if (out[i] < 1) c.fail("the window does not fit the padded input on spatial axis ", i);
+    K *= w.kernel[i];
+    O *= out[i];
+    S *= in[i];
+    P *= padded[i];
+  }
+  // Per (output position, window tap): the padded flat position to read, and the input index it stands for.
+  std::vector<int64_t> read(size_t(O * K)), orig(size_t(O * K));
+  std::vector<int64_t> o_pos(s), k_pos(s);
+  for (int64_t o = 0; o < O; ++o) {
+    for (int64_t r = o, i = int64_t(s) - 1; i >= 0; --i) {
+      o_pos[size_t(i)] = r % out[size_t(i)];
+      r /= out[size_t(i)];
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t r = k, i = int64_t(s) - 1; i >= 0; --i) {
+        k_pos[size_t(i)] = r % w.kernel[size_t(i)];
+        r /= w.kernel[size_t(i)];
+      }
+      int64_t flat_padded = 0, row = 0, col = 0, col_stride = 1;
+      for (size_t i = 0; i < s; ++i) {
+        int64_t p = o_pos[i] * w.strides[i] + k_pos[i] * w.dilations[i];  // in the padded input
+        int64_t q = std::clamp<int64_t>(p - w.pad_low[i], 0, in[i] - 1);   // padding taps never win
+        flat_padded = flat_padded * padded[i] + p;
+        row = row * in[i] + q;
+        col += q * col_stride;
+        col_stride *= in[i];
+      }
+      read[size_t(o * K + k)] = flat_padded;
+      orig[size_t(o * K + k)] = storage_order == 0 ? row : col;
+    }
+  }
+  int64_t N = x.dim(0), C = x.dim(1);
+  double lowest = is_floating(x.dtype()) ? -INFINITY
+                  : x.dtype() == DType::U8 ? 0.0
+                  : x.dtype() == DType::I8 ? -128.0
+                                           : -2147483648.0;
+  Axes lo(size_t(x.rank()), 0), hi(size_t(x.rank()), 0);
+  for (size_t i = 0; i < s; ++i) {
+    lo[i + 2] = w.pad_low[i];
+    hi[i + 2] = w.pad_high[i];
+  }
+  Node xp = Pad(x, lo, hi, PadMode::Constant, ScalarLike(x, lowest));
+  Node windows = Take(Reshape(xp, {N, C, P}), g.constant(Tensor::from_vector(read, Shape{O, K})), 2);  // [N, C, O, K]
+  Node am = ArgMax(windows, 3);                                                                        // [N, C, O]
+  Node pick = am + Iota(g, DType::I64, Shape{N, C, O}, 2) * double(K);
+  Node idx = Take(g.constant(Tensor::from_vector(orig, Shape{O * K})), pick, 0);
+  Node base = (Iota(g, DType::I64, Shape{N, C, O}, 0) * double(C) + Iota(g, DType::I64, Shape{N, C, O}, 1)) * double(S);
+  std::vector<int64_t> dims = {N, C};
+  dims.insert(dims.end(), out.begin(), out.end());
+  return Reshape(idx + base, dims);
+}
+
 void pool_op(OpContext& c, ReduceOp op) {
   Node x = c.input(0);
   if (x.rank() < 3) c.fail("input must be [N, C, spatial...], got ", x.shape());
-  if (c.has_output(1)) c.fail("the Indices output is not supported");
+  if (c.has_output(1) && op != ReduceOp::Max) c.fail("only MaxPool has an Indices output");
   Window w = window_attrs(c, spatial_dims(x), c.attr_ints("kernel_shape"), c.attr_int("ceil_mode", 0) != 0);
   Node y;
   if (op == ReduceOp::Max) {
     y = MaxPool(x, w.kernel, w.strides, w.pad_low, w.pad_high, w.dilations);
+    if (c.has_output(1)) {
+      Node idx = max_pool_indices(c, x, w);
+      if (idx.shape() != y.shape()) c.fail("Indices shape ", idx.shape(), " differs from the output's ", y.shape());
+      c.set_output(1, idx);
+    }
   } else {
     if (c.has_attr("dilations"))
       for (int64_t d : w.dilations)
@@ -186,26 +262,6 @@ void lrn_op(OpContext& c) {
   a.pad_high[1] = size - 1 - (size - 1) / 2;
   Node sq = ReduceWindow(x * x, a);
   c.set_output(0, x / Pow(sq * (alpha / double(size)) + bias, ScalarLike(x, beta)));
-}
-
-// 64-bit FNV-1a of a string: a per-node salt for the dropout hash (stable across runs and platforms).
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
-  return h;
-}
-
-// Uniform [0, 1) floats of `shape`, one per element: splitmix64 of (key + (index + 1) * golden), built from
-// graft integer ops so it runs on any backend and is a pure function of the key and the element index.
-Node uniform_from_hash(Graph& g, Node key, const Shape& shape) {
-  Node idx = Iota(g, DType::U64, Shape{shape.size()}, 0);
-  auto u64 = [&](uint64_t v) { return g.scalar(v); };
-  Node z = key + (idx + u64(1)) * u64(0x9E3779B97F4A7C15ull);
-  z = BitwiseXor(z, ShiftRight(z, u64(30))) * u64(0xBF58476D1CE4E5B9ull);
-  z = BitwiseXor(z, ShiftRight(z, u64(27))) * u64(0x94D049BB133111EBull);
-  z = BitwiseXor(z, ShiftRight(z, u64(31)));
-  Node u = Convert(ShiftRight(z, u64(40)), DType::F32) * (1.0 / 16777216.0);  // 24 bits: exact in f32
-  return Reshape(u, shape.dims());
 }
 
 // Dropout: identity in inference; in training (training_mode input, or TraceOptions::training when absent)
@@ -287,7 +343,10 @@ double cubic_weight(double t, double a) {
   return 0;
 }
 
-AxisTaps axis_taps(const ResizeSpec& r, int64_t in, int64_t out, double scale, double roi_start, double roi_end) {
+// `length` is the resized length before rounding (input * scale, or the requested size): align_corners and
+// tf_crop_and_resize divide by it, as the ONNX reference does, so a downsample by 0.6 of 4 maps over 2.4.
+AxisTaps axis_taps(const ResizeSpec& r, int64_t in, int64_t out, double scale, double length, double roi_start,
+                   double roi_end) {
   AxisTaps t;
   t.outside.assign(size_t(out), false);
   std::vector<std::vector<std::pair<int64_t, double>>> all(static_cast<size_t>(out));
@@ -297,18 +356,18 @@ AxisTaps axis_taps(const ResizeSpec& r, int64_t in, int64_t out, double scale, d
     if (r.coord == "half_pixel") {
       x = (xo + 0.5) / scale - 0.5;
     } else if (r.coord == "half_pixel_symmetric") {
-      double adj = double(out) / (scale * double(in));
+      double adj = double(out) / length;
       double center = double(in) / 2;
       x = center * (1 - adj) + (xo + 0.5) / scale - 0.5;
     } else if (r.coord == "pytorch_half_pixel") {
       x = out > 1 ? (xo + 0.5) / scale - 0.5 : 0;
     } else if (r.coord == "align_corners") {
-      x = out == 1 ? 0 : xo * double(in - 1) / double(out - 1);
+      x = length == 1 ? 0 : xo * double(in - 1) / (length - 1);
     } else if (r.coord == "asymmetric") {
       x = xo / scale;
     } else if (r.coord == "tf_crop_and_resize") {
-      x = out > 1 ? roi_start * double(in - 1) + xo * (roi_end - roi_start) * double(in - 1) / double(out - 1)
-                  : 0.5 * (roi_start + roi_end) * double(in - 1);
+      x = length != 1 ? roi_start * double(in - 1) + xo * (roi_end - roi_start) * double(in - 1) / (length - 1)
+                      : 0.5 * (roi_start + roi_end) * double(in - 1);
       if (x < 0 || x > double(in - 1)) t.outside[size_t(o)] = true;
     } else {
       throw Error("unknown coordinate_transformation_mode '" + r.coord + "'");
@@ -345,7 +404,7 @@ AxisTaps axis_taps(const ResizeSpec& r, int64_t in, int64_t out, double scale, d
       double d = (double(i) - x) * support_scale;
       double w = cubic ? cubic_weight(d, r.cubic_a) : std::max(0.0, 1 - std::abs(d));
       bool inside = i >= 0 && i < in;
-      if (!inside && (r.exclude_outside || r.antialias)) w = 0;
+      if (!inside && r.exclude_outside) w = 0;  // otherwise the tap reads the edge value
       raw.push_back({clampi(i), w});
       sum += w;
     }
@@ -434,7 +493,9 @@ void resize_op(OpContext& c, bool upsample) {
   } else if (c.opset() < 11) {
     scales = c.require_doubles(1, "scales");
   } else {
-    if (c.has_input(1) && c.known(1) && c.known(1)->size() > 0) roi = c.require_doubles(1, "roi");
+    // roi matters only for tf_crop_and_resize (where a graph input specializes the trace on its value).
+    if (r.coord == "tf_crop_and_resize" && c.has_input(1) && c.require_known(1, "roi").size() > 0)
+      roi = c.require_doubles(1, "roi");
     if (c.has_input(2) && c.require_known(2, "scales").size() > 0) scales = c.require_doubles(2, "scales");
     if (c.has_input(3) && c.require_known(3, "sizes").size() > 0) sizes = c.require_ints(3, "sizes");
   }
@@ -442,7 +503,7 @@ void resize_op(OpContext& c, bool upsample) {
   size_t n = axes.size();
   if (!scales.empty() && scales.size() != n) c.fail(scales.size(), " scales for ", n, " axes");
   if (!sizes.empty() && sizes.size() != n) c.fail(sizes.size(), " sizes for ", n, " axes");
-  std::vector<double> sc(n);
+  std::vector<double> sc(n), len(n);
   std::vector<int64_t> out(n);
   std::string policy = c.attr_string("keep_aspect_ratio_policy", "stretch");
   if (!sizes.empty()) {
@@ -451,16 +512,19 @@ void resize_op(OpContext& c, bool upsample) {
       double s = policy == "not_larger" ? *std::min_element(sc.begin(), sc.end()) : *std::max_element(sc.begin(), sc.end());
       for (size_t i = 0; i < n; ++i) {
         sc[i] = s;
-        out[i] = int64_t(std::round(s * double(x.dim(int(axes[i])))));
+        len[i] = s * double(x.dim(int(axes[i])));
+        out[i] = int64_t(std::floor(len[i] + 0.5));
       }
     } else {
       out = sizes;
+      for (size_t i = 0; i < n; ++i) len[i] = double(sizes[i]);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
       sc[i] = scales[i];
       if (sc[i] <= 0) c.fail("scale ", sc[i], " must be positive");
-      out[i] = int64_t(std::floor(double(x.dim(int(axes[i]))) * sc[i]));
+      len[i] = double(x.dim(int(axes[i]))) * sc[i];
+      out[i] = int64_t(std::floor(len[i]));
     }
   }
   Node y = x;
@@ -477,7 +541,7 @@ void resize_op(OpContext& c, bool upsample) {
     }
     if (out[i] == in && sc[i] == 1.0 && r.coord != "tf_crop_and_resize") continue;
     try {
-      AxisTaps t = axis_taps(r, in, out[i], sc[i], rs, re);
+      AxisTaps t = axis_taps(r, in, out[i], sc[i], len[i], rs, re);
       y = resample_axis(y, a, t, out[i], r);
     } catch (const Error& e) {
       c.fail(e.what());
@@ -491,7 +555,8 @@ void resize_op(OpContext& c, bool upsample) {
 void register_nn_ops(Registry& r) {
   r.add("", "Conv", 1, conv_op);
   r.add("", "ConvTranspose", 1, conv_transpose_op);
-  r.add("", "MaxPool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Max); }).note = "no Indices output";
+  r.add("", "MaxPool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Max); }).note =
+      "Indices output (storage_order 0/1) via a window gather + ArgMax";
   r.add("", "AveragePool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Mean); });
   r.add("", "LpPool", 2, lp_pool_op);
   r.add("", "GlobalAveragePool", 1, [](OpContext& c) { global_pool_op(c, 0); });
@@ -499,8 +564,11 @@ void register_nn_ops(Registry& r) {
   r.add("", "GlobalLpPool", 2, [](OpContext& c) { global_pool_op(c, 2); });
   r.add("", "LRN", 1, lrn_op);
   r.add("", "Dropout", 1, dropout_op).note = "identity in inference; TraceOptions::training: seeded inverted dropout";
-  r.add("", "Resize", 10, [](OpContext& c) { resize_op(c, false); });
+  r.add("", "Resize", 10, [](OpContext& c) { resize_op(c, false); }).note =
+      "all modes and coordinate transforms, antialias, axes, keep_aspect_ratio_policy; scales/sizes (and roi for "
+      "tf_crop_and_resize) must be known while tracing";
   r.add("", "Upsample", 7, [](OpContext& c) { resize_op(c, true); }).until = 9;
+  register_random_ops(r);  // random.cpp (shares the counter-based generator with Dropout)
 }
 
 }  // namespace graft::onnx

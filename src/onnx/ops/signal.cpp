@@ -1,4 +1,4 @@
-// Signal processing: HannWindow / HammingWindow / BlackmanWindow, DFT and STFT (opset 17+).
+// Signal processing: HannWindow / HammingWindow / BlackmanWindow, DFT, STFT and MelWeightMatrix (opset 17+).
 // Windows are computed on the host (their size must be known while tracing). DFT/STFT multiply by
 // host-computed cosine/sine matrices, so any length works (not only powers of two) and the product runs
 // on the backend's matrix kernels. Complex values are a trailing axis of 2 (real, imaginary).
@@ -136,6 +136,57 @@ void stft_op(OpContext& c) {
   c.set_output(0, dft_last_axis(c.graph(), re, im, K, false));
 }
 
+// MelWeightMatrix (opset 17): [dft_length / 2 + 1, num_mel_bins] triangular filters, computed on the host
+// (every input must be known while tracing) as the ONNX reference does: num_mel_bins + 2 points evenly
+// spaced on the mel scale (2595 log10(1 + f / 700)) from lower to upper edge, with the step
+// (high - low) / (num_mel_bins + 2); each point mapped to the spectrogram bin floor((dft_length + 1) * f /
+// sample_rate); filter i rises linearly from point i to point i + 1 and falls to point i + 2. The edge mels
+// are computed in the edges' own precision (f32 edges give f32 mels), as the reference's NumPy arithmetic.
+void mel_weight_matrix_op(OpContext& c) {
+  auto scalar_int = [&](int i, const char* what) {
+    std::vector<int64_t> v = c.require_ints(i, what);
+    if (v.size() != 1) c.fail(what, " must be a scalar");
+    return v[0];
+  };
+  int64_t mels = scalar_int(0, "num_mel_bins"), dft = scalar_int(1, "dft_length"), rate = scalar_int(2, "sample_rate");
+  const Tensor& lo_t = c.require_known(3, "lower_edge_hertz");
+  const Tensor& hi_t = c.require_known(4, "upper_edge_hertz");
+  if (lo_t.size() != 1 || hi_t.size() != 1) c.fail("lower_edge_hertz and upper_edge_hertz must be scalars");
+  if (mels < 1 || dft < 1 || rate < 1) c.fail("num_mel_bins, dft_length and sample_rate must be positive");
+  double lo = lo_t.value_as_double(0), hi = hi_t.value_as_double(0);
+  double lo_mel, hi_mel;
+  if (lo_t.dtype() == DType::F64) {
+    lo_mel = 2595 * std::log10(1 + lo / 700);
+    hi_mel = 2595 * std::log10(1 + hi / 700);
+  } else {
+    lo_mel = double(2595.0f * std::log10(1.0f + float(lo) / 700.0f));
+    hi_mel = double(2595.0f * std::log10(1.0f + float(hi) / 700.0f));
+  }
+  int64_t points = mels + 2, bins = dft / 2 + 1;
+  double step = (hi_mel - lo_mel) / double(points);
+  if (lo_t.dtype() != DType::F64) step = double(float(hi_mel - lo_mel) / float(points));
+  std::vector<int64_t> f(static_cast<size_t>(points));
+  for (int64_t i = 0; i < points; ++i) {
+    double hz = 700 * (std::pow(10.0, (double(i) * step + lo_mel) / 2595) - 1);
+    f[size_t(i)] = int64_t(std::floor(double(dft + 1) * hz / double(rate)));
+  }
+  std::vector<double> m(static_cast<size_t>(bins * mels), 0.0);
+  auto set = [&](int64_t j, int64_t i, double v) {
+    if (j >= 0 && j < bins) m[size_t(j * mels + i)] = v;
+  };
+  for (int64_t i = 0; i < mels; ++i) {
+    int64_t left = f[size_t(i)], center = f[size_t(i + 1)], right = f[size_t(i + 2)];
+    if (center == left) {
+      set(center, i, 1.0);
+    } else {
+      for (int64_t j = left; j <= center; ++j) set(j, i, double(j - left) / double(center - left));
+    }
+    for (int64_t j = center; j < right; ++j) set(j, i, double(right - j) / double(right - center));
+  }
+  DType out = onnx_dtype_attr(c, c.attr_int("output_datatype", 1));
+  c.set_known(0, Tensor::from_vector(m, Shape{bins, mels}).cast(out));
+}
+
 }  // namespace
 
 void register_signal_ops(Registry& r) {
@@ -144,6 +195,8 @@ void register_signal_ops(Registry& r) {
   r.add("", "BlackmanWindow", 17, [](OpContext& c) { window_op(c, WindowKind::Blackman); });
   r.add("", "DFT", 17, dft_op);
   r.add("", "STFT", 17, stft_op);
+  r.add("", "MelWeightMatrix", 17, mel_weight_matrix_op).note =
+      "computed on the host (inputs known while tracing), bin edges as the ONNX reference";
 }
 
 }  // namespace graft::onnx

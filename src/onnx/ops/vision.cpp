@@ -1,6 +1,6 @@
 // Vision ops: NonMaxSuppression (data-dependent output size: computed on the host from values known while
 // tracing), GridSample (bilinear / nearest / bicubic, zeros / border / reflection padding) built from
-// gathers, and MaxUnpool (a scatter).
+// gathers, MaxUnpool (a scatter) and RoiAlign (interpolation matrices and products, or gathers for max).
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -207,12 +207,151 @@ void max_unpool_op(OpContext& c) {
   c.set_output(0, y);
 }
 
+// ---- RoiAlign ---------------------------------------------------------------------------------------------
+
+// One spatial axis of RoiAlign's sampling grid, for every roi r, output bin o and sample g (< G): the two
+// bilinear taps (lo, hi: i64 [R, o, G]) and their weights (masked: zero for padding samples g >= grid[r]
+// and for samples beyond [-1, extent]), plus the per-roi sample count grid [R] (f64).
+struct RoiAxis {
+  Node lo, hi, w_lo, w_hi, in_grid, grid;
+};
+
+RoiAxis roi_axis(Graph& g, Node start, Node end, int64_t bins, int64_t G, int64_t sampling_ratio, int64_t extent,
+                 bool half_pixel) {
+  int64_t R = start.dim(0);
+  Node size = end - start;
+  if (!half_pixel) size = Max(size, ScalarLike(size, 1.0));  // malformed rois are forced to 1 x 1
+  Node bin = size / double(bins);
+  RoiAxis a;
+  a.grid = sampling_ratio > 0 ? Full(g, DType::F64, Shape{R}, double(sampling_ratio))
+                              : Min(Ceil(bin), ScalarLike(bin, double(G)));  // adaptive, capped at G
+  Node grid = Reshape(a.grid, {R, 1, 1});
+  Node o = Iota(g, DType::F64, Shape{1, bins, 1}, 1), s = Iota(g, DType::F64, Shape{1, 1, G}, 2);
+  Node b3 = Reshape(bin, {R, 1, 1});
+  Node v = Reshape(start, {R, 1, 1}) + o * b3 + (s + 0.5) * b3 / Max(grid, ScalarLike(grid, 1.0));  // [R, bins, G]
+  a.in_grid = Less(s, grid);
+  Node keep = And(a.in_grid, And(GreaterEqual(v, ScalarLike(v, -1.0)), LessEqual(v, ScalarLike(v, double(extent)))));
+  Node vc = Max(v, ScalarLike(v, 0.0));
+  Node lo = Floor(vc);
+  Node at_end = GreaterEqual(lo, ScalarLike(lo, double(extent - 1)));
+  Node last = ScalarLike(lo, double(extent - 1));
+  lo = Select(at_end, last, lo);
+  Node hi = Select(at_end, last, lo + 1.0);
+  vc = Select(at_end, lo, vc);
+  Node l = vc - lo;
+  Node zero = ScalarLike(l, 0.0);
+  a.w_lo = Select(keep, 1.0 - l, zero);
+  a.w_hi = Select(keep, l, zero);
+  a.lo = Convert(lo, DType::I64);
+  a.hi = Convert(hi, DType::I64);
+  return a;
+}
+
+// RoiAlign (opsets 10, 16): bilinear samples on a regular grid per bin, averaged or max-pooled, as in the
+// ONNX reference (max mode takes the largest weighted corner of each sample, as ONNX Runtime does).
+// Built from graph ops, so rois may be run-time values. Average pooling is separable: a [R*oh, N*H]
+// row-weight matrix (batch index folded in) times X as [N*H, C*W], then a batched product with the
+// [R, ow, W] column weights. Max pooling gathers every sample's four corners.
+// sampling_ratio 0 (adaptive, ceil(roi extent / bins) samples per bin) needs a bound on the samples per
+// bin: exact from the rois when they are known while tracing; otherwise ceil(extent / bins) per axis, so
+// rois inside the feature map are exact and larger ones are averaged over that many samples.
+void roi_align_op(OpContext& c) {
+  Node x = c.input(0), rois = c.input(1), bidx = c.input(2);
+  if (x.rank() != 4) c.fail("X must be [N, C, H, W], got ", x.shape());
+  if (rois.rank() != 2 || rois.dim(1) != 4) c.fail("rois must be [num_rois, 4], got ", rois.shape());
+  if (bidx.rank() != 1 || bidx.dim(0) != rois.dim(0))
+    c.fail("batch_indices must be [num_rois] (", rois.dim(0), "), got ", bidx.shape());
+  std::string mode = c.attr_string("mode", "avg");
+  if (mode != "avg" && mode != "max") c.fail("unknown mode '", mode, "'");
+  std::string coord = c.opset() >= 16 ? c.attr_string("coordinate_transformation_mode", "half_pixel") : "output_half_pixel";
+  if (coord != "half_pixel" && coord != "output_half_pixel") c.fail("unknown coordinate_transformation_mode '", coord, "'");
+  bool half_pixel = coord == "half_pixel";
+  int64_t oh = c.attr_int("output_height", 1), ow = c.attr_int("output_width", 1);
+  int64_t sr = c.attr_int("sampling_ratio", 0);
+  double scale = c.attr_float("spatial_scale", 1.0);
+  if (oh < 1 || ow < 1) c.fail("output_height and output_width must be positive");
+  if (sr < 0) c.fail("sampling_ratio must be non-negative, got ", sr);
+  Graph& g = c.graph();
+  int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), R = rois.dim(0);
+  double offset = half_pixel ? 0.5 : 0.0;
+  // Samples per bin along each axis (an upper bound for the adaptive grid).
+  int64_t Gh = sr, Gw = sr;
+  if (sr == 0) {
+    Gh = std::max<int64_t>(1, (H + oh - 1) / oh);
+    Gw = std::max<int64_t>(1, (W + ow - 1) / ow);
+    if (const Tensor* t = c.known(1)) {
+      std::vector<double> rv = t->to_vector<double>();
+      Gh = Gw = 1;
+      for (int64_t r = 0; r < R; ++r) {
+        const double* p = &rv[size_t(r * 4)];
+        double w = (p[2] * scale - offset) - (p[0] * scale - offset), h = (p[3] * scale - offset) - (p[1] * scale - offset);
+        if (!half_pixel) {
+          w = std::max(w, 1.0);
+          h = std::max(h, 1.0);
+        }
+        Gh = std::max<int64_t>(Gh, int64_t(std::ceil(h / double(oh))));
+        Gw = std::max<int64_t>(Gw, int64_t(std::ceil(w / double(ow))));
+      }
+    }
+  }
+  Node rf = Convert(rois, DType::F64);
+  auto col = [&](int i) { return Reshape(SliceAxis(rf, 1, i, i + 1), {R}) * scale - offset; };
+  RoiAxis ay = roi_axis(g, col(1), col(3), oh, Gh, sr, H, half_pixel);
+  RoiAxis ax = roi_axis(g, col(0), col(2), ow, Gw, sr, W, half_pixel);
+  DType dt = x.dtype(), cd = dt == DType::F64 ? DType::F64 : DType::F32;
+  Node b = Convert(bidx, DType::I64);
+  Node y;
+  if (mode == "avg") {
+    // Interpolation matrix of one axis: [R, bins, extent], each row the mean of its samples' tap weights.
+    auto matrix = [&](const RoiAxis& a, int64_t bins, int64_t G, int64_t extent) {
+      Node pos = Iota(g, DType::I64, Shape{1, 1, 1, extent}, 3);
+      Node one_lo = Convert(Equal(ExpandDims(a.lo, 3), pos), DType::F64);
+      Node one_hi = Convert(Equal(ExpandDims(a.hi, 3), pos), DType::F64);
+      Node m = ReduceSum(one_lo * ExpandDims(a.w_lo, 3) + one_hi * ExpandDims(a.w_hi, 3), {2});  // [R, bins, extent]
+      Node count = Reshape(Max(a.grid, ScalarLike(a.grid, 1.0)), {R, 1, 1});
+      return Convert(m / count, cd);
+    };
+    Node my = matrix(ay, oh, Gh, H), mx = matrix(ax, ow, Gw, W);
+    Node onehot_b = Convert(Equal(Reshape(b, {R, 1, 1, 1}), Iota(g, DType::I64, Shape{1, 1, N, 1}, 2)), cd);
+    Node rows = Reshape(ExpandDims(my, 2) * onehot_b, {R * oh, N * H});            // [R*oh, N*H]
+    Node xt = Reshape(Transpose(Convert(x, cd), {0, 2, 1, 3}), {N * H, C * W});    // [N*H, C*W]
+    Node t = Reshape(MatMul(rows, xt), {R, oh, C, W});
+    DotGeneralAttrs d;
+    d.lhs_batch = {0};
+    d.rhs_batch = {0};
+    d.lhs_contract = {3};
+    d.rhs_contract = {2};
+    y = Transpose(DotGeneral(t, mx, d), {0, 2, 1, 3});  // [R, oh, C, ow] -> [R, C, oh, ow]
+  } else {
+    // idx/weight [R, oh, Gh, 2, ow, Gw, 2]: the four corners of every sample.
+    Node yi = Reshape(Concatenate({ExpandDims(ay.lo, 3), ExpandDims(ay.hi, 3)}, 3), {R, oh, Gh, 2, 1, 1, 1});
+    Node yw = Reshape(Concatenate({ExpandDims(ay.w_lo, 3), ExpandDims(ay.w_hi, 3)}, 3), {R, oh, Gh, 2, 1, 1, 1});
+    Node xi = Reshape(Concatenate({ExpandDims(ax.lo, 3), ExpandDims(ax.hi, 3)}, 3), {R, 1, 1, 1, ow, Gw, 2});
+    Node xw = Reshape(Concatenate({ExpandDims(ax.w_lo, 3), ExpandDims(ax.w_hi, 3)}, 3), {R, 1, 1, 1, ow, Gw, 2});
+    Node idx = (Reshape(b, {R, 1, 1, 1, 1, 1, 1}) * double(H) + yi) * double(W) + xi;
+    Node wt = Convert(yw * xw, cd);
+    Node xflat = Reshape(Transpose(Convert(x, cd), {0, 2, 3, 1}), {N * H * W, C});
+    Node v = Take(xflat, idx, 0) * ExpandDims(wt, 7);   // [R, oh, Gh, 2, ow, Gw, 2, C]
+    Node sample = ReduceMax(v, {3, 6});                   // [R, oh, Gh, ow, Gw, C]
+    Node in_grid = And(Reshape(ay.in_grid, {R, 1, Gh, 1, 1, 1}), Reshape(ax.in_grid, {R, 1, 1, 1, Gw, 1}));
+    sample = Select(in_grid, sample, ScalarLike(sample, -INFINITY));
+    Node best = ReduceMax(sample, {2, 4});                // [R, oh, ow, C]
+    Node any = And(GreaterEqual(ay.grid, ScalarLike(ay.grid, 1.0)), GreaterEqual(ax.grid, ScalarLike(ax.grid, 1.0)));
+    best = Select(Reshape(any, {R, 1, 1, 1}), best, ScalarLike(best, 0.0));
+    y = Transpose(best, {0, 3, 1, 2});
+  }
+  c.set_output(0, Convert(y, dt));
+}
+
 }  // namespace
 
 void register_vision_ops(Registry& r) {
   r.add("", "NonMaxSuppression", 10, nms_op);
   r.add("", "GridSample", 16, grid_sample_op);
   r.add("", "MaxUnpool", 9, max_unpool_op);
+  r.add("", "RoiAlign", 10, roi_align_op).note =
+      "avg/max, half_pixel/output_half_pixel; run-time rois with sampling_ratio 0 sample at most ceil(extent/bins) "
+      "points per bin axis (exact for rois inside the feature map)";
 }
 
 }  // namespace graft::onnx
