@@ -143,6 +143,14 @@ TEST(OnnxOps, MatMulGemmAndEinsum) {
         for (int d = 0; d < 4; ++d) s += q.at<float>({bb, i, d}) * k.at<float>({bb, j, d});
         EXPECT_NEAR(got.at<float>({bb, i, j}), s, 1e-5);
       }
+  // A letter repeated within one operand takes the diagonal: "ii->i", the trace "ii", "iji->j".
+  Tensor sq = f32({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
+  expect_close(run1("Einsum", {{"a", sq}}, [](auto& n) { ModelBuilder::attr(n, "equation", "ii->i"); }),
+               f32({1, 5, 9}, {3}));
+  expect_close(run1("Einsum", {{"a", sq}}, [](auto& n) { ModelBuilder::attr(n, "equation", "ii"); }), Tensor::scalar(15.0f));
+  Tensor cube = f32({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {2, 3, 2});  // a[i][j][k] = 6i + 2j + k
+  expect_close(run1("Einsum", {{"a", cube}}, [](auto& n) { ModelBuilder::attr(n, "equation", "iji->j"); }),
+               f32({0 + 7, 2 + 9, 4 + 11}, {3}));
 }
 
 TEST(OnnxOps, SoftmaxAndLayerNorm) {

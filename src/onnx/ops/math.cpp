@@ -135,6 +135,36 @@ std::pair<Node, std::string> contract(Node a, std::string ta, Node b, std::strin
   return {out, batch + afree + bfree};
 }
 
+// A letter repeated within one operand ("ii->i", "bii->bi") selects the diagonal of those axes: the two
+// axes move to the end, merge into one of n*n elements, and every (n+1)-th element is the diagonal.
+// Repeats until every letter of `t` is distinct.
+Node take_diagonals(const OpContext& c, Node x, std::string& t) {
+  for (;;) {
+    size_t i = 0, j = std::string::npos;
+    for (; i < t.size() && j == std::string::npos; ++i) j = t.find(t[i], i + 1);
+    if (j == std::string::npos) return x;
+    --i;
+    int64_t n = x.dim(int(i));
+    if (x.dim(int(j)) != n)
+      c.fail("repeated index '", t[i], "' spans axes of sizes ", n, " and ", x.dim(int(j)), " in ", x.shape());
+    Axes perm;
+    std::vector<int64_t> dims;
+    std::string rest;
+    for (size_t k = 0; k < t.size(); ++k)
+      if (k != i && k != j) {
+        perm.push_back(int64_t(k));
+        dims.push_back(x.dim(int(k)));
+        rest += t[k];
+      }
+    perm.push_back(int64_t(i));
+    perm.push_back(int64_t(j));
+    dims.push_back(n * n);
+    x = Reshape(Transpose(x, perm), dims);
+    x = SliceAxis(x, int(dims.size()) - 1, 0, n * n, n + 1);
+    t = rest + t[i];
+  }
+}
+
 void einsum_op(OpContext& c) {
   std::string eq = c.attr_string("equation");
   eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
@@ -166,11 +196,7 @@ void einsum_op(OpContext& c) {
   } else if (auto p = rhs.find("..."); p != std::string::npos) {
     rhs = rhs.substr(0, p) + ell + rhs.substr(p + 3);
   }
-  for (auto& t : terms) {
-    std::set<char> seen;
-    for (char ch : t)
-      if (!seen.insert(ch).second) c.fail("repeated index '", ch, "' within one operand (diagonals) is not supported");
-  }
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = take_diagonals(c, xs[i], terms[i]);
   std::set<char> out_set(rhs.begin(), rhs.end());
   Node acc = xs[0];
   std::string tacc = terms[0];
