@@ -178,16 +178,31 @@ int cmd_run(const std::string& path, const std::vector<std::string>& input_specs
   Model m = Model::load(path);
   auto inputs = complete_inputs(m, read_inputs(input_specs), parse_dims(dim_specs), false);
   gonnx::InferenceSession s(m);
-  auto outs = s.run(inputs);
+  std::map<std::string, gonnx::IoValue> in;
+  for (auto& [name, t] : inputs) in[name] = gonnx::IoValue::of(t);
+  auto outs = s.run_values(in);
   if (!out_dir.empty()) fs::create_directories(out_dir);
+  auto write = [&](const std::string& label, const std::string& file, const Tensor& t) {
+    std::cout << label << ": " << summary(t) << "\n";
+    if (!out_dir.empty()) {
+      fs::path p = fs::path(out_dir) / (sanitize(file) + ".npy");
+      write_npy(p, t);
+      std::cout << "  -> " << p.string() << "\n";
+    }
+  };
   for (const auto& o : m.outputs()) {
     auto it = outs.find(o.name);
     if (it == outs.end()) continue;
-    std::cout << o.name << ": " << summary(it->second) << "\n";
-    if (!out_dir.empty()) {
-      fs::path p = fs::path(out_dir) / (sanitize(o.name) + ".npy");
-      write_npy(p, it->second);
-      std::cout << "  -> " << p.string() << "\n";
+    const gonnx::IoValue& v = it->second;
+    if (v.kind == gonnx::IoValue::Kind::Tensor) {
+      write(o.name, o.name, v.tensor);
+    } else if (v.kind == gonnx::IoValue::Kind::None) {
+      std::cout << o.name << ": absent (empty optional)\n";
+    } else {
+      // A sequence: one file per element, <name>_<index>.npy.
+      std::cout << o.name << ": sequence of " << v.sequence.size() << " tensors\n";
+      for (size_t k = 0; k < v.sequence.size(); ++k)
+        write(o.name + "[" + std::to_string(k) + "]", o.name + "_" + std::to_string(k), v.sequence[k]);
     }
   }
   return 0;
