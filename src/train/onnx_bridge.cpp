@@ -1,12 +1,51 @@
 // Initializers <-> context variables.
 #include "graft/train/onnx_bridge.h"
 
-#include <set>
+#include <onnx/onnx_pb.h>
+
+#include "graft/train/train_step.h"
 
 namespace graft::train {
 
+namespace {
+// Inputs of `op_type` nodes at `positions` (sub-graphs included).
+void collect_inputs(const ::onnx::GraphProto& g, const std::string& op_type, std::initializer_list<int> positions,
+                    std::set<std::string>& out) {
+  for (const auto& n : g.node()) {
+    bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
+    if (default_domain && n.op_type() == op_type)
+      for (int i : positions)
+        if (i < n.input_size() && !n.input(i).empty()) out.insert(n.input(i));
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) collect_inputs(a.g(), op_type, positions, out);
+      for (const auto& sub : a.graphs()) collect_inputs(sub, op_type, positions, out);
+    }
+  }
+}
+
+// initializer name -> full variable name, for variables imported from an initializer
+std::map<std::string, std::string> variables_by_origin(const Context& ctx) {
+  std::map<std::string, std::string> by_origin;
+  for (const Variable* v : ctx.variables())
+    if (!v->origin.empty()) by_origin[v->origin] = v->name;
+  return by_origin;
+}
+}  // namespace
+
+std::set<std::string> state_initializers(const onnx::Model& model) {
+  std::set<std::string> names;
+  collect_inputs(model.proto().graph(), "BatchNormalization", {3, 4}, names);
+  std::set<std::string> inits;
+  for (const std::string& n : model.initializer_names())
+    if (names.count(n)) inits.insert(n);
+  return inits;
+}
+
 int variables_to_context(const onnx::Model& model, Context& ctx) {
   int made = 0;
+  // Not weights: BatchNormalization running statistics (state) and Dropout ratios (settings).
+  std::set<std::string> fixed = state_initializers(model);
+  collect_inputs(model.proto().graph(), "Dropout", {1}, fixed);
   for (const std::string& name : model.initializer_names()) {
     std::string vname = ctx.full_name(name.empty() || name[0] != '/' ? name : name.substr(1));
     if (ctx.has(vname)) {
@@ -14,7 +53,7 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
       continue;
     }
     Tensor t = model.initializer(name);
-    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()));
+    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()) && !fixed.count(name));
     v.origin = name;
     ++made;
   }
@@ -22,10 +61,8 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
 }
 
 onnx::InitializerHook variables_hook(GraphVariables& vars) {
-  std::map<std::string, std::string> by_origin;
-  for (const Variable* v : static_cast<const Context&>(vars.context()).variables())
-    if (!v->origin.empty()) by_origin[v->origin] = v->name;
-  return [by_origin, vars](Graph& g, const std::string& name, const Tensor& value) mutable -> Node {
+  return [by_origin = variables_by_origin(vars.context()), vars](Graph& g, const std::string& name,
+                                                                 const Tensor& value) mutable -> Node {
     auto it = by_origin.find(name);
     if (it == by_origin.end()) return g.constant(value);
     const Variable& v = vars.context().at(it->second);
@@ -38,9 +75,31 @@ onnx::InitializerHook variables_hook(GraphVariables& vars) {
 std::map<std::string, Node> call_with_variables(const onnx::Model& model, GraphVariables& vars,
                                                 const std::map<std::string, Node>& inputs,
                                                 const std::vector<std::string>& outputs,
-                                                onnx::TraceOptions options) {
-  options.initializer = variables_hook(vars);
-  return model.call(vars.graph(), inputs, outputs, options);
+                                                onnx::TraceOptions options,
+                                                std::map<std::string, Node>* state_updates) {
+  StepGraph* sg = step_graph(vars.graph());
+  if (sg && sg->set_model_mode()) {
+    options.training = sg->training();
+    if (options.training && !options.seed_node) options.seed_node = sg->seed();
+  }
+  std::map<std::string, std::string> by_origin = variables_by_origin(vars.context());
+  onnx::InitializerHook base = variables_hook(vars);
+  // A state variable already updated earlier in this step graph (the model called twice) reads its
+  // updated value, so the updates chain as consecutive forward passes do in PyTorch.
+  options.initializer = [&](Graph& g, const std::string& name, const Tensor& value) -> Node {
+    auto it = by_origin.find(name);
+    if (sg && it != by_origin.end())
+      if (auto pending = sg->pending_update(it->second)) return *pending;
+    return base(g, name, value);
+  };
+  onnx::TraceResult r = model.trace(vars.graph(), inputs, outputs, options);
+  for (const auto& [init, node] : r.state_updates) {
+    auto it = by_origin.find(init);
+    if (it == by_origin.end()) continue;  // a constant: nothing to write back
+    if (sg) sg->update_state(it->second, node);
+    if (state_updates) (*state_updates)[it->second] = node;
+  }
+  return r.outputs;
 }
 
 onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) {

@@ -16,14 +16,58 @@ std::string signature(const std::vector<Tensor>& batch) {
   for (const Tensor& t : batch) key += std::string(dtype_name(t.dtype())) + t.shape().str() + ";";
   return key;
 }
+
+thread_local StepGraph* current_step_graph = nullptr;
+// Makes `sg` current while a LossFn builds its graph (restoring the previous one: builds may nest).
+struct StepGraphScope {
+  StepGraph* saved;
+  explicit StepGraphScope(StepGraph* sg) : saved(current_step_graph) { current_step_graph = sg; }
+  ~StepGraphScope() { current_step_graph = saved; }
+};
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
 }  // namespace
+
+StepGraph* step_graph(const Graph& graph) {
+  return current_step_graph && &current_step_graph->graph() == &graph ? current_step_graph : nullptr;
+}
+
+uint64_t step_seed(uint64_t seed, int64_t counter) {
+  return mix64(mix64(seed + 0x9e3779b97f4a7c15ull) + uint64_t(counter) * 0x9e3779b97f4a7c15ull);
+}
+
+Node StepGraph::seed() {
+  if (!seed_) seed_ = make_seed ? make_seed() : graph_->scalar(uint64_t(0));
+  return *seed_;
+}
+
+void StepGraph::update_state(const std::string& variable, Node value) {
+  GRAFT_CHECK(value.valid() && value.graph() == graph_, "StepGraph::update_state(\"", variable,
+              "\"): the value must be a node of the graph being built");
+  for (auto& [name, node] : updates_)
+    if (name == variable) {
+      node = value;
+      return;
+    }
+  updates_.emplace_back(variable, value);
+}
+
+std::optional<Node> StepGraph::pending_update(const std::string& variable) const {
+  for (const auto& [name, node] : updates_)
+    if (name == variable) return node;
+  return std::nullopt;
+}
 
 // One compiled graph and the buffers it reads and writes.
 struct Compiled {
   std::unique_ptr<Executable> exe;
   // What feeds each executable input: a batch column, a variable, or a step scalar.
   struct Source {
-    enum Kind { Batch, Var, Scalar } kind;
+    enum Kind { Batch, Var, Scalar, Seed } kind;
     int index = 0;
     Variable* var = nullptr;
   };
@@ -33,6 +77,7 @@ struct Compiled {
   bool has_grad_norm = false;
   std::vector<Tensor> in_buf, out_buf;
   std::vector<Tensor> scalars;  // f64 scalars, rewritten each step
+  Tensor seed = Tensor::scalar<uint64_t>(0);  // StepGraph::seed(), rewritten each micro-batch
 };
 
 struct TrainStep::Impl {
@@ -56,7 +101,17 @@ struct TrainStep::Impl {
       sources[bnodes.back().op_index()] = {Compiled::Source::Batch, int(i), nullptr};
     }
     GraphVariables vars(ctx, g);
-    std::vector<Node> outs = loss(vars, bnodes);
+    StepGraph sg(g, true, options.set_model_mode);
+    sg.make_seed = [&] {
+      Node p = g.parameter("step_seed", DType::U64, Shape{});
+      sources[p.op_index()] = {Compiled::Source::Seed, 0, nullptr};
+      return p;
+    };
+    std::vector<Node> outs;
+    {
+      StepGraphScope scope(&sg);
+      outs = loss(vars, bnodes);
+    }
     GRAFT_CHECK(!outs.empty() && is_floating(outs[0].dtype()) && outs[0].shape().size() == 1,
                 "TrainStep: the loss function must return a floating scalar first, got ",
                 outs.empty() ? std::string("nothing") : outs[0].type().str());
@@ -71,6 +126,18 @@ struct TrainStep::Impl {
     GRAFT_CHECK(!trainable.empty(), "TrainStep: the loss uses no trainable variable (", used.size(), " frozen)");
     std::vector<Node> grads = Gradient(loss_node, wrt);
 
+    // State updates (BatchNormalization running statistics): non-trainable variables written every micro-batch.
+    std::vector<std::pair<Node, Variable*>> state;
+    for (const auto& [name, node] : sg.state_updates()) {
+      Variable& v = ctx.at(name);
+      GRAFT_CHECK(!v.trainable, "TrainStep: state update for \"", v.name,
+                  "\", which is trainable (the optimizer updates it); freeze it or drop the update");
+      GRAFT_CHECK(node.dtype() == v.value.dtype() && node.shape() == v.value.shape(), "TrainStep: state update for \"",
+                  v.name, "\" is ", node.type().str(), ", the variable is ", dtype_name(v.value.dtype()),
+                  v.value.shape().str());
+      state.emplace_back(node, &v);
+    }
+
     Compiled c;
     std::vector<Node> outputs{loss_node};
     const int k = options.accumulation_steps;
@@ -82,6 +149,10 @@ struct TrainStep::Impl {
       for (size_t i = 0; i < trainable.size(); ++i) {
         outputs.push_back(acc[i] + grads[i]);
         c.out_vars.push_back(&ctx.at("/optimizer/grad_accum" + trainable[i]->name));
+      }
+      for (auto& [n, v] : state) {
+        outputs.push_back(n);
+        c.out_vars.push_back(v);
       }
     } else {
       if (k > 1)
@@ -125,6 +196,7 @@ struct TrainStep::Impl {
       if (k > 1)
         for (Variable* v : trainable)
           new_vals.emplace_back(ZerosLikeNode(acc[0].graph(), v), &ctx.at("/optimizer/grad_accum" + v->name));
+      for (auto& sv : state) new_vals.push_back(sv);
       for (auto& [n, v] : new_vals) {
         outputs.push_back(n);
         c.out_vars.push_back(v);
@@ -151,6 +223,7 @@ struct TrainStep::Impl {
         case Compiled::Source::Batch: c.in_buf[i] = batch[size_t(s.index)]; break;
         case Compiled::Source::Var: c.in_buf[i] = s.var->value; break;
         case Compiled::Source::Scalar: c.in_buf[i] = c.scalars[size_t(s.index)]; break;
+        case Compiled::Source::Seed: c.in_buf[i] = c.seed; break;
       }
     }
     c.exe->run_into(std::span<const Tensor>(c.in_buf), std::span<Tensor>(c.out_buf));
@@ -197,6 +270,7 @@ float TrainStep::step(const std::vector<Tensor>& batch) {
     std::vector<double> sc = m.opt->step_scalars(u + 1, last_lr_);
     for (size_t i = 0; i < sc.size(); ++i) c.scalars[i].data<double>()[0] = sc[i];
   }
+  c.seed.data<uint64_t>()[0] = step_seed(m.options.seed, u * m.options.accumulation_steps + micro);
   float loss = m.run(c, batch);
   // Fresh scalar tensors: a checkpoint may share the old ones.
   ctx_.at(kMicroVar).value = Tensor::scalar<int64_t>(apply ? 0 : micro + 1);
@@ -214,7 +288,11 @@ std::vector<Tensor> TrainStep::evaluate(const std::vector<Tensor>& batch) {
     for (size_t i = 0; i < batch.size(); ++i)
       bnodes.push_back(g.parameter("batch" + std::to_string(i), batch[i].dtype(), batch[i].shape()));
     GraphVariables vars(ctx_, g);
-    g.set_outputs(m.loss(vars, bnodes));
+    StepGraph sg(g, false, m.options.set_model_mode);
+    {
+      StepGraphScope scope(&sg);
+      g.set_outputs(m.loss(vars, bnodes));
+    }
     m.eval_vars[key] = vars.names();
     it = m.eval.emplace(key, m.backend->compile(g, m.options.compile)).first;
     ++m.compilations;

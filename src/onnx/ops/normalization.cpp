@@ -35,6 +35,7 @@ void rms_norm_op(OpContext& c) {
 //   running_mean = mean * momentum + batch_mean * (1 - momentum)
 //   running_var  = var * momentum + batch_var * (1 - momentum)      (population variance, as ONNX's reference)
 // Before opset 14 the optional outputs are mean, var (the running ones), saved_mean, saved_var (batch).
+// In training the new running statistics of initializer inputs are also reported as state updates.
 void batch_norm_op(OpContext& c) {
   Node x = c.input(0);
   if (x.rank() < 2) c.fail("input must be [N, C, ...], got ", x.shape());
@@ -68,8 +69,19 @@ void batch_norm_op(OpContext& c) {
     Node b = batch.dtype() == r.dtype() ? batch : Convert(batch, r.dtype());
     return r * momentum + b * (1.0 - momentum);
   };
-  if (c.has_output(1)) c.set_output(1, running(3, bm));
-  if (c.has_output(2)) c.set_output(2, running(4, bv));
+  // Running statistics read straight from initializers are model state: report their new values
+  // (TraceResult::state_updates) so a train step can write them back, as PyTorch's BatchNorm does.
+  TraceState& st = c.tracer().state();
+  for (int input : {3, 4}) {
+    Node r = running(input, input == 3 ? bm : bv);
+    if (c.has_output(input - 2)) c.set_output(input - 2, r);
+    const std::string& name = c.node().input(input);
+    if (!st.state_updates || !st.initializer_nodes) continue;
+    auto it = st.initializer_nodes->find(name);
+    Node in = c.input(input);
+    if (it != st.initializer_nodes->end() && it->second.graph() == in.graph() && it->second.ref() == in.ref())
+      (*st.state_updates)[name] = r;
+  }
   if (c.has_output(3)) c.set_output(3, bm);
   if (c.has_output(4)) c.set_output(4, bv);
 }
