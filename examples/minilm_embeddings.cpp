@@ -1,5 +1,5 @@
-// all-MiniLM-L6-v2 token embeddings: load the ONNX model, run it on two tokenized sentences, print
-// `Embeddings: [2][7][384]float32{...}`.
+// all-MiniLM-L6-v2 token embeddings: load the ONNX model, make its weights context variables, call it
+// on two tokenized sentences, print `Embeddings: [2][7][384]float32{...}`.
 //
 //   minilm_embeddings [MODEL]
 //
@@ -16,10 +16,12 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "graft/core/tensor.h"
 #include "graft/onnx/model.h"
-#include "graft/onnx/session.h"
+#include "graft/context/context.h"
+#include "graft/train/onnx_bridge.h"
 
 namespace fs = std::filesystem;
 
@@ -80,22 +82,34 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    graft::onnx::InferenceSession session(graft::onnx::Model::load(model_path));
-    const auto& model = session.model();
+    // Load the model, make its weights variables of a Context, and call it inside a graph built by a
+    // ContextExec (which compiles it once per input signature and feeds the variables).
+    graft::onnx::Model model = graft::onnx::Model::load(model_path);
+    graft::Context ctx;
+    model.variables_to_context(ctx);
     auto inputs = example_inputs(model_path.parent_path());
     // Feed only what the model declares (some exports have no token_type_ids).
-    std::map<std::string, graft::Tensor> feed;
+    std::vector<std::string> names;
+    std::vector<graft::Tensor> feed;
     for (const auto& in : model.inputs()) {
       auto it = inputs.find(in.name);
       if (it == inputs.end()) {
         std::cerr << "minilm_embeddings: the model wants input '" << in.name << "', which this example lacks\n";
         return 1;
       }
-      feed[in.name] = in.dtype ? it->second.cast(*in.dtype) : it->second;
+      names.push_back(in.name);
+      feed.push_back(in.dtype ? it->second.cast(*in.dtype) : it->second);
     }
-    auto out = session.run(feed);
-    std::string name = out.count("last_hidden_state") ? "last_hidden_state" : model.outputs().front().name;
-    std::cout << "Embeddings: " << out.at(name).str() << "\n";
+    std::string output = model.outputs().front().name;
+    for (const auto& o : model.outputs())
+      if (o.name == "last_hidden_state") output = o.name;
+    graft::ContextExec embed(ctx, [&](graft::GraphVariables& vars, const std::vector<graft::Node>& in) {
+      std::map<std::string, graft::Node> bound;
+      for (size_t i = 0; i < names.size(); ++i) bound[names[i]] = in[i];
+      return std::vector<graft::Node>{model.call(vars, bound, {output}).at(output)};
+    });
+    graft::Tensor embeddings = embed.call(feed).at(0);
+    std::cout << "Embeddings: " << embeddings.str() << "\n";
   } catch (const std::exception& e) {
     std::cerr << "minilm_embeddings: " << e.what() << "\n";
     return 1;

@@ -113,3 +113,17 @@ onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) 
 }
 
 }  // namespace graft::train
+
+// Model's context members (declared in graft/onnx/model.h) live here, next to what they forward to, so
+// the onnx layer does not depend on training.
+namespace graft::onnx {
+
+int Model::variables_to_context(Context& ctx) const { return train::variables_to_context(*this, ctx); }
+
+std::map<std::string, Node> Model::call(GraphVariables& vars, const std::map<std::string, Node>& inputs,
+                                        const std::vector<std::string>& output_names,
+                                        const TraceOptions& options) const {
+  return train::call_with_variables(*this, vars, inputs, output_names, options);
+}
+
+}  // namespace graft::onnx

@@ -35,15 +35,19 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args, const fs::path& dir) {
-  std::string cmd = "'" + graft_binary().string() + "' " + args + " > '" + (dir / "stdout").string() + "' 2> '" +
-                    (dir / "stderr").string() + "'";
+// Runs `command_line` with stdout and stderr captured in files of `dir`.
+Result run_command(const std::string& command_line, const fs::path& dir) {
+  std::string cmd = command_line + " > '" + (dir / "stdout").string() + "' 2> '" + (dir / "stderr").string() + "'";
   int rc = std::system(cmd.c_str());
   Result r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   r.out = read_all(dir / "stdout");
   r.err = read_all(dir / "stderr");
   return r;
+}
+
+Result run(const std::string& args, const fs::path& dir) {
+  return run_command("'" + graft_binary().string() + "' " + args, dir);
 }
 
 class GraftModelCommands : public ::testing::Test {
@@ -179,6 +183,29 @@ TEST_F(GraftModelCommands, OpsListsOpsetRanges) {
   while (std::getline(lines, line))
     if (line.find(" Add ") != std::string::npos && line.find("7-23") != std::string::npos) add = true;
   EXPECT_TRUE(add) << r.out.substr(0, 500);
+}
+
+// examples/minilm_embeddings (the seed's README example: load, variables to context, call) prints the
+// embeddings of the model's own inputs; its leading numbers must be PyTorch's last_hidden_state.
+class MiniLMExample : public testing::SharedMiniLM {};
+
+TEST_F(MiniLMExample, PrintsThePyTorchEmbeddings) {
+  fs::path example = graft_binary().parent_path().parent_path().parent_path() / "examples" / "minilm_embeddings";
+  if (!fs::exists(example)) GTEST_SKIP() << "example not built at " << example;
+  testing::TempDir tmp;
+  Result r = run_command("'" + example.string() + "' '" + model_dir_.string() + "'", tmp.path);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string head = "Embeddings: [2][7][384]float32{ {{{";
+  ASSERT_EQ(r.out.rfind(head, 0), 0u) << r.out.substr(0, 200);
+  std::istringstream nums(r.out.substr(head.size()));
+  Tensor want = read_npy(model_dir_ / "last_hidden_state.npy");
+  for (int64_t i = 0; i < 3; ++i) {
+    double v = 0;
+    char comma = 0;
+    nums >> v >> comma;
+    // Printed with 4 significant digits.
+    EXPECT_NEAR(v, want.value_as_double(i), 1e-3 * std::max(1.0, std::fabs(want.value_as_double(i)))) << "element " << i;
+  }
 }
 
 }  // namespace

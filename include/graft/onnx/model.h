@@ -25,6 +25,8 @@ class ModelProto;
 
 namespace graft {
 class Executable;
+class Context;
+class GraphVariables;
 }
 
 namespace graft::onnx {
@@ -145,6 +147,16 @@ class Model {
                     const std::vector<std::string>& output_names = {}, const TraceOptions& options = {}) const;
   // The model as a function inside a larger graph: trace() returning the outputs only.
   std::map<std::string, Node> call(Graph& graph, const std::map<std::string, Node>& inputs,
+                                   const std::vector<std::string>& output_names = {},
+                                   const TraceOptions& options = {}) const;
+
+  // ---- weights as context variables (defined with graft/train/onnx_bridge.h, in graft_train) ----
+  // One variable per initializer, tied to its name: float weights trainable, BatchNormalization running
+  // statistics and everything else constant. Returns how many variables were made.
+  int variables_to_context(Context& ctx) const;
+  // The model inside a graph whose weights are `vars`' context variables (a ContextExec or TrainStep
+  // graph): call() with the initializers bound to variables, so gradients and updates reach them.
+  std::map<std::string, Node> call(GraphVariables& vars, const std::map<std::string, Node>& inputs,
                                    const std::vector<std::string>& output_names = {},
                                    const TraceOptions& options = {}) const;
 
