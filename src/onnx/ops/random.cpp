@@ -1,4 +1,4 @@
-// Random ops: RandomUniform, RandomNormal, RandomUniformLike, RandomNormalLike and Bernoulli.
+// Random ops: RandomUniform, RandomNormal, RandomUniformLike, RandomNormalLike, Bernoulli and Multinomial.
 //
 // graft has no stateful random primitive, so values come from a counter-based generator written with
 // integer graph ops: element i of a draw is splitmix64(key + (i + 1) * golden), a pure function of a u64
@@ -162,6 +162,30 @@ void bernoulli_op(OpContext& c) {
   c.set_output(0, Convert(hit, out));
 }
 
+// Multinomial: input [batch, classes] of unnormalized log-probabilities; each of the sample_size draws per row
+// is the class k with cdf[k-1] <= u * total < cdf[k] for a uniform u (cdf of exp(x - max), in f64).
+// Classes of probability 0 (x = -inf) are never drawn.
+void multinomial_op(OpContext& c) {
+  Node x = c.input(0);
+  if (x.rank() != 2) c.fail("input must be [batch_size, class_size], got ", x.shape());
+  if (!is_floating(x.dtype())) c.fail("input must be floating-point log-probabilities, got ", dtype_name(x.dtype()));
+  int64_t S = c.attr_int("sample_size", 1);
+  if (S < 0) c.fail("sample_size must be non-negative, got ", S);
+  DType out = onnx_dtype_attr(c, c.attr_int("dtype", 6));
+  if (out != DType::I32 && out != DType::I64) c.fail("dtype must be int32 or int64, got ", dtype_name(out));
+  int64_t B = x.dim(0), K = x.dim(1);
+  if (K == 0) c.fail("class_size must be positive");
+  Node xf = Convert(x, DType::F64);
+  Node p = Exp(xf - ReduceMax(xf, {1}, true));
+  Node cdf = CumSum(p, 1);                                     // [B, K]
+  Node total = SliceAxis(cdf, 1, K - 1, K);                   // [B, 1]
+  Node u = uniform(c.graph(), random_key(c), Shape{B, S}, DType::F64) * total;  // [B, S]
+  Node below = LessEqual(Reshape(cdf, {B, 1, K}), ExpandDims(u, 2));            // [B, S, K]
+  Node k = ReduceSum(Convert(below, DType::I64), {2});
+  k = Min(k, ScalarLike(k, double(K - 1)));
+  c.set_output(0, Convert(k, out));
+}
+
 }  // namespace
 
 Node uniform_from_hash(Graph& g, Node key, const Shape& shape) { return uniform(g, key, shape, DType::F32); }
@@ -192,6 +216,7 @@ void register_random_ops(Registry& r) {
   add("RandomNormalLike", 1, random_normal_like_op, "as RandomNormal");
   add("RandomUniformLike", 1, random_uniform_like_op, "as RandomNormal");
   add("Bernoulli", 15, bernoulli_op, "as RandomNormal; 1 where a uniform draw < p");
+  add("Multinomial", 7, multinomial_op, "as RandomNormal; inverse-CDF sampling of softmax(input)");
 }
 
 }  // namespace graft::onnx

@@ -1,6 +1,6 @@
 // Vision ops: NonMaxSuppression (data-dependent output size: computed on the host from values known while
-// tracing), GridSample (bilinear / nearest / bicubic, zeros / border / reflection padding) built from
-// gathers, MaxUnpool (a scatter) and RoiAlign (interpolation matrices and products, or gathers for max).
+// tracing), MaxUnpool (a scatter) and RoiAlign (interpolation matrices and products, or gathers for max).
+// GridSample, AffineGrid, Col2Im, CenterCropPad, MaxRoiPool and DeformConv are in image.cpp.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -69,102 +69,6 @@ void nms_op(OpContext& c) {
       for (int64_t i : kept) out.insert(out.end(), {b, k, i});
     }
   c.set_known(0, Tensor::from_vector(out, Shape{int64_t(out.size() / 3), 3}));
-}
-
-// ---- GridSample -------------------------------------------------------------------------------------------
-
-// Reflects coordinates into [lo, hi] (the border reflects, periodic with period 2 * (hi - lo)).
-Node reflect(Node x, double lo, double hi) {
-  double span = hi - lo;
-  if (span <= 0) return x * 0.0 + lo;
-  Node d = Abs(x - lo);
-  Node flips = Floor(d / span);
-  Node extra = d - flips * span;
-  Node odd = Equal(flips - Floor(flips / 2.0) * 2.0, ScalarLike(flips, 1));
-  return Select(odd, hi - extra, extra + lo);
-}
-
-void grid_sample_op(OpContext& c) {
-  Node x = c.input(0), grid = c.input(1);
-  if (x.rank() != 4 || grid.rank() != 4 || grid.dim(3) != 2 || grid.dim(0) != x.dim(0))
-    c.fail("only 2-D sampling is supported: X [N, C, H, W] with grid [N, Ho, Wo, 2], got ", x.shape(), " and ", grid.shape());
-  std::string mode = c.attr_string("mode", c.opset() >= 20 ? "linear" : "bilinear");
-  std::string pad = c.attr_string("padding_mode", "zeros");
-  bool align = c.attr_int("align_corners", 0) != 0;
-  if (mode == "linear") mode = "bilinear";
-  if (mode == "cubic") mode = "bicubic";
-  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic") c.fail("unknown mode '", mode, "'");
-  if (pad != "zeros" && pad != "border" && pad != "reflection") c.fail("unknown padding_mode '", pad, "'");
-  int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), Ho = grid.dim(1), Wo = grid.dim(2);
-  DType dt = x.dtype();
-  Node g = Convert(grid, dt);
-  Node gx = Reshape(SliceAxis(g, 3, 0, 1), {N, Ho * Wo}), gy = Reshape(SliceAxis(g, 3, 1, 2), {N, Ho * Wo});
-  auto unnorm = [&](Node v, int64_t size) {
-    return align ? (v + 1.0) * (double(size - 1) / 2) : ((v + 1.0) * double(size) - 1.0) / 2.0;
-  };
-  Node px = unnorm(gx, W), py = unnorm(gy, H);
-  auto pad_coord = [&](Node v, int64_t size) {
-    if (pad == "border") return Clamp(v, ScalarLike(v, 0), ScalarLike(v, double(size - 1)));
-    if (pad == "reflection") {
-      v = align ? reflect(v, 0, double(size - 1)) : reflect(v, -0.5, double(size) - 0.5);
-      return Clamp(v, ScalarLike(v, 0), ScalarLike(v, double(size - 1)));
-    }
-    return v;
-  };
-  if (mode != "bicubic") {
-    px = pad_coord(px, W);
-    py = pad_coord(py, H);
-  }
-  Node flat = Reshape(x, {N, C, H * W});
-  // Value at integer pixel (iy, ix) ([N, P] float holding integers), zero outside for zeros padding.
-  auto fetch = [&](Node iy, Node ix) {
-    Node valid;
-    if (pad == "zeros") {
-      valid = And(And(GreaterEqual(ix, ScalarLike(ix, 0)), LessEqual(ix, ScalarLike(ix, double(W - 1)))),
-                  And(GreaterEqual(iy, ScalarLike(iy, 0)), LessEqual(iy, ScalarLike(iy, double(H - 1)))));
-    } else if (pad == "reflection" && mode == "bicubic") {
-      ix = align ? reflect(ix, 0, double(W - 1)) : reflect(ix, -0.5, double(W) - 0.5);
-      iy = align ? reflect(iy, 0, double(H - 1)) : reflect(iy, -0.5, double(H) - 0.5);
-    }
-    Node cx = Clamp(ix, ScalarLike(ix, 0), ScalarLike(ix, double(W - 1)));
-    Node cy = Clamp(iy, ScalarLike(iy, 0), ScalarLike(iy, double(H - 1)));
-    Node lin = Convert(cy * double(W) + cx, DType::I64);  // [N, P]
-    Node idx = BroadcastTo(ExpandDims(lin, 1), Shape{N, C, Ho * Wo});
-    Node v = TakeAlongAxis(flat, idx, 2);  // [N, C, P]
-    if (valid.valid()) v = Select(ExpandDims(valid, 1), v, ScalarLike(v, 0));
-    return v;
-  };
-  Node y;
-  if (mode == "nearest") {
-    y = fetch(Round(py), Round(px));
-  } else if (mode == "bilinear") {
-    Node x0 = Floor(px), y0 = Floor(py);
-    Node wx1 = ExpandDims(px - x0, 1), wy1 = ExpandDims(py - y0, 1);
-    Node wx0 = 1.0 - wx1, wy0 = 1.0 - wy1;
-    Node x1 = x0 + 1.0, y1 = y0 + 1.0;
-    y = fetch(y0, x0) * wy0 * wx0 + fetch(y0, x1) * wy0 * wx1 + fetch(y1, x0) * wy1 * wx0 + fetch(y1, x1) * wy1 * wx1;
-  } else {
-    // Bicubic (A = -0.75) over the 4 x 4 neighbourhood; each tap's index is padded on its own.
-    Node x0 = Floor(px), y0 = Floor(py);
-    Node tx = px - x0, ty = py - y0;
-    auto coeffs = [](Node t) {
-      const double A = -0.75;
-      auto near = [&](Node d) { return ((d * (A + 2.0) - (A + 3.0)) * d) * d + 1.0; };  // |d| <= 1
-      auto far = [&](Node d) { return ((d * A - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A; };  // 1 < |d| < 2
-      return std::array<Node, 4>{far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)};
-    };
-    auto cx = coeffs(tx), cy = coeffs(ty);
-    for (int i = 0; i < 4; ++i) {
-      Node row;
-      for (int j = 0; j < 4; ++j) {
-        Node v = fetch(y0 + double(i - 1), x0 + double(j - 1)) * ExpandDims(cx[size_t(j)], 1);
-        row = row.valid() ? row + v : v;
-      }
-      row = row * ExpandDims(cy[size_t(i)], 1);
-      y = y.valid() ? y + row : row;
-    }
-  }
-  c.set_output(0, Reshape(y, {N, C, Ho, Wo}));
 }
 
 // ---- MaxUnpool --------------------------------------------------------------------------------------------
@@ -345,9 +249,11 @@ void roi_align_op(OpContext& c) {
 
 }  // namespace
 
+void register_image_ops(Registry& r);  // image.cpp
+
 void register_vision_ops(Registry& r) {
   r.add("", "NonMaxSuppression", 10, nms_op);
-  r.add("", "GridSample", 16, grid_sample_op);
+  register_image_ops(r);
   r.add("", "MaxUnpool", 9, max_unpool_op);
   r.add("", "RoiAlign", 10, roi_align_op).note =
       "avg/max, half_pixel/output_half_pixel; run-time rois with sampling_ratio 0 sample at most ceil(extent/bins) "
