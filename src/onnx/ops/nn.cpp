@@ -13,6 +13,7 @@ namespace {
 
 struct Window {
   std::vector<int64_t> kernel, strides, dilations, pad_low, pad_high;
+  std::vector<int64_t> ceil_extra;  // part of pad_high added by ceil_mode (not padding the model asked for)
 };
 
 // Kernel/strides/dilations/pads with auto_pad resolved for `spatial` input extents.
@@ -29,6 +30,7 @@ Window window_attrs(OpContext& c, const std::vector<int64_t>& spatial, std::vect
   w.pad_low.assign(pads.begin(), pads.begin() + long(s));
   w.pad_high.assign(pads.begin() + long(s), pads.end());
   std::string auto_pad = c.attr_string("auto_pad", "NOTSET");
+  w.ceil_extra.assign(s, 0);
   for (size_t i = 0; i < s; ++i) {
     int64_t span = (w.kernel[i] - 1) * w.dilations[i] + 1;
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
@@ -48,7 +50,10 @@ Window window_attrs(OpContext& c, const std::vector<int64_t>& spatial, std::vect
       // A window may not start in the right padding.
       if ((out - 1) * w.strides[i] >= spatial[i] + w.pad_low[i]) --out;
       int64_t need = (out - 1) * w.strides[i] + span - padded;
-      if (need > 0) w.pad_high[i] += need;
+      if (need > 0) {
+        w.pad_high[i] += need;
+        w.ceil_extra[i] = need;
+      }
     }
   }
   return w;
@@ -195,6 +200,59 @@ Node max_pool_indices(OpContext& c, Node x, const Window& w) {
   return Reshape(idx + base, dims);
 }
 
+// AveragePool. The divisor counts the taps inside the input (count_include_pad=0) or inside the input and
+// the model's own pads (count_include_pad=1); the extra high padding that ceil_mode adds is never counted
+// (the ONNX reference and ONNX Runtime truncate those windows). Dilated windows (opset 19) and windows that
+// reach into the ceil_mode padding with count_include_pad=1 are a window sum divided by host-computed counts
+// (separable: the product of per-axis counts); the rest use the backend's average pooling.
+Node average_pool(OpContext& c, Node x, const Window& w, bool count_include_pad) {
+  size_t s = w.kernel.size();
+  bool dilated = false, extra = false;
+  for (size_t i = 0; i < s; ++i) {
+    dilated |= w.dilations[i] != 1;
+    extra |= w.ceil_extra[i] != 0;
+  }
+  if (!dilated && !(extra && count_include_pad))
+    return AvgPool(x, w.kernel, w.strides, w.pad_low, w.pad_high, count_include_pad);
+  ReduceWindowAttrs a;
+  a.op = ReduceOp::Sum;
+  a.window = {1, 1};
+  a.strides = {1, 1};
+  a.dilations = {1, 1};
+  a.pad_low = {0, 0};
+  a.pad_high = {0, 0};
+  a.window.insert(a.window.end(), w.kernel.begin(), w.kernel.end());
+  a.strides.insert(a.strides.end(), w.strides.begin(), w.strides.end());
+  a.dilations.insert(a.dilations.end(), w.dilations.begin(), w.dilations.end());
+  a.pad_low.insert(a.pad_low.end(), w.pad_low.begin(), w.pad_low.end());
+  a.pad_high.insert(a.pad_high.end(), w.pad_high.begin(), w.pad_high.end());
+  Node xs = is_floating(x.dtype()) ? x : Convert(x, DType::F32);
+  Node sum = ReduceWindow(xs, a);
+  std::vector<int64_t> in = spatial_dims(x);
+  std::vector<int64_t> out_dims(size_t(x.rank()), 1);
+  std::vector<double> count{1.0};
+  for (size_t i = 0; i < s; ++i) {
+    int64_t out = sum.dim(int(i) + 2);
+    out_dims[i + 2] = out;
+    int64_t lo = count_include_pad ? -w.pad_low[i] : 0;
+    int64_t hi = count_include_pad ? in[i] + w.pad_high[i] - w.ceil_extra[i] : in[i];  // exclusive
+    std::vector<double> next;
+    for (double prev : count)
+      for (int64_t o = 0; o < out; ++o) {
+        int64_t n = 0;
+        for (int64_t k = 0; k < w.kernel[i]; ++k) {
+          int64_t p = o * w.strides[i] - w.pad_low[i] + k * w.dilations[i];
+          n += p >= lo && p < hi;
+        }
+        next.push_back(prev * double(std::max<int64_t>(n, 1)));
+      }
+    count = std::move(next);
+  }
+  Node cnt = c.graph().constant(Tensor::from_vector(count, Shape(out_dims)).cast(xs.dtype()));
+  Node y = sum / cnt;
+  return y.dtype() == x.dtype() ? y : Convert(y, x.dtype());
+}
+
 void pool_op(OpContext& c, ReduceOp op) {
   Node x = c.input(0);
   if (x.rank() < 3) c.fail("input must be [N, C, spatial...], got ", x.shape());
@@ -209,10 +267,7 @@ void pool_op(OpContext& c, ReduceOp op) {
       c.set_output(1, idx);
     }
   } else {
-    if (c.has_attr("dilations"))
-      for (int64_t d : w.dilations)
-        if (d != 1) c.fail("dilated average pooling is not supported");
-    y = AvgPool(x, w.kernel, w.strides, w.pad_low, w.pad_high, c.attr_int("count_include_pad", 0) != 0);
+    y = average_pool(c, x, w, c.attr_int("count_include_pad", 0) != 0);
   }
   c.set_output(0, y);
 }
@@ -557,7 +612,8 @@ void register_nn_ops(Registry& r) {
   r.add("", "ConvTranspose", 1, conv_transpose_op);
   r.add("", "MaxPool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Max); }).note =
       "Indices output (storage_order 0/1) via a window gather + ArgMax";
-  r.add("", "AveragePool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Mean); });
+  r.add("", "AveragePool", 1, [](OpContext& c) { pool_op(c, ReduceOp::Mean); }).note =
+      "dilations (opset 19); ceil_mode's extra windows never count the overhang past the pads";
   r.add("", "LpPool", 2, lp_pool_op);
   r.add("", "GlobalAveragePool", 1, [](OpContext& c) { global_pool_op(c, 0); });
   r.add("", "GlobalMaxPool", 1, [](OpContext& c) { global_pool_op(c, 1); });

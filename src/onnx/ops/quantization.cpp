@@ -50,9 +50,12 @@ Node align_param(OpContext& c, Node p, Node x, int64_t axis_attr, int64_t block)
   return Reshape(p, shape);
 }
 
+// The division runs in f32 (f64 when x or the `precision` attribute is double; f16/bf16 scales and
+// precisions are computed in f32, as ONNX Runtime does).
 Node quantize(OpContext& c, Node x, Node scale, std::optional<Node> zp, DType out, int64_t axis, int64_t block) {
   QRange q = range_of(c, out);
   DType ct = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
+  if (auto p = c.attr_int_opt("precision"); p && *p != 0 && onnx_dtype_attr(c, *p) == DType::F64) ct = DType::F64;
   Node s = align_param(c, Convert(scale, ct), x, axis, block);
   Node v = Round(Convert(x, ct) / s);
   if (zp) v = v + align_param(c, Convert(*zp, ct), x, axis, block);
@@ -75,11 +78,13 @@ void dequantize_op(OpContext& c) {
   Node x = c.input(0), scale = c.input(1);
   std::optional<Node> zp = c.optional_input(2);
   int64_t axis = c.attr_int("axis", 1), block = c.attr_int("block_size", 0);
-  DType ct = scale.dtype() == DType::F64 ? DType::F64 : DType::F32;
+  DType out = scale.dtype();  // output_dtype (when given) overrides the scale's type
+  if (auto od = c.attr_int_opt("output_dtype"); od && *od != 0) out = onnx_dtype_attr(c, *od);
+  DType ct = scale.dtype() == DType::F64 || out == DType::F64 ? DType::F64 : DType::F32;
   Node v = Convert(x, ct);
   if (zp) v = v - align_param(c, Convert(*zp, ct), x, axis, block);
   Node y = v * align_param(c, Convert(scale, ct), x, axis, block);
-  c.set_output(0, Convert(y, scale.dtype()));
+  c.set_output(0, Convert(y, out));
 }
 
 void dynamic_quantize_op(OpContext& c) {
@@ -189,8 +194,10 @@ void qlinear_conv_op(OpContext& c) {
 }  // namespace
 
 void register_quantization_ops(Registry& r) {
-  r.add("", "QuantizeLinear", 10, quantize_op);
-  r.add("", "DequantizeLinear", 10, dequantize_op);
+  r.add("", "QuantizeLinear", 10, quantize_op).note =
+      "per-tensor, per-axis, blocked (block_size); output_dtype; 8/16/32-bit integer types only (float8/int4: an error)";
+  r.add("", "DequantizeLinear", 10, dequantize_op).note =
+      "per-tensor, per-axis, blocked (block_size); output_dtype; 8/16/32-bit integer types only (float8/int4: an error)";
   r.add("", "DynamicQuantizeLinear", 11, dynamic_quantize_op);
   r.add("", "MatMulInteger", 10, matmul_integer_op);
   r.add("", "ConvInteger", 10, conv_integer_op);
