@@ -39,7 +39,8 @@ struct GatherAttrs {
   std::vector<int64_t> offset_dims, collapsed_slice_dims, start_index_map, slice_sizes;
   int64_t index_vector_dim = 0;
 };
-// XLA's scatter, with a combiner. Updates whose window falls outside the operand are skipped.
+// XLA's scatter, with a combiner. An update whose window falls outside the operand is an error at run time
+// (naming the index), as for Gather; nothing is clamped or skipped.
 struct ScatterAttrs {
   std::vector<int64_t> update_window_dims, inserted_window_dims, scatter_dims_to_operand_dims;
   int64_t index_vector_dim = 0;

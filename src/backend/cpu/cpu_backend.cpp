@@ -11,6 +11,7 @@
 
 #include "backend/cpu/fusion.h"
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/attention_fusion.h"
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
@@ -48,7 +49,8 @@ class CpuExecutable final : public Executable {
     auto t0 = std::chrono::steady_clock::now();
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
-    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues);
+    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
+                              &stats_.num_fused_attention);
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -319,7 +321,8 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
   return outs;
 }
 
-Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues) {
+Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
+                       int* fused_attention) {
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
@@ -332,6 +335,9 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   Graph out = optimize(g, p);
   *fused_groups = 0;
   *fused_epilogues = 0;
+  int attention = 0;
+  if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &attention);
+  if (fused_attention) *fused_attention = attention;
   if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
   if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
   return out;

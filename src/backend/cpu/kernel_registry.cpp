@@ -12,6 +12,7 @@ KernelRegistry::KernelRegistry() {
   register_convolution_kernels(*this);
   register_control_kernels(*this);
   register_composite_kernels(*this);
+  register_attention_kernels(*this);
 }
 
 KernelRegistry& KernelRegistry::get() {

@@ -1,0 +1,223 @@
+#include "backend/cpu/attention_fusion.h"
+
+#include <optional>
+#include <span>
+
+#include "graft/graph/ops.h"
+#include "graft/graph/passes.h"
+
+namespace graft::cpu {
+
+namespace {
+
+const std::vector<int64_t> kIdentity{0, 1, 2, 3};
+
+struct Match {
+  int qk = -1, scale_op = -1, add = -1, softmax = -1, pv = -1, out_transpose = -1;
+  double scale = 1.0;
+  ValueRef q, k, v;  // sources, read through the permutations below
+  std::optional<ValueRef> mask;
+  std::vector<int64_t> q_perm, k_perm, v_perm, out_perm;
+  int replaced() const { return out_transpose >= 0 ? out_transpose : pv; }
+};
+
+class Matcher {
+ public:
+  explicit Matcher(const Graph& g) : g_(g), n_(g.num_ops()), uses_(size_t(n_), 0), user_(size_t(n_), -1) {
+    for (int i = 0; i < n_; ++i)
+      for (const ValueRef& r : g.op(i).inputs) {
+        ++uses_[size_t(r.op)];
+        user_[size_t(r.op)] = i;
+      }
+    for (const ValueRef& r : g.outputs()) uses_[size_t(r.op)] += 2;  // graph outputs stay as they are
+  }
+
+  std::optional<Match> at_softmax(int i) const {
+    const Op& sm = g_.op(i);
+    if (sm.kind != OpKind::Composite) return std::nullopt;
+    const auto& ca = std::get<CompositeAttrs>(sm.attrs);
+    const ValueType& st = sm.outputs[0];
+    if (ca.name != "softmax" || st.dtype != DType::F32 || st.shape.rank() != 4 || ca.ints.at(0) != 3) return std::nullopt;
+    if (uses_[size_t(i)] != 1 || st.shape[3] == 0) return std::nullopt;
+    Match m;
+    m.softmax = i;
+    // p V
+    int pv = user_[size_t(i)];
+    const Op& o = g_.op(pv);
+    if (!is_batched_product(o, {3}, {2}) || o.inputs[0].op != i || o.inputs[0].output != 0) return std::nullopt;
+    m.pv = pv;
+    // The scores, with an optional mask and scale in front.
+    ValueRef cur = sm.inputs[0];
+    const Op& first = g_.op(cur.op);
+    if (first.kind == OpKind::Add && single_use(cur) && first.outputs[0].shape == st.shape) {
+      bool found = false;
+      for (int side = 0; side < 2 && !found; ++side) {
+        Match t = m;
+        const ValueRef& other = first.inputs[size_t(1 - side)];
+        const ValueType& mt = type(other);
+        if (mt.dtype != DType::F32 || mt.shape.rank() > 4) continue;
+        if (scores(first.inputs[size_t(side)], t)) {
+          t.add = cur.op;
+          t.mask = other;
+          m = t;
+          found = true;
+        }
+      }
+      if (!found) return std::nullopt;
+    } else if (!scores(cur, m)) {
+      return std::nullopt;
+    }
+    // Q, K and V through the transposes that made them.
+    const Op& qk = g_.op(m.qk);
+    const auto& qa = std::get<DotGeneralAttrs>(qk.attrs);
+    std::vector<int64_t> kt_perm;
+    unwrap(qk.inputs[0], &m.q, &m.q_perm);
+    unwrap(qk.inputs[1], &m.k, &kt_perm);
+    if (qa.rhs_contract[0] == 2) {  // the operand is K^T [B, H, D, T]: K = swap its last two axes
+      m.k_perm = {kt_perm[0], kt_perm[1], kt_perm[3], kt_perm[2]};
+    } else {
+      m.k_perm = kt_perm;
+    }
+    unwrap(o.inputs[1], &m.v, &m.v_perm);
+    m.out_perm = kIdentity;
+    if (uses_[size_t(pv)] == 1) {
+      const Op& t = g_.op(user_[size_t(pv)]);
+      if (t.kind == OpKind::Transpose) {
+        m.out_transpose = user_[size_t(pv)];
+        m.out_perm = std::get<TransposeAttrs>(t.attrs).perm;
+      }
+    }
+    return m;
+  }
+
+ private:
+  const ValueType& type(const ValueRef& r) const { return g_.op(r.op).outputs[size_t(r.output)]; }
+  bool single_use(const ValueRef& r) const { return uses_[size_t(r.op)] == 1 && g_.op(r.op).outputs.size() == 1; }
+
+  // A rank-4 f32 product with batch axes {0, 1} and the given contracting axes, no fused bias.
+  bool is_batched_product(const Op& op, std::vector<int64_t> lhs_contract, std::vector<int64_t> rhs_contract) const {
+    if (op.kind != OpKind::DotGeneral || op.inputs.size() != 2) return false;
+    const auto& a = std::get<DotGeneralAttrs>(op.attrs);
+    if (a.has_bias || a.lhs_batch != std::vector<int64_t>{0, 1} || a.rhs_batch != std::vector<int64_t>{0, 1}) return false;
+    if (a.lhs_contract != lhs_contract || a.rhs_contract != rhs_contract) return false;
+    for (const ValueRef& r : op.inputs)
+      if (type(r).dtype != DType::F32 || type(r).shape.rank() != 4) return false;
+    return op.outputs[0].dtype == DType::F32;
+  }
+
+  // [scale] -> Q K^T, recording the ops in `m`.
+  bool scores(ValueRef r, Match& m) const {
+    const Op& op = g_.op(r.op);
+    if ((op.kind == OpKind::Mul || op.kind == OpKind::Div) && single_use(r)) {
+      for (int side = 0; side < 2; ++side) {
+        if (op.kind == OpKind::Div && side == 0) continue;  // only x / c
+        std::optional<double> c = scalar_constant(op.inputs[size_t(side)]);
+        if (!c || *c == 0.0) continue;
+        Match t = m;
+        if (!product(op.inputs[size_t(1 - side)], t)) continue;
+        t.scale_op = r.op;
+        t.scale = op.kind == OpKind::Mul ? *c : 1.0 / *c;
+        m = t;
+        return true;
+      }
+      return false;
+    }
+    return product(r, m);
+  }
+
+  bool product(ValueRef r, Match& m) const {
+    const Op& op = g_.op(r.op);
+    if (!single_use(r)) return false;
+    if (!is_batched_product(op, {3}, {2}) && !is_batched_product(op, {3}, {3})) return false;
+    m.qk = r.op;
+    return true;
+  }
+
+  std::optional<double> scalar_constant(const ValueRef& r) const {
+    const Op& op = g_.op(r.op);
+    if (op.kind != OpKind::Constant) return std::nullopt;
+    const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
+    if (t.size() != 1 || !is_floating(t.dtype())) return std::nullopt;
+    return t.value_as_double(0);
+  }
+
+  // A rank-4 operand: the input of the transpose that made it (with that permutation), or itself.
+  void unwrap(const ValueRef& r, ValueRef* src, std::vector<int64_t>* perm) const {
+    const Op& op = g_.op(r.op);
+    if (op.kind == OpKind::Transpose && type(op.inputs[0]).shape.rank() == 4) {
+      *src = op.inputs[0];
+      *perm = std::get<TransposeAttrs>(op.attrs).perm;
+    } else {
+      *src = r;
+      *perm = kIdentity;
+    }
+  }
+
+  const Graph& g_;
+  int n_;
+  std::vector<int> uses_, user_;
+};
+
+}  // namespace
+
+Graph fuse_attention(const Graph& g, int* fused) {
+  *fused = 0;
+  const int n = g.num_ops();
+  Matcher matcher(g);
+  std::vector<std::optional<Match>> at_replaced(static_cast<size_t>(n));
+  std::vector<char> skip(static_cast<size_t>(n), 0);
+  for (int i = 0; i < n; ++i) {
+    std::optional<Match> m = matcher.at_softmax(i);
+    if (!m) continue;
+    for (int op : {m->qk, m->scale_op, m->add, m->softmax, m->pv})
+      if (op >= 0) skip[size_t(op)] = 1;
+    skip[size_t(m->replaced())] = 0;
+    at_replaced[size_t(m->replaced())] = m;
+  }
+  Graph out(g.name());
+  std::vector<std::vector<Node>> map(static_cast<size_t>(n));
+  auto mapped = [&](const ValueRef& r) { return map[size_t(r.op)][size_t(r.output)]; };
+  for (int i = 0; i < n; ++i) {
+    const Op& op = g.op(i);
+    out.set_current_name(op.name);
+    if (op.kind == OpKind::Parameter) {
+      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
+      continue;
+    }
+    if (skip[size_t(i)]) continue;
+    if (const auto& m = at_replaced[size_t(i)]) {
+      std::vector<Node> in{mapped(m->q), mapped(m->k), mapped(m->v)};
+      if (m->mask) in.push_back(mapped(*m->mask));
+      std::vector<int64_t> ints{m->mask ? 1 : 0};
+      for (const auto* p : {&m->q_perm, &m->k_perm, &m->v_perm, &m->out_perm}) ints.insert(ints.end(), p->begin(), p->end());
+      CompositeAttrs attrs;
+      attrs.name = "fused_attention";
+      attrs.ints = ints;
+      attrs.floats = {m->scale};
+      // The decomposition, should anything ever need the primitives back.
+      const double scale = m->scale;
+      const bool has_mask = m->mask.has_value();
+      const std::vector<int64_t> qp = m->q_perm, kp = m->k_perm, vp = m->v_perm, op_ = m->out_perm;
+      attrs.decompose = [=](std::span<const Node> x) {
+        Node q = Transpose(x[0], qp), k = Transpose(x[1], kp), v = Transpose(x[2], vp);
+        Node s = MatMul(q, Transpose(k, {0, 1, 3, 2}));
+        s = s * ScalarLike(s, scale);
+        if (has_mask) s = s + x[3];
+        return std::vector<Node>{Transpose(MatMul(Softmax(s, -1), v), op_)};
+      };
+      out.set_current_name(g.op(m->softmax).name);
+      map[size_t(i)] = out.add_op(OpKind::Composite, in, attrs, op.outputs);
+      ++*fused;
+      continue;
+    }
+    std::vector<Node> in;
+    for (const ValueRef& r : op.inputs) in.push_back(mapped(r));
+    map[size_t(i)] = out.add_op(op.kind, in, op.attrs, op.outputs);
+  }
+  std::vector<Node> outs;
+  for (const ValueRef& r : g.outputs()) outs.push_back(mapped(r));
+  out.set_outputs(outs);
+  return *fused ? eliminate_dead_code(out) : out;
+}
+
+}  // namespace graft::cpu

@@ -1,0 +1,269 @@
+// Fused attention for f32: softmax(Q K^T * scale + mask) V in one kernel, built by the attention fusion
+// pass (backend/cpu/attention_fusion.h) from the product -> scale -> mask -> softmax -> product chain of
+// imported models. Q, K and V are read through strided views of their sources (so the head-split
+// transposes in front cost nothing) and the result is written in the layout of the transpose that
+// followed (so the head merge costs nothing either). The scores of a block of heads stay in a per-thread
+// scratch buffer sized to fit in cache: they are never written to memory as a whole tensor.
+//
+// Composite "fused_attention": inputs q_src, k_src, v_src[, mask]
+//   ints   {has_mask, q_perm[4], k_perm[4], v_perm[4], out_perm[4]}
+//   floats {scale}
+// Logical Q = Transpose(q_src, q_perm) is [B, H, S, D], K = Transpose(k_src, k_perm) is [B, H, T, D],
+// V = Transpose(v_src, v_perm) is [B, H, T, Dv]; the output is Transpose([B, H, S, Dv] result, out_perm).
+// The mask is added to the scaled scores and broadcasts (NumPy rules) to [B, H, S, T].
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "backend/cpu/kernel.h"
+#include "backend/cpu/onednn.h"
+#include "backend/cpu/vector_math.h"
+
+namespace graft::cpu {
+
+namespace {
+
+using dnnl::memory;
+
+constexpr int kLanes = 16;
+constexpr int64_t kScratchBytes = 1 << 20;  // scores of one work item: about L2-sized
+
+// Element strides of the logical view Transpose(src, perm) of a contiguous `src` shape.
+std::vector<int64_t> view_strides(const Shape& src, const std::vector<int64_t>& perm) {
+  std::vector<int64_t> own = src.strides(), out;
+  for (int64_t p : perm) out.push_back(own[size_t(p)]);
+  return out;
+}
+
+// Row r of the scores (length n): x = x * scale + mask, then softmax in place. mask may be null and
+// its stride 0 (one value broadcast along the row).
+GRAFT_CLONES void softmax_row(float* x, int64_t n, float scale, const float* mask, int64_t mask_stride) {
+  if (mask) {
+    if (mask_stride == 1)
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] * scale + mask[i];
+    else
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] * scale + mask[i * mask_stride];
+  } else if (scale != 1.0f) {
+    for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+  }
+  float acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = -__builtin_inff();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] = select(x[i + l] > acc[l], x[i + l], acc[l]);
+  float m = -__builtin_inff();
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int l = 0; l < kLanes; ++l) m = acc[l] > m ? acc[l] : m;
+  float sums[kLanes] = {};
+  i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      float e = exp_fast(x[i + l] - m);
+      x[i + l] = e;
+      sums[l] += e;
+    }
+  float s = 0;
+  for (; i < n; ++i) {
+    float e = exp_fast(x[i] - m);
+    x[i] = e;
+    s += e;
+  }
+  for (int l = 0; l < kLanes; ++l) s += sums[l];
+  const float inv = 1.0f / s;
+  for (i = 0; i < n; ++i) x[i] *= inv;
+}
+
+class AttentionKernel final : public Kernel {
+ public:
+  explicit AttentionKernel(const KernelArgs& a) {
+    const auto& attrs = std::get<CompositeAttrs>(a.op.attrs);
+    has_mask_ = attrs.ints[0] != 0;
+    auto perm = [&](int k) { return std::vector<int64_t>(attrs.ints.begin() + 1 + 4 * k, attrs.ints.begin() + 5 + 4 * k); };
+    scale_ = float(attrs.floats.at(0));
+    std::vector<int64_t> qp = perm(0), kp = perm(1), vp = perm(2), op = perm(3);
+    const Shape &qs = a.inputs[0].shape, &ks = a.inputs[1].shape, &vs = a.inputs[2].shape;
+    q_ = view_strides(qs, qp);
+    k_ = view_strides(ks, kp);
+    v_ = view_strides(vs, vp);
+    B_ = qs[int(qp[0])], H_ = qs[int(qp[1])], S_ = qs[int(qp[2])], D_ = qs[int(qp[3])];
+    T_ = ks[int(kp[2])], Dv_ = vs[int(vp[3])];
+    // The output: logical [B, H, S, Dv] axis j sits at position pos[j] of the stored (transposed) result.
+    Shape out = a.outputs[0].shape;
+    std::vector<int64_t> own = out.strides();
+    o_.assign(4, 0);
+    for (int pos = 0; pos < 4; ++pos) o_[size_t(op[size_t(pos)])] = own[size_t(pos)];
+    if (has_mask_) {
+      const Shape& ms = a.inputs[3].shape;
+      std::vector<int64_t> st = ms.strides();
+      m_.assign(4, 0);
+      for (int j = 0; j < ms.rank(); ++j) {
+        int axis = 4 - ms.rank() + j;
+        m_[size_t(axis)] = ms[j] == 1 ? 0 : st[size_t(j)];
+      }
+    }
+    // Work items: (batch, block of `hc_` heads); the block keeps its scores within kScratchBytes and there
+    // are enough items for every thread when possible.
+    threads_ = std::max(1, omp_get_max_threads());
+    hc_ = 1;
+    for (int64_t c = H_; c >= 1; --c) {
+      if (H_ % c) continue;
+      if (c > 1 && c * S_ * T_ * int64_t(sizeof(float)) > kScratchBytes) continue;
+      if (c > 1 && B_ * (H_ / c) < threads_) continue;
+      hc_ = c;
+      break;
+    }
+    items_ = B_ * (H_ / hc_);
+    outer_parallel_ = items_ >= threads_ && threads_ > 1;
+    // oneDNN needs one dense axis per matrix; otherwise the item is first gathered densely.
+    q_dense_ = q_[3] == 1 || D_ == 1;
+    k_dense_ = k_[3] == 1 || D_ == 1;
+    v_dense_ = v_[3] == 1 || Dv_ == 1;
+    o_dense_ = o_[3] == 1 || Dv_ == 1;
+    auto& eng = onednn_engine();
+    auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy) {
+      return memory::desc({b, x, y}, memory::data_type::f32, memory::dims{sb, sx, sy});
+    };
+    const int64_t c = hc_;
+    memory::desc qmd = q_dense_ ? md(c, S_, D_, q_[1], q_[2], 1) : md(c, S_, D_, S_ * D_, D_, 1);
+    memory::desc kmd = k_dense_ ? md(c, D_, T_, k_[1], 1, k_[2]) : md(c, D_, T_, T_ * D_, 1, D_);
+    memory::desc smd = md(c, S_, T_, S_ * T_, T_, 1);
+    memory::desc vmd = v_dense_ ? md(c, T_, Dv_, v_[1], v_[2], 1) : md(c, T_, Dv_, T_ * Dv_, Dv_, 1);
+    memory::desc omd = o_dense_ ? md(c, S_, Dv_, o_[1], o_[2], 1) : md(c, S_, Dv_, S_ * Dv_, Dv_, 1);
+    // Several threads run these primitives at once (one item each): every thread brings its own
+    // scratchpad instead of the library's shared one.
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(qmd, kmd, smd), attr, eng);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(smd, vmd, omd), attr, eng);
+    qk_pad_ = qk_pd.scratchpad_desc();
+    pv_pad_ = pv_pd.scratchpad_desc();
+    qk_ = dnnl::matmul(qk_pd);
+    pv_ = dnnl::matmul(pv_pd);
+    qmd_ = qmd, kmd_ = kmd, smd_ = smd, vmd_ = vmd, omd_ = omd;
+  }
+
+  void run(std::span<const void* const> in, std::span<void* const> out) override {
+    const float* q = static_cast<const float*>(in[0]);
+    const float* k = static_cast<const float*>(in[1]);
+    const float* v = static_cast<const float*>(in[2]);
+    const float* mask = has_mask_ ? static_cast<const float*>(in[3]) : nullptr;
+    float* o = static_cast<float*>(out[0]);
+    if (items_ == 0 || S_ == 0 || Dv_ == 0) return;
+    // Scratch is made on the first run and reused: later runs allocate nothing.
+    if (scratch_.empty())
+      for (int t = 0; t < (outer_parallel_ ? threads_ : 1); ++t) scratch_.push_back(std::make_unique<Scratch>(*this));
+    if (outer_parallel_) {
+#pragma omp parallel for schedule(static) num_threads(threads_)
+      for (int64_t item = 0; item < items_; ++item)
+        run_item(item, q, k, v, mask, o, *scratch_[size_t(omp_get_thread_num())], false);
+    } else {
+      for (int64_t item = 0; item < items_; ++item) run_item(item, q, k, v, mask, o, *scratch_[0], true);
+    }
+  }
+
+ private:
+  // Per-thread buffers and oneDNN memory objects.
+  struct Scratch {
+    explicit Scratch(const AttentionKernel& k)
+        : scores(size_t(k.hc_ * k.S_ * k.T_)),
+          qbuf(k.q_dense_ ? 0 : size_t(k.hc_ * k.S_ * k.D_)),
+          kbuf(k.k_dense_ ? 0 : size_t(k.hc_ * k.T_ * k.D_)),
+          vbuf(k.v_dense_ ? 0 : size_t(k.hc_ * k.T_ * k.Dv_)),
+          obuf(k.o_dense_ ? 0 : size_t(k.hc_ * k.S_ * k.Dv_)),
+          stream(onednn_engine()),
+          qm(k.qmd_, onednn_engine(), DNNL_MEMORY_NONE),
+          km(k.kmd_, onednn_engine(), DNNL_MEMORY_NONE),
+          sm(k.smd_, onednn_engine(), DNNL_MEMORY_NONE),
+          vm(k.vmd_, onednn_engine(), DNNL_MEMORY_NONE),
+          om(k.omd_, onednn_engine(), DNNL_MEMORY_NONE),
+          qk_pad(k.qk_pad_, onednn_engine()),
+          pv_pad(k.pv_pad_, onednn_engine()) {}
+    std::vector<float> scores, qbuf, kbuf, vbuf, obuf;
+    dnnl::stream stream;
+    memory qm, km, sm, vm, om;
+    memory qk_pad, pv_pad;  // allocated by oneDNN, owned here
+  };
+
+  // Copies a [c, X, Y] strided block into dense order.
+  static void gather(const float* src, int64_t c, int64_t x, int64_t y, int64_t sc, int64_t sx, int64_t sy, float* dst) {
+    for (int64_t i = 0; i < c; ++i)
+      for (int64_t j = 0; j < x; ++j)
+        for (int64_t l = 0; l < y; ++l) dst[(i * x + j) * y + l] = src[i * sc + j * sx + l * sy];
+  }
+
+  void run_item(int64_t item, const float* q, const float* k, const float* v, const float* mask, float* o,
+                Scratch& sc, bool parallel_rows) const {
+    const int64_t blocks = H_ / hc_;
+    const int64_t b = item / blocks, h0 = (item % blocks) * hc_;
+    const float* qi = q + b * q_[0] + h0 * q_[1];
+    const float* ki = k + b * k_[0] + h0 * k_[1];
+    const float* vi = v + b * v_[0] + h0 * v_[1];
+    float* oi = o + b * o_[0] + h0 * o_[1];
+    if (!q_dense_) gather(qi, hc_, S_, D_, q_[1], q_[2], q_[3], sc.qbuf.data()), qi = sc.qbuf.data();
+    if (!k_dense_) gather(ki, hc_, T_, D_, k_[1], k_[2], k_[3], sc.kbuf.data()), ki = sc.kbuf.data();
+    if (!v_dense_) gather(vi, hc_, T_, Dv_, v_[1], v_[2], v_[3], sc.vbuf.data()), vi = sc.vbuf.data();
+    float* scores = sc.scores.data();
+    if (D_ > 0) {
+      sc.qm.set_data_handle(const_cast<float*>(qi));
+      sc.km.set_data_handle(const_cast<float*>(ki));
+      sc.sm.set_data_handle(scores);
+      qk_.execute(sc.stream, {{DNNL_ARG_SRC, sc.qm}, {DNNL_ARG_WEIGHTS, sc.km}, {DNNL_ARG_DST, sc.sm},
+                              {DNNL_ARG_SCRATCHPAD, sc.qk_pad}});
+      sc.stream.wait();
+    } else {
+      std::fill(sc.scores.begin(), sc.scores.end(), 0.0f);
+    }
+    const int64_t rows = hc_ * S_;
+    auto row = [&](int64_t r) {
+      const int64_t hh = h0 + r / S_, i = r % S_;
+      const float* mrow = mask ? mask + b * m_[0] + hh * m_[1] + i * m_[2] : nullptr;
+      softmax_row(scores + r * T_, T_, scale_, mrow, m_.empty() ? 0 : m_[3]);
+    };
+    if (parallel_rows) {
+#pragma omp parallel for schedule(static) if (rows * T_ > (1 << 14))
+      for (int64_t r = 0; r < rows; ++r) row(r);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) row(r);
+    }
+    float* dst = o_dense_ ? oi : sc.obuf.data();
+    sc.sm.set_data_handle(scores);
+    sc.vm.set_data_handle(const_cast<float*>(vi));
+    sc.om.set_data_handle(dst);
+    pv_.execute(sc.stream, {{DNNL_ARG_SRC, sc.sm}, {DNNL_ARG_WEIGHTS, sc.vm}, {DNNL_ARG_DST, sc.om},
+                            {DNNL_ARG_SCRATCHPAD, sc.pv_pad}});
+    sc.stream.wait();
+    if (!o_dense_)
+      for (int64_t c = 0; c < hc_; ++c)
+        for (int64_t i = 0; i < S_; ++i)
+          for (int64_t e = 0; e < Dv_; ++e) oi[c * o_[1] + i * o_[2] + e * o_[3]] = dst[(c * S_ + i) * Dv_ + e];
+  }
+
+  bool has_mask_ = false;
+  float scale_ = 1;
+  std::vector<int64_t> q_, k_, v_, o_, m_;  // strides of the logical [B, H, *, *] views
+  int64_t B_ = 0, H_ = 0, S_ = 0, T_ = 0, D_ = 0, Dv_ = 0;
+  int64_t hc_ = 1, items_ = 0;
+  int threads_ = 1;
+  bool outer_parallel_ = false;
+  bool q_dense_ = true, k_dense_ = true, v_dense_ = true, o_dense_ = true;
+  memory::desc qmd_, kmd_, smd_, vmd_, omd_, qk_pad_, pv_pad_;
+  dnnl::matmul qk_, pv_;
+  std::vector<std::unique_ptr<Scratch>> scratch_;  // one per thread of the outer loop
+};
+
+std::unique_ptr<Kernel> fused_attention(const KernelArgs& a) {
+  for (const ValueType& t : a.inputs)
+    if (t.dtype != DType::F32) return nullptr;
+  if (a.outputs[0].dtype != DType::F32) return nullptr;
+  if (a.op.inputs.size() < 3) return nullptr;
+  return std::make_unique<AttentionKernel>(a);
+}
+
+}  // namespace
+
+void register_attention_kernels(KernelRegistry& r) { r.add_composite("fused_attention", fused_attention); }
+
+}  // namespace graft::cpu
