@@ -525,3 +525,18 @@ TEST(Cumulative, UnsignedAndBFloat16) {
   // f32 accumulation, one bf16 rounding per output (a bf16 running sum would drift much further).
   expect_close(y, {2, 50}, want, 8e-3, 0, "bf16 cumsum");
 }
+
+TEST(Cumulative, MaxAndMinOfSignedIntegersCompareAsSigned) {
+  // Running max/min (the Cumulative primitive with a Max/Min combiner) over negative int64 values: the
+  // expected values are the running extremes, the exclusive first element the combiner's identity.
+  Tensor x = Tensor::from_vector(std::vector<int64_t>{-5, -7, 3, -9, 4}, Shape{5});
+  auto scan = [&](ReduceOp op, bool exclusive) {
+    return run1([&](std::vector<Node> p) {
+      return p[0].graph()->add_op1(OpKind::Cumulative, {p[0]}, CumulativeAttrs{0, op, exclusive, false}, p[0].type());
+    }, {x});
+  };
+  EXPECT_EQ(scan(ReduceOp::Max, false).to_vector<int64_t>(), (std::vector<int64_t>{-5, -5, 3, 3, 4}));
+  EXPECT_EQ(scan(ReduceOp::Min, false).to_vector<int64_t>(), (std::vector<int64_t>{-5, -7, -7, -9, -9}));
+  EXPECT_EQ(scan(ReduceOp::Max, true).to_vector<int64_t>(),
+            (std::vector<int64_t>{INT64_MIN, -5, -5, 3, 3}));
+}

@@ -202,6 +202,31 @@ std::unique_ptr<Kernel> arg_min_max(const KernelArgs& a) {
   });
 }
 
+// A cumulative scan along the middle axis of [outer, len, inner], accumulating in A.
+template <typename T, typename A>
+std::unique_ptr<Kernel> scan_kernel(ReduceOp op, bool excl, bool rev, int64_t outer, int64_t len, int64_t inner) {
+  return lambda_kernel([=](std::span<const void* const> ins, std::span<void* const> out) {
+    const T* x = static_cast<const T*>(ins[0]);
+    T* y = static_cast<T*>(out[0]);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        A acc = identity<A>(op);
+        for (int64_t s = 0; s < len; ++s) {
+          int64_t k = rev ? len - 1 - s : s;
+          int64_t idx = (o * len + k) * inner + i;
+          A v = A(to_compute(x[idx]));
+          A next = combine<A>(op, acc, v);
+          A shown = excl ? acc : next;
+          if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>)
+            y[idx] = T(float(shown));
+          else
+            y[idx] = T(shown);
+          acc = next;
+        }
+      }
+  });
+}
+
 std::unique_ptr<Kernel> cumulative(const KernelArgs& a) {
   const auto& at = std::get<CumulativeAttrs>(a.op.attrs);
   const Shape& in = a.inputs[0].shape;
@@ -212,27 +237,12 @@ std::unique_ptr<Kernel> cumulative(const KernelArgs& a) {
   bool excl = at.exclusive, rev = at.reverse;
   return visit_dtype(a.inputs[0].dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = decltype(tag);
-    using A = typename acc_type<T>::type;
-    return lambda_kernel([=](std::span<const void* const> ins, std::span<void* const> out) {
-      const T* x = static_cast<const T*>(ins[0]);
-      T* y = static_cast<T*>(out[0]);
-      for (int64_t o = 0; o < outer; ++o)
-        for (int64_t i = 0; i < inner; ++i) {
-          A acc = identity<A>(op == ReduceOp::Max || op == ReduceOp::Min ? op : op);
-          for (int64_t s = 0; s < len; ++s) {
-            int64_t k = rev ? len - 1 - s : s;
-            int64_t idx = (o * len + k) * inner + i;
-            A v = A(to_compute(x[idx]));
-            A next = combine<A>(op, acc, v);
-            A shown = excl ? acc : next;
-            if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>)
-              y[idx] = T(float(shown));
-            else
-              y[idx] = T(shown);
-            acc = next;
-          }
-        }
-    });
+    // Sums and products of signed integers wrap in the unsigned type; max/min compare as signed (T).
+    constexpr bool signed_int = std::is_signed_v<T> && std::is_integral_v<T>;
+    if constexpr (signed_int) {
+      if (op == ReduceOp::Max || op == ReduceOp::Min) return scan_kernel<T, T>(op, excl, rev, outer, len, inner);
+    }
+    return scan_kernel<T, typename acc_type<T>::type>(op, excl, rev, outer, len, inner);
   });
 }
 
