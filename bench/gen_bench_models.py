@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Writes realistic-size models for bench/models_vs_ort.sh: each as OUT/<name>/model.onnx plus its inputs
+as OUT/<name>/<input>.npy. The architectures are defined here from scratch with seeded random weights
+(no download): a ResNet-18-shaped CNN at 224x224, a MobileNetV2-shaped CNN (depthwise convolutions), and
+a speech encoder (1-d convolutions + bidirectional LSTM). Run with Debian's /usr/bin/python3 (torch)."""
+import os
+import sys
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    print("gen_bench_models: torch is not importable; skipping", file=sys.stderr)
+    sys.exit(77)
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.b1(self.c1(x)))
+        y = self.b2(self.c2(y))
+        return torch.relu(y + (self.down(x) if self.down is not None else x))
+
+
+class ResNet18(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2, 1))
+        layers, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            layers += [Basic(cin, cout, stride), Basic(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+            nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.use_res else y
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+        cin = 32
+        for t, c, n, s in cfg:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(1280, 1000)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
+class Speech(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv1d(80, 256, 5, 2, 2), nn.GELU(), nn.Conv1d(256, 256, 5, 2, 2), nn.GELU())
+        self.norm = nn.LayerNorm(256)
+        self.lstm = nn.LSTM(256, 256, num_layers=2, bidirectional=True, batch_first=True)
+        self.out = nn.Linear(512, 32)
+
+    def forward(self, x):  # x [B, 80, T]
+        y = self.norm(self.conv(x).transpose(1, 2))
+        y, _ = self.lstm(y)
+        return torch.log_softmax(self.out(y), -1)
+
+
+def write(out, name, model, inputs, input_names):
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    model.eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    with torch.no_grad():
+        torch.onnx.export(model, inputs, os.path.join(d, "model.onnx"), input_names=input_names,
+                          output_names=["output"], opset_version=17)
+    for n, t in zip(input_names, inputs):
+        np.save(os.path.join(d, n + ".npy"), t.numpy())
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "bench-models"
+    torch.manual_seed(0)
+    write(out, "resnet18_b1", ResNet18(), (torch.randn(1, 3, 224, 224),), ["image"])
+    write(out, "mobilenetv2_b1", MobileNetV2(), (torch.randn(1, 3, 224, 224),), ["image"])
+    write(out, "speech_b4_t400", Speech(), (torch.randn(4, 80, 400),), ["features"])
+    print("gen_bench_models: wrote", out)
+
+
+if __name__ == "__main__":
+    main()

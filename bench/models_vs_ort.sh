@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Latency of realistic-size CNN and speech models (bench/gen_bench_models.py: ResNet-18 and MobileNetV2
+# shapes at 224x224, a conv + BiLSTM speech encoder), graft vs ONNX Runtime (npm onnxruntime-node,
+# graph optimizations on), same inputs, same thread count, alternating the two, ROUNDS times; prints the
+# median ratio per model.
+#   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+THREADS=${2:-2}
+ROUNDS=${3:-5}
+GRAFT=$BUILD/tools/graft/graft
+[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+MODELS=$BUILD/bench-models
+[ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+for dir in "$MODELS"/*/; do
+  name=$(basename "$dir")
+  inputs=()
+  for npy in "$dir"*.npy; do inputs+=("$(basename "$npy" .npy)=$npy"); done
+  g_args=(); for i in "${inputs[@]}"; do g_args+=(--input "$i"); done
+  g_list=""; o_list=""
+  for r in $(seq "$ROUNDS"); do
+    g=$("$GRAFT" bench "$dir/model.onnx" "${g_args[@]}" --threads "$THREADS" --warmup 3 --runs 10 --json | field median_ms)
+    o=$(node bench/ort/time_model.js "$dir/model.onnx" "$THREADS" 3 10 "${inputs[@]}" | field median_ms)
+    echo "$name round $r: graft ${g} ms, onnxruntime ${o} ms"
+    g_list="$g_list $g"; o_list="$o_list $o"
+  done
+  gm=$(echo $g_list | tr ' ' '\n' | median); om=$(echo $o_list | tr ' ' '\n' | median)
+  echo "$name median of $ROUNDS: graft ${gm} ms, onnxruntime ${om} ms, graft/ort = $(awk "BEGIN {printf \"%.2f\", $gm/$om}")"
+done
