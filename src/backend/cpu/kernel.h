@@ -61,6 +61,7 @@ void register_convolution_kernels(KernelRegistry& r);
 void register_control_kernels(KernelRegistry& r);
 void register_composite_kernels(KernelRegistry& r);
 void register_attention_kernels(KernelRegistry& r);
+void register_recurrent_kernels(KernelRegistry& r);
 
 // Adapts a lambda into a Kernel. `in_place_inputs` is a bit mask of the operands output 0 may overwrite.
 inline constexpr uint32_t kAllInputs = ~0u;

@@ -13,6 +13,7 @@ KernelRegistry::KernelRegistry() {
   register_control_kernels(*this);
   register_composite_kernels(*this);
   register_attention_kernels(*this);
+  register_recurrent_kernels(*this);
 }
 
 KernelRegistry& KernelRegistry::get() {

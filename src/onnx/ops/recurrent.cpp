@@ -1,8 +1,11 @@
-// Recurrent layers: RNN, GRU, LSTM (opset 7+, layout from 14). Unrolled over the static sequence
-// length: the input projection of every step is one product, then one small product per step for the
-// recurrence. sequence_lens masks steps past each batch entry's length (the state is carried through,
-// the output is zero), which also gives the per-entry reversal of the reverse direction.
+// Recurrent layers: RNN, GRU, LSTM (opset 7+, layout from 14). The input projection of every step is
+// one product; the recurrence of each direction is an "rnn_scan" composite (f32, default activations)
+// that the CPU backend runs as one kernel, and whose decomposition is the recurrence unrolled over the
+// static sequence length (one small product per step); other activations or dtypes are unrolled right
+// away. sequence_lens masks steps past each batch entry's length (the state is carried through, the
+// output is zero), which also gives the per-entry reversal of the reverse direction.
 #include <cctype>
+#include <span>
 
 #include "onnx/converter.h"
 
@@ -66,6 +69,90 @@ Node slice_axis(Node x, int axis, int64_t start, int64_t limit) {
 // Row `d` of a [num_directions, ...] tensor, without the leading axis.
 Node direction_row(Node x, int64_t d) { return Squeeze(slice_axis(x, 0, d, d + 1), {0}); }
 
+// One direction's recurrence, unrolled: the per-step graph. Inputs: xp [seq, batch, gates*hidden] (the
+// input projection with biases folded in), rd_t [hidden, gates*hidden] (R transposed), the initial h and c
+// [batch, hidden], optionally lens [batch, 1] int64, peepholes [3*hidden] (i, o, f) and, for GRU with
+// linear_before_reset, the h gate's recurrent bias [hidden]. Returns Y [seq, batch, hidden], last h, last c.
+struct Recurrence {
+  Cell cell = Cell::Lstm;
+  bool reverse = false, linear_before_reset = false, input_forget = false;
+  std::optional<double> clip;
+  std::vector<Activation> f;  // this direction's activations
+  int64_t seq = 0, batch = 0, hidden = 0;
+
+  std::vector<Node> unroll(Node xp, Node rd_t, Node h, Node cst, std::optional<Node> lens_b,
+                           std::optional<Node> peep, std::optional<Node> rbh) const {
+    Graph& g = *xp.graph();
+    auto clipped = [&](Node v) { return clip ? Clamp(v, ScalarLike(v, -*clip), ScalarLike(v, *clip)) : v; };
+    std::optional<Node> pi, po, pf;
+    if (peep) {
+      pi = slice_axis(*peep, 0, 0, hidden);
+      po = slice_axis(*peep, 0, hidden, 2 * hidden);
+      pf = slice_axis(*peep, 0, 2 * hidden, 3 * hidden);
+    }
+    const int gates = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
+    std::vector<Node> y(static_cast<size_t>(seq));
+    for (int64_t k = 0; k < seq; ++k) {
+      int64_t t = reverse ? seq - 1 - k : k;
+      Node xt = Reshape(slice_axis(xp, 0, t, t + 1), {batch, gates * hidden});
+      auto gate = [&](Node v, int gi) { return slice_axis(v, 1, gi * hidden, (gi + 1) * hidden); };
+      Node h_new, c_new = cst;
+      if (cell == Cell::Rnn) {
+        h_new = f[0](clipped(xt + MatMul(h, rd_t)));
+      } else if (cell == Cell::Gru) {
+        Node rz = gate(rd_t, 0), rr = gate(rd_t, 1), rh = gate(rd_t, 2);
+        Node z = f[0](clipped(gate(xt, 0) + MatMul(h, rz)));
+        Node rs = f[0](clipped(gate(xt, 1) + MatMul(h, rr)));
+        Node hh;
+        if (linear_before_reset) {
+          Node rec = MatMul(h, rh);
+          if (rbh) rec = rec + *rbh;
+          hh = f[1](clipped(gate(xt, 2) + rs * rec));
+        } else {
+          hh = f[1](clipped(gate(xt, 2) + MatMul(rs * h, rh)));
+        }
+        h_new = (1.0 - z) * hh + z * h;
+      } else {
+        Node pre = xt + MatMul(h, rd_t);  // gates i, o, f, c
+        Node pi_ = gate(pre, 0), po_ = gate(pre, 1), pf_ = gate(pre, 2), pc_ = gate(pre, 3);
+        if (pi) pi_ = pi_ + *pi * cst;
+        if (pf) pf_ = pf_ + *pf * cst;
+        Node i = f[0](clipped(pi_));
+        Node fg = input_forget ? 1.0 - i : f[0](clipped(pf_));
+        Node cc = f[1](clipped(pc_));
+        c_new = fg * cst + i * cc;
+        if (po) po_ = po_ + *po * c_new;
+        Node o = f[0](clipped(po_));
+        h_new = o * f[2](c_new);
+      }
+      if (lens_b) {
+        Node active = Less(Full(g, DType::I64, {batch, 1}, double(t)), *lens_b);
+        h = Select(active, h_new, h);
+        cst = Select(active, c_new, cst);
+        y[size_t(t)] = Select(active, h_new, ScalarLike(h_new, 0));
+      } else {
+        h = h_new;
+        cst = c_new;
+        y[size_t(t)] = h_new;
+      }
+    }
+    std::vector<Node> steps;
+    for (auto& v : y) steps.push_back(ExpandDims(v, 0));
+    Node Y = seq ? Concatenate(steps, 0) : Zeros(g, xp.dtype(), {0, batch, hidden});
+    return {Y, h, cst};
+  }
+};
+
+// The default activations (sigmoid, tanh[, tanh]) are what the fused CPU kernel computes.
+bool default_activations(const std::vector<std::string>& names, Cell cell) {
+  std::vector<std::string> want = cell == Cell::Rnn   ? std::vector<std::string>{"tanh"}
+                                  : cell == Cell::Gru ? std::vector<std::string>{"sigmoid", "tanh"}
+                                                      : std::vector<std::string>{"sigmoid", "tanh", "tanh"};
+  for (size_t i = 0; i < names.size(); ++i)
+    if (lower(names[i]) != want[i % want.size()]) return false;
+  return true;
+}
+
 void recurrent_op(OpContext& c, Cell cell) {
   const int gates = cell == Cell::Rnn ? 1 : cell == Cell::Gru ? 3 : 4;
   Node x = c.input(0), w = c.input(1), r = c.input(2);
@@ -103,9 +190,6 @@ void recurrent_op(OpContext& c, Cell cell) {
   for (const auto& n : names) acts.push_back(make_activation(c, n, alphas, betas, ai, bi));
   std::optional<double> clip;
   if (c.has_attr("clip")) clip = c.attr_float("clip", 0);
-  auto clipped = [&](Node v) {
-    return clip ? Clamp(v, ScalarLike(v, -*clip), ScalarLike(v, *clip)) : v;
-  };
   const bool linear_before_reset = cell == Cell::Gru && c.attr_int("linear_before_reset", 0) != 0;
   const bool input_forget = cell == Cell::Lstm && c.attr_int("input_forget", 0) != 0;
 
@@ -130,10 +214,11 @@ void recurrent_op(OpContext& c, Cell cell) {
   std::optional<Node> lens_b;  // [batch, 1] int64
   if (lens) lens_b = Reshape(Convert(*lens, DType::I64), {batch, 1});
 
+  // The fused recurrence kernel covers f32 with the default activations.
+  const bool fusable = dt == DType::F32 && default_activations(names, cell);
   std::vector<Node> ys, hs, cs;  // per direction: Y [seq, batch, hidden], Y_h, Y_c [batch, hidden]
   for (int64_t d = 0; d < nd; ++d) {
     const bool reverse = direction == "reverse" || d == 1;
-    const Activation* f = &acts[size_t(d) * per_dir];
     Node wd = direction_row(w, d), rd_t = Transpose(direction_row(r, d), {1, 0});
     // Input projection of every step at once: [seq, batch, gates*hidden].
     Node xp = MatMul(x, Transpose(wd, {1, 0}));
@@ -150,61 +235,48 @@ void recurrent_op(OpContext& c, Cell cell) {
     }
     Node h = h0 ? direction_row(*h0, d) : Zeros(c.graph(), dt, {batch, hidden});
     Node cst = c0 ? direction_row(*c0, d) : Zeros(c.graph(), dt, {batch, hidden});
-    std::optional<Node> pi, po, pf;
-    if (peep) {
-      Node pd = direction_row(*peep, d);
-      pi = slice_axis(pd, 0, 0, hidden);
-      po = slice_axis(pd, 0, hidden, 2 * hidden);
-      pf = slice_axis(pd, 0, 2 * hidden, 3 * hidden);
+    std::optional<Node> peep_d, rbh;
+    if (peep) peep_d = direction_row(*peep, d);
+    if (linear_before_reset && rb) rbh = slice_axis(*rb, 0, 2 * hidden, 3 * hidden);
+    Recurrence rec;
+    rec.cell = cell;
+    rec.reverse = reverse;
+    rec.linear_before_reset = linear_before_reset;
+    rec.input_forget = input_forget;
+    rec.clip = clip;
+    rec.f.assign(acts.begin() + std::ptrdiff_t(size_t(d) * per_dir), acts.begin() + std::ptrdiff_t(size_t(d + 1) * per_dir));
+    rec.seq = seq, rec.batch = batch, rec.hidden = hidden;
+    std::vector<Node> out;
+    if (fusable && seq > 0 && batch > 0) {
+      // One "rnn_scan" composite: the CPU backend runs the whole recurrence in one kernel; its
+      // decomposition is the unrolled graph (for autodiff and other backends).
+      std::vector<Node> in{xp, rd_t, h, cst};
+      if (lens) in.push_back(Convert(*lens, DType::I64));
+      if (peep_d) in.push_back(*peep_d);
+      if (rbh) in.push_back(*rbh);
+      CompositeAttrs attrs;
+      attrs.name = "rnn_scan";
+      attrs.ints = {int64_t(cell), reverse, lens.has_value(), peep_d.has_value(), rbh.has_value(),
+                    linear_before_reset, input_forget, clip.has_value()};
+      attrs.floats = {clip.value_or(0.0)};
+      const bool has_lens = lens.has_value(), has_peep = peep_d.has_value(), has_rbh = rbh.has_value();
+      const int64_t nb = batch;
+      attrs.decompose = [rec, has_lens, has_peep, has_rbh, nb](std::span<const Node> x) {
+        size_t k = 4;
+        std::optional<Node> l, p, b;
+        if (has_lens) l = Reshape(x[k++], {nb, 1});
+        if (has_peep) p = x[k++];
+        if (has_rbh) b = x[k++];
+        return rec.unroll(x[0], x[1], x[2], x[3], l, p, b);
+      };
+      ValueType step{dt, Shape{batch, hidden}};
+      out = c.graph().add_op(OpKind::Composite, in, attrs, {ValueType{dt, Shape{seq, batch, hidden}}, step, step});
+    } else {
+      out = rec.unroll(xp, rd_t, h, cst, lens_b, peep_d, rbh);
     }
-    std::vector<Node> y(static_cast<size_t>(seq));
-    for (int64_t k = 0; k < seq; ++k) {
-      int64_t t = reverse ? seq - 1 - k : k;
-      Node xt = Reshape(slice_axis(xp, 0, t, t + 1), {batch, gates * hidden});
-      auto gate = [&](Node v, int g) { return slice_axis(v, 1, g * hidden, (g + 1) * hidden); };
-      Node h_new, c_new = cst;
-      if (cell == Cell::Rnn) {
-        h_new = f[0](clipped(xt + MatMul(h, rd_t)));
-      } else if (cell == Cell::Gru) {
-        Node rz = gate(rd_t, 0), rr = gate(rd_t, 1), rh = gate(rd_t, 2);
-        Node z = f[0](clipped(gate(xt, 0) + MatMul(h, rz)));
-        Node rs = f[0](clipped(gate(xt, 1) + MatMul(h, rr)));
-        Node hh;
-        if (linear_before_reset) {
-          Node rec = MatMul(h, rh);
-          if (rb) rec = rec + slice_axis(*rb, 0, 2 * hidden, 3 * hidden);
-          hh = f[1](clipped(gate(xt, 2) + rs * rec));
-        } else {
-          hh = f[1](clipped(gate(xt, 2) + MatMul(rs * h, rh)));
-        }
-        h_new = (1.0 - z) * hh + z * h;
-      } else {
-        Node pre = xt + MatMul(h, rd_t);  // gates i, o, f, c
-        Node pi_ = gate(pre, 0), po_ = gate(pre, 1), pf_ = gate(pre, 2), pc_ = gate(pre, 3);
-        if (pi) pi_ = pi_ + *pi * cst;
-        if (pf) pf_ = pf_ + *pf * cst;
-        Node i = f[0](clipped(pi_));
-        Node fg = input_forget ? 1.0 - i : f[0](clipped(pf_));
-        Node cc = f[1](clipped(pc_));
-        c_new = fg * cst + i * cc;
-        if (po) po_ = po_ + *po * c_new;
-        Node o = f[0](clipped(po_));
-        h_new = o * f[2](c_new);
-      }
-      if (lens_b) {
-        Node active = Less(Full(c.graph(), DType::I64, {batch, 1}, double(t)), *lens_b);
-        h = Select(active, h_new, h);
-        cst = Select(active, c_new, cst);
-        y[size_t(t)] = Select(active, h_new, ScalarLike(h_new, 0));
-      } else {
-        h = h_new;
-        cst = c_new;
-        y[size_t(t)] = h_new;
-      }
-    }
-    std::vector<Node> steps;
-    for (auto& v : y) steps.push_back(ExpandDims(v, 0));
-    ys.push_back(seq ? Concatenate(steps, 0) : Zeros(c.graph(), dt, {0, batch, hidden}));
+    ys.push_back(out[0]);
+    h = out[1];
+    cst = out[2];
     hs.push_back(ExpandDims(h, 0));
     cs.push_back(ExpandDims(cst, 0));
   }
