@@ -17,6 +17,8 @@ struct CompileOptions {
   bool simplify = true;
   bool fuse_elementwise = true;
   bool fuse_matmul_epilogues = true;  // bias add and relu/gelu after a product run inside it
+  bool fuse_conv_epilogues = true;  // bias add, residual add and relu/clip after a convolution run inside it
+  bool conv_channels_last = true;  // values passed only between convolutions are stored channels-last (NHWC)
   bool fuse_attention = true;  // product -> scale -> mask -> softmax -> product chains run as one kernel
   bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
 };
@@ -26,6 +28,7 @@ struct ExecutableStats {
   int num_fused_groups = 0;     // element-wise chains fused into one kernel
   int num_fused_epilogues = 0;  // products that absorbed a bias add (and activation)
   int num_fused_attention = 0;  // attention chains run by the fused attention kernel
+  int num_fused_conv_epilogues = 0;  // convolutions that absorbed a bias / residual add / relu or clip
   size_t arena_bytes = 0;       // intermediate memory, planned once
   size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse
   double compile_ms = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // Attributes of each primitive: one plain struct per op kind that needs them, held in a variant.
 #include <functional>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -63,6 +64,15 @@ struct ConvolutionAttrs {
   std::vector<int64_t> strides, pad_low, pad_high, dilations, output_padding;
   int64_t groups = 1;
   bool transposed = false;
+  // Set only by backend passes that fuse what follows a convolution into it (backend/cpu/conv_epilogue):
+  // y = clamp((conv + bias) + residual) where input 2 is a bias [O] when has_bias, the next input a
+  // tensor of the output's shape when has_residual, and the clamp is Min(Max(., clip_lo), clip_hi) with
+  // graft's NaN-propagating Max/Min (the defaults -inf/+inf clamp nothing).
+  bool has_bias = false;
+  bool has_residual = false;
+  double clip_lo = -std::numeric_limits<double>::infinity();
+  double clip_hi = std::numeric_limits<double>::infinity();
+  bool has_epilogue() const { return has_bias || has_residual || clip_lo != -std::numeric_limits<double>::infinity() || clip_hi != std::numeric_limits<double>::infinity(); }
 };
 // A window reduction over every axis (window 1 on axes that are not pooled).
 struct ReduceWindowAttrs {

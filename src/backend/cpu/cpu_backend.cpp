@@ -12,6 +12,7 @@
 #include "backend/cpu/fusion.h"
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/attention_fusion.h"
+#include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
@@ -50,7 +51,7 @@ class CpuExecutable final : public Executable {
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
     graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
-                              &stats_.num_fused_attention);
+                              &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues);
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -155,6 +156,7 @@ class CpuExecutable final : public Executable {
       forward_.push_back(int(forward_.size()));
       return int(buffers_.size() - 1);
     };
+    const std::vector<char> channels_last = options.conv_channels_last ? channels_last_values() : std::vector<char>(size_t(n), 0);
     // 1. One buffer per value; aliases (reshape) share their operand's; kernels built on the way.
     for (int i = 0; i < n; ++i) {
       const Op& op = graph_.op(i);
@@ -179,9 +181,12 @@ class CpuExecutable final : public Executable {
       s.op = i;
       int step_index = int(steps_.size());
       std::vector<ValueType> in_types;
+      std::vector<const void*> constants;  // per operand: its data when it is a compile-time constant
       for (const ValueRef& r : op.inputs) {
         s.in.push_back(value_buffer[size_t(r.op)][size_t(r.output)]);
         in_types.push_back(graph_.op(r.op).outputs[size_t(r.output)]);
+        const Buffer& src = buffers_[size_t(s.in.back())];
+        constants.push_back(src.kind == BufferKind::Const ? src.constant : nullptr);
       }
       for (const ValueType& t : op.outputs) {
         Buffer b{BufferKind::Arena, bytes_of(t)};
@@ -189,7 +194,11 @@ class CpuExecutable final : public Executable {
         s.out.push_back(new_buffer(b));
       }
       value_buffer[size_t(i)] = s.out;
-      s.kernel = make_kernel(KernelArgs{op, in_types, op.outputs, options});
+      KernelArgs args{op, in_types, op.outputs, options, constants};
+      for (size_t k = 0; k < op.inputs.size() && k < 32; ++k)
+        if (op.inputs[k].output == 0 && channels_last[size_t(op.inputs[k].op)]) args.channels_last_inputs |= 1u << k;
+      args.channels_last_output = channels_last[size_t(i)] != 0;
+      s.kernel = make_kernel(args);
       s.in_ptrs.resize(s.in.size());
       s.out_ptrs.resize(s.out.size());
       steps_.push_back(std::move(s));
@@ -251,6 +260,33 @@ class CpuExecutable final : public Executable {
     stats_.naive_bytes = plan.naive_bytes;
   }
 
+  // The values stored channels-last: f32 convolution outputs read only by other convolutions (as
+  // their activation input or residual), never a graph output. oneDNN's fast convolutions work in
+  // channels-last (or blocked) layouts; keeping the values between them channels-last saves the
+  // reorders from and back to NCHW around every convolution, at the same size in bytes.
+  std::vector<char> channels_last_values() const {
+    const int n = graph_.num_ops();
+    auto eligible = [&](const Op& op) {
+      if (op.kind != OpKind::Convolution || op.outputs[0].dtype != DType::F32) return false;
+      const auto& a = std::get<ConvolutionAttrs>(op.attrs);
+      const int r = op.outputs[0].shape.rank();
+      return !a.transposed && r >= 3 && r <= 5;
+    };
+    std::vector<char> cl(static_cast<size_t>(n), 0);
+    for (int i = 0; i < n; ++i) cl[size_t(i)] = eligible(graph_.op(i)) && graph_.op(i).outputs[0].shape.size() > 0;
+    for (const ValueRef& r : graph_.outputs()) cl[size_t(r.op)] = 0;
+    for (int j = 0; j < n; ++j) {
+      const Op& op = graph_.op(j);
+      const bool conv = eligible(op);
+      const int residual = conv && std::get<ConvolutionAttrs>(op.attrs).has_residual
+                               ? (std::get<ConvolutionAttrs>(op.attrs).has_bias ? 3 : 2)
+                               : -1;
+      for (size_t k = 0; k < op.inputs.size(); ++k)
+        if (!conv || (k != 0 && int(k) != residual)) cl[size_t(op.inputs[k].op)] = 0;
+    }
+    return cl;
+  }
+
   // GRAFT_PROFILE=1: time every step, print the totals by kind when the executable is destroyed.
   void print_profile() const {
     std::map<std::string, std::pair<double, int>> by_kind;
@@ -260,6 +296,7 @@ class CpuExecutable final : public Executable {
       std::string k(op_name(op.kind));
       if (op.kind == OpKind::Composite) k += "(" + std::get<CompositeAttrs>(op.attrs).name + ")";
       if (op.kind == OpKind::DotGeneral && std::get<DotGeneralAttrs>(op.attrs).has_bias) k += "+bias";
+      if (op.kind == OpKind::Convolution && std::get<ConvolutionAttrs>(op.attrs).has_epilogue()) k += "+epilogue";
       by_kind[k].first += s.seconds;
       by_kind[k].second += 1;
       total += s.seconds;
@@ -322,7 +359,7 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
 }
 
 Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
-                       int* fused_attention) {
+                       int* fused_attention, int* fused_conv_epilogues) {
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
@@ -339,6 +376,9 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &attention);
   if (fused_attention) *fused_attention = attention;
   if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
+  int conv = 0;
+  if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);
+  if (fused_conv_epilogues) *fused_conv_epilogues = conv;
   if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
   return out;
 }

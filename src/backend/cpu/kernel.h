@@ -26,6 +26,15 @@ struct KernelArgs {
   std::vector<ValueType> inputs;
   std::vector<ValueType> outputs;
   const CompileOptions& options;
+  // Per operand, its data when it is a compile-time constant of the executable (alive as long as the
+  // kernel), else null; may be empty (nothing known constant, e.g. when constant folding). A kernel may
+  // precompute from these once (e.g. reorder convolution weights) instead of on every run.
+  std::vector<const void*> constant_inputs = {};
+  const void* constant_input(size_t i) const { return i < constant_inputs.size() ? constant_inputs[i] : nullptr; }
+  // Operands (bit i: input i) and output 0 stored channels-last ([N, spatial..., C]) instead of the
+  // graph's [N, C, spatial...]. Set by the executable only between kernels that take it (convolution).
+  uint32_t channels_last_inputs = 0;
+  bool channels_last_output = false;
   std::string describe() const;  // `Add "name"` for error messages
 };
 

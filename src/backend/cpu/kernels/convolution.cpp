@@ -1,11 +1,14 @@
 // Convolution and transposed convolution (deconvolution) over [N, C, spatial...] tensors with 1 to 3
 // spatial axes, ONNX layout: kernels are [O, C/groups, k...], or [C, O/groups, k...] when transposed.
 //
-// f32 runs through oneDNN (convolution_forward / deconvolution_forward). Weights are a run-time input,
-// so whatever layout oneDNN wants for them is produced by a reorder on every run; the user's weights
+// f32 runs through oneDNN (convolution_forward / deconvolution_forward). Weights that are a compile-time
+// constant are reordered into oneDNN's layout once, others on every run; the user's weights
 // are described to oneDNN with strides, which is also how the ONNX transposed-convolution kernel
 // [C, O/G, k...] is presented as oneDNN's [G, O/G, C/G, k...] without a copy of our own. Activations
-// are reordered to and from oneDNN's preferred layout per run (see OnednnConvolution for why).
+// are reordered to and from oneDNN's preferred layout per run (see OnednnConvolution for why), except
+// values the executable keeps channels-last between convolutions (KernelArgs::channels_last_*). A fused
+// epilogue (ConvolutionAttrs::has_bias / has_residual / clip_*) runs bias and residual in oneDNN and the
+// NaN-propagating clamp by hand.
 // f16/bf16 are widened to f32 around the same primitive. f64, and any geometry oneDNN declines
 // (negative padding, output_padding beyond pad_high, empty axes), use a direct loop accumulating in
 // double.
@@ -13,6 +16,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <unordered_map>
 #include <cstdlib>
 #include <cstring>
 
@@ -134,6 +139,19 @@ void direct_convolution(const ConvGeometry& g, const T* x, const T* w, T* y) {
   }
 }
 
+memory::format_tag channels_last_tag(int rank) {
+  switch (rank) {
+    case 3: return memory::format_tag::acb;
+    case 4: return memory::format_tag::acdb;
+    default: return memory::format_tag::acdeb;
+  }
+}
+
+// Which operands are stored channels-last ([N, spatial..., C], see KernelArgs).
+struct ConvLayouts {
+  bool src = false, dst = false, residual = false;
+};
+
 memory::format_tag plain_tag(int rank) {
   switch (rank) {
     case 3: return memory::format_tag::abc;
@@ -168,14 +186,18 @@ void* scratch(ScratchRole role, size_t bytes) {
   return b.data;
 }
 
-// One f32 convolution as a oneDNN primitive, with the reorders that bring the weights (always a
-// run-time input) and, where it pays, the activations into the primitive's layouts on every run.
+// One f32 convolution as a oneDNN primitive, with the reorders that bring the weights and, where it
+// pays, the activations into the primitive's layouts. Weights that are a compile-time constant are
+// reordered once, here; run-time weights on every run. With `epilogue`, the bias (DNNL_ARG_BIAS) and the
+// residual (a sum post-op: the residual is put in the destination first) are applied by oneDNN; the
+// clamp never is (oneDNN's relu/clip post-ops turn NaN into 0, graft's Max/Min propagate it).
 class OnednnConvolution {
  public:
   // Throws dnnl::error when oneDNN has no implementation for the geometry.
   // `layout_choice`: let oneDNN pick the activation layout where that pays (see below); false keeps
-  // the plain one.
-  OnednnConvolution(const ConvGeometry& g, const ConvolutionAttrs& at, bool layout_choice) {
+  // the plain one. `const_w`: the weights when they are a compile-time constant, else null.
+  OnednnConvolution(const ConvGeometry& g, const ConvolutionAttrs& at, bool layout_choice, bool epilogue,
+                    const float* const_w, ConvLayouts layouts = {}) {
     const int s = g.spatial;
     const int off = 3 - s;
     memory::dims src_dims{g.n, g.c}, dst_dims{g.n, g.o}, kdims, strides, dilates, pad_l, pad_r;
@@ -213,10 +235,20 @@ class OnednnConvolution {
     }
     auto& eng = onednn_engine();
     const auto f32 = memory::data_type::f32;
-    memory::desc src_md(src_dims, f32, plain_tag(s + 2));
-    memory::desc dst_md(dst_dims, f32, plain_tag(s + 2));
+    memory::desc src_md(src_dims, f32, layouts.src ? channels_last_tag(s + 2) : plain_tag(s + 2));
+    memory::desc dst_md(dst_dims, f32, layouts.dst ? channels_last_tag(s + 2) : plain_tag(s + 2));
+    memory::desc res_md(dst_dims, f32, layouts.residual ? channels_last_tag(s + 2) : plain_tag(s + 2));
     memory::desc user_w_md(wdims, f32, wstrides);
     memory::desc any_w_md(wdims, f32, memory::format_tag::any);
+    has_bias_ = epilogue && at.has_bias;
+    has_sum_ = epilogue && at.has_residual;
+    memory::desc bias_md = has_bias_ ? memory::desc({g.o}, f32, memory::format_tag::a) : memory::desc();
+    dnnl::primitive_attr attr;
+    if (has_sum_) {
+      dnnl::post_ops po;
+      po.append_sum(1.f);
+      attr.set_post_ops(po);
+    }
     // Activations: oneDNN's own layout (channels-last or channel-blocked, picked by `any`) with a reorder
     // in and out on every run measured 1.5-7x faster than its plain-layout (im2col + gemm) path on
     // 3x3, 7x7, depthwise, grouped, 3-d and transposed cases, reorders included. An unstrided,
@@ -225,15 +257,20 @@ class OnednnConvolution {
     bool pointwise = !g.transposed && G == 1;
     for (int i = 0; i < s; ++i)
       pointwise &= kdims[size_t(i)] == 1 && strides[size_t(i)] == 1 && pad_l[size_t(i)] == 0 && pad_r[size_t(i)] == 0;
+    // Where the neighbours keep the activations channels-last, the 1x1 one runs channels-last too.
     bool any_act = layout_choice && !pointwise;
     memory::desc src_req = any_act ? memory::desc(src_dims, f32, memory::format_tag::any) : src_md;
     memory::desc dst_req = any_act ? memory::desc(dst_dims, f32, memory::format_tag::any) : dst_md;
+    if (layout_choice && pointwise && (layouts.src || layouts.dst)) {
+      src_req = memory::desc(src_dims, f32, channels_last_tag(s + 2));
+      dst_req = memory::desc(dst_dims, f32, channels_last_tag(s + 2));
+    }
     memory::desc prim_w_md, prim_src_md, prim_dst_md;
     if (!g.transposed) {
       dnnl::convolution_forward::primitive_desc pd(
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          src_req, any_w_md, dst_req, strides, dilates, pad_l, pad_r),
-          eng);
+                                          src_req, any_w_md, bias_md, dst_req, strides, dilates, pad_l, pad_r),
+          attr, eng);
       prim_w_md = pd.weights_desc();
       prim_src_md = pd.src_desc();
       prim_dst_md = pd.dst_desc();
@@ -241,8 +278,8 @@ class OnednnConvolution {
     } else {
       dnnl::deconvolution_forward::primitive_desc pd(
           dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                            src_req, any_w_md, dst_req, strides, dilates, pad_l, pad_r),
-          eng);
+                                            src_req, any_w_md, bias_md, dst_req, strides, dilates, pad_l, pad_r),
+          attr, eng);
       prim_w_md = pd.weights_desc();
       prim_src_md = pd.src_desc();
       prim_dst_md = pd.dst_desc();
@@ -251,13 +288,25 @@ class OnednnConvolution {
     src_mem_ = memory(src_md, eng, DNNL_MEMORY_NONE);
     dst_mem_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
     user_w_mem_ = memory(user_w_md, eng, DNNL_MEMORY_NONE);
-    // The reordered copies live in per-thread scratch (set per run); reorders into blocked layouts
-    // write the padding lanes too, so nothing left there by another kernel leaks in.
+    if (has_bias_) bias_mem_ = memory(bias_md, eng, DNNL_MEMORY_NONE);
+    stream_ = dnnl::stream(eng);
+    dst_bytes_plain_ = dst_md.get_size();
+    // The reordered copies of run-time operands live in per-thread scratch (set per run); reorders into
+    // blocked layouts write the padding lanes too, so nothing left there by another kernel leaks in.
     if (prim_w_md != user_w_md) {
       prim_w_mem_ = memory(prim_w_md, eng, DNNL_MEMORY_NONE);
       w_reorder_ = dnnl::reorder(user_w_mem_, prim_w_mem_);
       w_bytes_ = prim_w_md.get_size();
       reorder_w_ = true;
+      if (const_w) {  // once: the kernel keeps its own copy in the primitive's layout
+        const_w_.reset(static_cast<float*>(std::aligned_alloc(64, (w_bytes_ + 63) / 64 * 64)));
+        if (!const_w_) fail("Convolution: cannot allocate ", w_bytes_, " bytes for the reordered weights");
+        user_w_mem_.set_data_handle(const_cast<float*>(const_w));
+        prim_w_mem_.set_data_handle(const_w_.get());
+        w_reorder_.execute(stream_, user_w_mem_, prim_w_mem_);
+        stream_.wait();
+        reorder_w_ = false;
+      }
     }
     if (prim_src_md != src_md) {
       prim_src_mem_ = memory(prim_src_md, eng, DNNL_MEMORY_NONE);
@@ -271,53 +320,127 @@ class OnednnConvolution {
       dst_bytes_ = prim_dst_md.get_size();
       reorder_dst_ = true;
     }
-    stream_ = dnnl::stream(eng);
+    if (has_sum_ && (reorder_dst_ || res_md != dst_md)) {  // the residual into the primitive's destination
+      res_mem_ = memory(res_md, eng, DNNL_MEMORY_NONE);
+      res_reorder_ = dnnl::reorder(res_mem_, reorder_dst_ ? prim_dst_mem_ : dst_mem_);
+      reorder_res_ = true;
+    }
   }
 
-  void run(const float* x, const float* w, float* y) {
+  // `bias` and `residual` are read only when the primitive applies them (epilogue); `residual` may be `y`.
+  void run(const float* x, const float* w, const float* bias, const float* residual, float* y) {
     src_mem_.set_data_handle(const_cast<float*>(x));
-    user_w_mem_.set_data_handle(const_cast<float*>(w));
     dst_mem_.set_data_handle(y);
-    if (reorder_w_) prim_w_mem_.set_data_handle(scratch(kScratchWeights, w_bytes_));
+    if (reorder_w_) {
+      user_w_mem_.set_data_handle(const_cast<float*>(w));
+      prim_w_mem_.set_data_handle(scratch(kScratchWeights, w_bytes_));
+    } else if (!const_w_) {
+      user_w_mem_.set_data_handle(const_cast<float*>(w));
+    }
+    if (has_bias_) bias_mem_.set_data_handle(const_cast<float*>(bias));
     if (reorder_src_) prim_src_mem_.set_data_handle(scratch(kScratchSrc, src_bytes_));
     if (reorder_dst_) prim_dst_mem_.set_data_handle(scratch(kScratchDst, dst_bytes_));
     if (reorder_w_) w_reorder_.execute(stream_, user_w_mem_, prim_w_mem_);
     if (reorder_src_) src_reorder_.execute(stream_, src_mem_, prim_src_mem_);
-    prim_.execute(stream_, {{DNNL_ARG_SRC, reorder_src_ ? prim_src_mem_ : src_mem_},
-                            {DNNL_ARG_WEIGHTS, reorder_w_ ? prim_w_mem_ : user_w_mem_},
-                            {DNNL_ARG_DST, reorder_dst_ ? prim_dst_mem_ : dst_mem_}});
+    if (has_sum_) {
+      if (reorder_res_) {  // (the kernel does not run in place when the layouts differ)
+        res_mem_.set_data_handle(const_cast<float*>(residual));
+        res_reorder_.execute(stream_, res_mem_, reorder_dst_ ? prim_dst_mem_ : dst_mem_);
+      } else if (residual != y) {
+        stream_.wait();
+        std::memcpy(y, residual, dst_bytes_plain_);
+      }
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, reorder_src_ ? prim_src_mem_ : src_mem_},
+                                         {DNNL_ARG_WEIGHTS, reorder_w_ || const_w_ ? prim_w_mem_ : user_w_mem_},
+                                         {DNNL_ARG_DST, reorder_dst_ ? prim_dst_mem_ : dst_mem_}};
+    if (has_bias_) args.emplace(DNNL_ARG_BIAS, bias_mem_);
+    prim_.execute(stream_, args);
     if (reorder_dst_) dst_reorder_.execute(stream_, prim_dst_mem_, dst_mem_);
     stream_.wait();
   }
 
  private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
   dnnl::primitive prim_;
-  dnnl::reorder w_reorder_, src_reorder_, dst_reorder_;
-  bool reorder_w_ = false, reorder_src_ = false, reorder_dst_ = false;
-  size_t w_bytes_ = 0, src_bytes_ = 0, dst_bytes_ = 0;
-  memory src_mem_, dst_mem_, user_w_mem_, prim_w_mem_, prim_src_mem_, prim_dst_mem_;
+  dnnl::reorder w_reorder_, src_reorder_, dst_reorder_, res_reorder_;
+  bool reorder_w_ = false, reorder_src_ = false, reorder_dst_ = false, reorder_res_ = false, has_bias_ = false,
+       has_sum_ = false;
+  size_t w_bytes_ = 0, src_bytes_ = 0, dst_bytes_ = 0, dst_bytes_plain_ = 0;
+  memory src_mem_, dst_mem_, user_w_mem_, prim_w_mem_, prim_src_mem_, prim_dst_mem_, bias_mem_, res_mem_;
+  std::unique_ptr<float, Free> const_w_;  // constant weights, reordered once
   dnnl::stream stream_;
 };
+
+// y = clamp((y + bias[channel]) + residual) by hand, for the paths where oneDNN applies none or only
+// part of it; the clamp is graft's Max then Min, NaN propagating. `residual` may be `y`'s old value
+// only if the caller saved it: it is read after y is written.
+void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const float* residual, float lo, float hi) {
+  const int64_t plane = g.out_size(), total = g.n * g.o * plane;
+  const bool clamp = lo != -INFINITY || hi != INFINITY;
+  if (!bias && !residual && !clamp) return;
+#pragma omp parallel for schedule(static) if (total > (1 << 15))
+  for (int64_t nc = 0; nc < g.n * g.o; ++nc) {
+    float* yp = y + nc * plane;
+    const float b = bias ? bias[nc % g.o] : 0.f;
+    if (bias)
+      for (int64_t i = 0; i < plane; ++i) yp[i] += b;
+    if (residual) {
+      const float* rp = residual + nc * plane;
+      for (int64_t i = 0; i < plane; ++i) yp[i] += rp[i];
+    }
+    if (clamp)
+      for (int64_t i = 0; i < plane; ++i) {
+        const float v = yp[i];
+        float m = v > lo ? v : lo;
+        m = m < hi ? m : hi;
+        yp[i] = v != v ? v : m;
+      }
+  }
+}
 
 class ConvolutionKernel final : public Kernel {
  public:
   explicit ConvolutionKernel(const KernelArgs& a) : g_(make_geometry(a)), dtype_(a.inputs[0].dtype) {
-    const auto& at = std::get<ConvolutionAttrs>(a.op.attrs);
+    at_ = std::get<ConvolutionAttrs>(a.op.attrs);
     x_elems_ = a.inputs[0].shape.size();
     w_elems_ = a.inputs[1].shape.size();
     y_elems_ = a.outputs[0].shape.size();
+    size_t next = 2;
+    if (at_.has_bias) bias_input_ = int(next++);
+    if (at_.has_residual) residual_input_ = int(next++);
+    GRAFT_CHECK(a.inputs.size() == next, a.describe(), ": expected ", next, " operands, got ", a.inputs.size());
+    GRAFT_CHECK(!at_.has_epilogue() || dtype_ == DType::F32, a.describe(), ": a fused epilogue needs f32");
+    lo_ = float(at_.clip_lo);
+    hi_ = float(at_.clip_hi);
     bool nonempty = x_elems_ > 0 && w_elems_ > 0 && y_elems_ > 0;
     bool nonnegative_pads = true;
-    for (size_t i = 0; i < at.pad_low.size(); ++i)
-      nonnegative_pads &= at.pad_low[i] >= 0 && at.pad_high[i] - (g_.transposed ? at.output_padding[i] : 0) >= 0;
+    for (size_t i = 0; i < at_.pad_low.size(); ++i)
+      nonnegative_pads &= at_.pad_low[i] >= 0 && at_.pad_high[i] - (g_.transposed ? at_.output_padding[i] : 0) >= 0;
+    const float* const_w = dtype_ == DType::F32 ? static_cast<const float*>(a.constant_input(1)) : nullptr;
+    layouts_.src = (a.channels_last_inputs & 1u) != 0;
+    layouts_.dst = a.channels_last_output;
+    layouts_.residual = residual_input_ >= 0 && ((a.channels_last_inputs >> residual_input_) & 1u) != 0;
+    GRAFT_CHECK(dtype_ == DType::F32 || !(layouts_.src || layouts_.dst), a.describe(), ": channels-last needs f32");
     if (dtype_ != DType::F64 && nonempty && nonnegative_pads) {
-      for (bool layout_choice : {true, false}) {
-        try {
-          onednn_ = std::make_unique<OnednnConvolution>(g_, at, layout_choice);
-          break;
-        } catch (const dnnl::error&) {
-          onednn_.reset();  // with neither layout, the direct loop covers it
+      // Bias and residual inside the primitive where oneDNN takes them, else by hand afterwards (on
+      // plain copies of channels-last operands).
+      for (bool epilogue : {true, false}) {
+        if (!epilogue && !at_.has_epilogue() && !(layouts_.src || layouts_.dst)) continue;
+        for (bool layout_choice : {true, false}) {
+          try {
+            const bool fused = epilogue && (at_.has_epilogue() || layouts_.src || layouts_.dst);
+            onednn_ = std::make_unique<OnednnConvolution>(g_, at_, layout_choice, fused && at_.has_epilogue(), const_w,
+                                                          fused ? layouts_ : ConvLayouts{});
+            onednn_epilogue_ = fused;
+            break;
+          } catch (const dnnl::error&) {
+            onednn_.reset();  // with neither layout, the direct loop covers it
+          }
         }
+        if (onednn_) break;
       }
     }
     if (dtype_ == DType::F16 || dtype_ == DType::BF16) {
@@ -327,6 +450,12 @@ class ConvolutionKernel final : public Kernel {
     }
   }
 
+  // The residual's buffer may become the output's: it is read (into the destination, or copied) before
+  // the output is written, except on the by-hand path, which saves it first.
+  bool can_run_in_place(int input) const override {
+    return input == residual_input_ && layouts_.residual == layouts_.dst;
+  }
+
   void run(std::span<const void* const> in, std::span<void* const> out) override {
     if (y_elems_ == 0) return;
     visit_dtype(dtype_, [&](auto tag) {
@@ -334,11 +463,38 @@ class ConvolutionKernel final : public Kernel {
       if constexpr (std::is_same_v<T, float>) {
         const float* x = static_cast<const float*>(in[0]);
         const float* w = static_cast<const float*>(in[1]);
+        const float* bias = bias_input_ >= 0 ? static_cast<const float*>(in[size_t(bias_input_)]) : nullptr;
+        const float* res = residual_input_ >= 0 ? static_cast<const float*>(in[size_t(residual_input_)]) : nullptr;
         float* y = static_cast<float*>(out[0]);
+        if (onednn_ && onednn_epilogue_) {
+          onednn_->run(x, w, bias, res, y);
+          apply_epilogue(g_, y, nullptr, nullptr, lo_, hi_);
+          return;
+        }
+        // By hand, on plain [N, C, spatial...] data: channels-last operands are converted.
+        if (layouts_.src) x = to_plain(x, g_.n, g_.c, g_.in_size(), plain_x_);
+        if (res && (layouts_.residual || res == y)) {  // (read after y is written: keep a copy)
+          if (layouts_.residual)
+            res = to_plain(res, g_.n, g_.o, g_.out_size(), saved_residual_);
+          else
+            res = (saved_residual_.assign(res, res + y_elems_), saved_residual_.data());
+        }
+        float* yp = y;
+        if (layouts_.dst) {
+          plain_y_.resize(size_t(y_elems_));
+          yp = plain_y_.data();
+        }
         if (onednn_)
-          onednn_->run(x, w, y);
+          onednn_->run(x, w, nullptr, nullptr, yp);
         else
-          direct_convolution<float>(g_, x, w, y);
+          direct_convolution<float>(g_, x, w, yp);
+        apply_epilogue(g_, yp, bias, res, lo_, hi_);
+        if (layouts_.dst) {  // [N, C, S] -> [N, S, C]
+          const int64_t C = g_.o, S = g_.out_size();
+          for (int64_t n = 0; n < g_.n; ++n)
+            for (int64_t c = 0; c < C; ++c)
+              for (int64_t p = 0; p < S; ++p) y[(n * S + p) * C + c] = yp[(n * C + c) * S + p];
+        }
       } else if constexpr (std::is_same_v<T, double>) {
         direct_convolution<double>(g_, static_cast<const double*>(in[0]), static_cast<const double*>(in[1]),
                                    static_cast<double*>(out[0]));
@@ -346,7 +502,7 @@ class ConvolutionKernel final : public Kernel {
         widen(static_cast<const T*>(in[0]), wx_.data(), x_elems_);
         widen(static_cast<const T*>(in[1]), ww_.data(), w_elems_);
         if (onednn_)
-          onednn_->run(wx_.data(), ww_.data(), wy_.data());
+          onednn_->run(wx_.data(), ww_.data(), nullptr, nullptr, wy_.data());
         else
           direct_convolution<float>(g_, wx_.data(), ww_.data(), wy_.data());
         T* y = static_cast<T*>(out[0]);
@@ -361,6 +517,15 @@ class ConvolutionKernel final : public Kernel {
   }
 
  private:
+  // [N, S, C] -> [N, C, S] into `buf`.
+  static const float* to_plain(const float* src, int64_t N, int64_t C, int64_t S, std::vector<float>& buf) {
+    buf.resize(size_t(N * C * S));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < S; ++p)
+        for (int64_t c = 0; c < C; ++c) buf[size_t((n * C + c) * S + p)] = src[(n * S + p) * C + c];
+    return buf.data();
+  }
+
   template <typename T>
   static void widen(const T* s, float* d, int64_t n) {
 #pragma omp parallel for if (n > (1 << 16))
@@ -368,10 +533,15 @@ class ConvolutionKernel final : public Kernel {
   }
 
   ConvGeometry g_;
+  ConvolutionAttrs at_;
   DType dtype_;
   int64_t x_elems_ = 0, w_elems_ = 0, y_elems_ = 0;
+  int bias_input_ = -1, residual_input_ = -1;
+  float lo_ = -INFINITY, hi_ = INFINITY;
   std::unique_ptr<OnednnConvolution> onednn_;
-  std::vector<float> wx_, ww_, wy_;
+  bool onednn_epilogue_ = false;
+  ConvLayouts layouts_;
+  std::vector<float> wx_, ww_, wy_, saved_residual_, plain_x_, plain_y_;
 };
 
 std::unique_ptr<Kernel> convolution(const KernelArgs& a) {

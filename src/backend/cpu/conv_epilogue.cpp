@@ -1,0 +1,145 @@
+#include "backend/cpu/conv_epilogue.h"
+
+#include <cmath>
+
+#include "graft/graph/ops.h"
+
+namespace graft::cpu {
+
+namespace {
+
+struct Match {
+  int conv = -1;
+  int last = -1;  // the op whose value the fused convolution replaces; emitted at its position
+  std::vector<int> chain;  // the absorbed ops after the convolution, in order
+  ValueRef bias{-1, 0}, residual{-1, 0};
+  double lo = -INFINITY, hi = INFINITY;
+};
+
+const ValueType& type_of(const Graph& g, const ValueRef& r) { return g.op(r.op).outputs[size_t(r.output)]; }
+
+// The value of a one-element f32 constant, or NaN when `r` is not one.
+double scalar_constant(const Graph& g, const ValueRef& r) {
+  const Op& op = g.op(r.op);
+  if (op.kind != OpKind::Constant) return NAN;
+  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
+  if (t.dtype() != DType::F32 || t.size() != 1) return NAN;
+  return double(t.data<float>()[0]);
+}
+
+// True when a value of type `b` broadcasts against [N, O, spatial...] as one value per channel.
+bool is_channel_bias(const ValueType& b, const Shape& y) {
+  if (b.dtype != DType::F32 || b.shape.rank() > y.rank() || b.shape.size() != y[1]) return false;
+  const int off = y.rank() - b.shape.rank();
+  for (int i = 0; i < b.shape.rank(); ++i)
+    if (b.shape[i] != (i + off == 1 ? y[1] : 1)) return false;
+  return b.shape.rank() >= y.rank() - 1;  // the channel axis must be present
+}
+
+}  // namespace
+
+Graph fuse_conv_epilogues(const Graph& g, int* fused) {
+  const int n = g.num_ops();
+  std::vector<int> uses(static_cast<size_t>(n), 0);
+  std::vector<int> user(static_cast<size_t>(n), -1);
+  for (int i = 0; i < n; ++i)
+    for (const ValueRef& r : g.op(i).inputs) {
+      ++uses[size_t(r.op)];
+      user[size_t(r.op)] = i;
+    }
+  for (const ValueRef& r : g.outputs()) uses[size_t(r.op)] += 2;  // graph outputs must stay as they are
+
+  std::vector<Match> matches;
+  std::vector<int> role(static_cast<size_t>(n), 0);  // 1: fused convolution, 2: absorbed op
+  std::vector<int> match_of_last(static_cast<size_t>(n), -1);
+  for (int i = 0; i < n; ++i) {
+    const Op& c = g.op(i);
+    if (c.kind != OpKind::Convolution || c.inputs.size() != 2 || c.outputs[0].dtype != DType::F32) continue;
+    const auto& ca = std::get<ConvolutionAttrs>(c.attrs);
+    if (ca.has_epilogue() || type_of(g, c.inputs[0]).dtype != DType::F32 || type_of(g, c.inputs[1]).dtype != DType::F32)
+      continue;
+    const Shape& ys = c.outputs[0].shape;
+    Match m;
+    m.conv = i;
+    int head = i;  // the op whose single use may extend the chain
+    enum { kBias, kResidual, kMax, kMin, kDone } stage = kBias;
+    while (stage != kDone && uses[size_t(head)] == 1) {
+      const int u = user[size_t(head)];
+      const Op& op = g.op(u);
+      if (role[size_t(u)] != 0 || op.inputs.size() != 2 || op.outputs[0].dtype != DType::F32 ||
+          op.outputs[0].shape != ys)
+        break;
+      const int self = op.inputs[0].op == head ? 0 : 1;
+      if (op.inputs[size_t(self)].op != head || op.inputs[size_t(1 - self)].op == head) break;
+      const ValueRef other = op.inputs[size_t(1 - self)];
+      if (op.kind == OpKind::Add && stage <= kBias && is_channel_bias(type_of(g, other), ys)) {
+        m.bias = other;
+        stage = kResidual;
+      } else if (op.kind == OpKind::Add && stage <= kResidual && type_of(g, other).shape == ys &&
+                 type_of(g, other).dtype == DType::F32) {
+        m.residual = other;
+        stage = kMax;
+      } else if (op.kind == OpKind::Max && stage <= kMax && self == 0 && !std::isnan(scalar_constant(g, other))) {
+        // Only Max(x, c): graft's Max(c, x) returns c's zero for (+0, -0) ties, so keep the operand order.
+        m.lo = scalar_constant(g, other);
+        stage = kMin;
+      } else if (op.kind == OpKind::Min && stage <= kMin && self == 0 && !std::isnan(scalar_constant(g, other))) {
+        m.hi = scalar_constant(g, other);
+        stage = kDone;
+      } else {
+        break;
+      }
+      m.chain.push_back(u);
+      head = u;
+    }
+    if (m.chain.empty()) continue;
+    m.last = m.chain.back();
+    role[size_t(i)] = 1;
+    for (int u : m.chain) role[size_t(u)] = 2;
+    match_of_last[size_t(m.last)] = int(matches.size());
+    matches.push_back(std::move(m));
+  }
+
+  Graph out(g.name());
+  std::vector<std::vector<Node>> map(static_cast<size_t>(n));
+  *fused = 0;
+  auto mapped = [&](const ValueRef& r) { return map[size_t(r.op)][size_t(r.output)]; };
+  for (int i = 0; i < n; ++i) {
+    const Op& op = g.op(i);
+    out.set_current_name(op.name);
+    if (op.kind == OpKind::Parameter) {
+      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
+      continue;
+    }
+    if (match_of_last[size_t(i)] >= 0) {
+      const Match& m = matches[size_t(match_of_last[size_t(i)])];
+      const Op& c = g.op(m.conv);
+      std::vector<Node> in{mapped(c.inputs[0]), mapped(c.inputs[1])};
+      ConvolutionAttrs attrs = std::get<ConvolutionAttrs>(c.attrs);
+      if (m.bias.op >= 0) {
+        in.push_back(Reshape(mapped(m.bias), {c.outputs[0].shape[1]}));
+        attrs.has_bias = true;
+      }
+      if (m.residual.op >= 0) {
+        in.push_back(mapped(m.residual));
+        attrs.has_residual = true;
+      }
+      attrs.clip_lo = m.lo;
+      attrs.clip_hi = m.hi;
+      out.set_current_name(c.name);
+      map[size_t(i)] = out.add_op(OpKind::Convolution, in, attrs, op.outputs);
+      ++*fused;
+      continue;
+    }
+    if (role[size_t(i)] != 0) continue;  // absorbed: only the last op's value is used outside the chain
+    std::vector<Node> in;
+    for (const ValueRef& r : op.inputs) in.push_back(mapped(r));
+    map[size_t(i)] = out.add_op(op.kind, in, op.attrs, op.outputs);
+  }
+  std::vector<Node> outs;
+  for (const ValueRef& r : g.outputs()) outs.push_back(mapped(r));
+  out.set_outputs(outs);
+  return out;
+}
+
+}  // namespace graft::cpu
