@@ -888,6 +888,8 @@ void Exporter::emit_dot(const Graph& g, const Op& op, const Names& in, const Nam
 
 void Exporter::emit_conv(const Graph& g, const Op& op, const Names& in, const Names& out) {
   const auto& a = std::get<ConvolutionAttrs>(op.attrs);
+  // Fused epilogues exist only inside the CPU backend's compiled copy of a graph, never in user graphs.
+  if (a.has_epilogue()) unsupported(op, "a convolution with a backend-fused epilogue (export the graph before compiling it)");
   const Shape& ws = in_type(g, op, 1).shape;
   std::vector<int64_t> kernel(ws.dims().begin() + 2, ws.dims().end());
   std::vector<int64_t> pads = a.pad_low;
