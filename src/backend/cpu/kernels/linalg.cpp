@@ -132,13 +132,32 @@ class DotKernel final : public Kernel {
         attr.set_post_ops(po);
       }
       memory::desc bias_md = md(1, 1, N_, N_, N_, 1);
-      dnnl::matmul::primitive_desc pd =
-          has_bias_ ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, c_md), attr, eng)
-                    : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
+      // Weights that are a compile-time constant (a layer's weight matrix at inference) are packed into
+      // the layout oneDNN's kernel wants once, here, instead of being repacked on every run.
+      const void* const_b = !widened && !rv_.needs_copy ? a.constant_input(1) : nullptr;
+      memory::desc b_req = const_b ? memory::desc({B_, K_, N_}, memory::data_type::f32, memory::format_tag::any) : b_md;
+      auto make_pd = [&](const memory::desc& w) {
+        return has_bias_ ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w, bias_md, c_md), attr, eng)
+                         : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w, c_md), attr, eng);
+      };
+      dnnl::matmul::primitive_desc pd = make_pd(b_req);
       bias_mem_ = memory(bias_md, eng, DNNL_MEMORY_NONE);
       prim_ = dnnl::matmul(pd);
       a_mem_ = memory(a_md, eng, DNNL_MEMORY_NONE);
       b_mem_ = memory(b_md, eng, DNNL_MEMORY_NONE);
+      if (const_b) {
+        if (pd.weights_desc() == b_md) {
+          b_mem_.set_data_handle(const_cast<void*>(const_b));
+        } else {
+          packed_b_ = memory(pd.weights_desc(), eng);  // owned by oneDNN, lives with the kernel
+          memory user_b(b_md, eng, const_cast<void*>(const_b));
+          dnnl::stream s(eng);
+          dnnl::reorder(user_b, packed_b_).execute(s, user_b, packed_b_);
+          s.wait();
+          b_mem_ = packed_b_;
+        }
+        b_constant_ = true;
+      }
       c_mem_ = memory(c_md, eng, DNNL_MEMORY_NONE);
       stream_ = dnnl::stream(eng);
     }
@@ -156,7 +175,7 @@ class DotKernel final : public Kernel {
     if (use_onednn_) {
       if (lt_ == DType::F32) {
         a_mem_.set_data_handle(const_cast<void*>(l));
-        b_mem_.set_data_handle(const_cast<void*>(r));
+        if (!b_constant_) b_mem_.set_data_handle(const_cast<void*>(r));
       } else {
         visit_dtype(lt_, [&](auto tag) {
           using T = decltype(tag);
@@ -260,6 +279,8 @@ class DotKernel final : public Kernel {
   bool use_onednn_ = false;
   dnnl::matmul prim_;
   memory a_mem_, b_mem_, c_mem_, bias_mem_;
+  memory packed_b_;          // constant weights in oneDNN's layout (when it differs from ours)
+  bool b_constant_ = false;  // b_mem_ already holds the (constant) weights
   bool has_bias_ = false;
   Epilogue epilogue_ = Epilogue::None;
   dnnl::stream stream_;

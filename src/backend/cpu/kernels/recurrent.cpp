@@ -143,17 +143,32 @@ class RecurrenceKernel final : public Kernel {
     auto md = [](int64_t r, int64_t c, int64_t ld) {
       return memory::desc({r, c}, memory::data_type::f32, memory::dims{ld, 1});
     };
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(md(batch_, H_, H_), md(H_, direct_cols_, G_ * H_),
-                                                       md(batch_, direct_cols_, direct_cols_)),
-                                    eng);
-    direct_ = dnnl::matmul(pd);
+    // The recurrent weights are a compile-time constant in inference: then they are packed into
+    // oneDNN's preferred layout once, instead of on each of the seq products.
+    const float* const_rt = static_cast<const float*>(a.constant_input(1));
+    auto any = [](int64_t r, int64_t c) { return memory::desc({r, c}, memory::data_type::f32, memory::format_tag::any); };
+    // A product h [batch, H] x weights [H, cols] (a view of rt at column `col0`) into [batch, cols].
+    auto product = [&](int64_t cols, int64_t col0, dnnl::matmul& prim, memory& w_mem) {
+      memory::desc user_w = md(H_, cols, G_ * H_);
+      dnnl::matmul::primitive_desc pd(
+          dnnl::matmul::desc(md(batch_, H_, H_), const_rt ? any(H_, cols) : user_w, md(batch_, cols, cols)), eng);
+      prim = dnnl::matmul(pd);
+      if (!const_rt) {
+        w_mem = memory(user_w, eng, DNNL_MEMORY_NONE);
+        return false;
+      }
+      w_mem = memory(pd.weights_desc(), eng);
+      memory src(user_w, eng, const_cast<float*>(const_rt) + col0);
+      dnnl::stream s(eng);
+      dnnl::reorder(src, w_mem).execute(s, src, w_mem);
+      s.wait();
+      return true;
+    };
+    rt_packed_ = product(direct_cols_, 0, direct_, rt_mem_);
     h_mem_ = memory(md(batch_, H_, H_), eng, DNNL_MEMORY_NONE);
-    rt_mem_ = memory(md(H_, direct_cols_, G_ * H_), eng, DNNL_MEMORY_NONE);
     rec_mem_ = memory(md(batch_, direct_cols_, direct_cols_), eng, DNNL_MEMORY_NONE);
     if (cell_ == kGru && !lbr_) {
-      dnnl::matmul::primitive_desc pd2(dnnl::matmul::desc(md(batch_, H_, H_), md(H_, H_, G_ * H_), md(batch_, H_, H_)), eng);
-      gate_h_ = dnnl::matmul(pd2);
-      rh_mem_ = memory(md(H_, H_, G_ * H_), eng, DNNL_MEMORY_NONE);
+      product(H_, 2 * H_, gate_h_, rh_mem_);
       rs_mem_ = memory(md(batch_, H_, H_), eng, DNNL_MEMORY_NONE);
       hh_mem_ = memory(md(batch_, H_, H_), eng, DNNL_MEMORY_NONE);
     }
@@ -181,10 +196,10 @@ class RecurrenceKernel final : public Kernel {
     std::memcpy(c_.data(), in[3], size_t(BH) * sizeof(float));
     StepArgs args{H_, has_clip_, lbr_, input_forget_, clip_, peep, rbh};
     h_mem_.set_data_handle(h_.data());
-    rt_mem_.set_data_handle(const_cast<float*>(rt));
+    if (!rt_packed_) rt_mem_.set_data_handle(const_cast<float*>(rt));
     rec_mem_.set_data_handle(rec_.data());
     if (cell_ == kGru && !lbr_) {
-      rh_mem_.set_data_handle(const_cast<float*>(rt) + 2 * H_);
+      if (!rt_packed_) rh_mem_.set_data_handle(const_cast<float*>(rt) + 2 * H_);
       rs_mem_.set_data_handle(rs_.data());
       hh_mem_.set_data_handle(hh_.data());
     }
@@ -244,6 +259,7 @@ class RecurrenceKernel final : public Kernel {
   bool reverse_ = false, has_lens_ = false, has_peep_ = false, has_rbh_ = false, lbr_ = false, input_forget_ = false,
        has_clip_ = false;
   float clip_ = 0;
+  bool rt_packed_ = false;  // rt_mem_ / rh_mem_ hold the constant weights, packed once
   int64_t seq_ = 0, batch_ = 0, H_ = 0, G_ = 4, direct_cols_ = 0;
   dnnl::matmul direct_, gate_h_;
   memory h_mem_, rt_mem_, rec_mem_, rh_mem_, rs_mem_, hh_mem_;
