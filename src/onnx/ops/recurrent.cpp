@@ -217,6 +217,12 @@ void recurrent_op(OpContext& c, Cell cell) {
   // The fused recurrence kernel covers f32 with the default activations.
   const bool fusable = dt == DType::F32 && default_activations(names, cell);
   std::vector<Node> ys, hs, cs;  // per direction: Y [seq, batch, hidden], Y_h, Y_c [batch, hidden]
+  struct DirectionOperands {
+    Recurrence rec;
+    Node xp, rd_t, h, c;
+    std::optional<Node> peep, rbh;
+  };
+  std::vector<DirectionOperands> dirs;
   for (int64_t d = 0; d < nd; ++d) {
     const bool reverse = direction == "reverse" || d == 1;
     Node wd = direction_row(w, d), rd_t = Transpose(direction_row(r, d), {1, 0});
@@ -246,37 +252,66 @@ void recurrent_op(OpContext& c, Cell cell) {
     rec.clip = clip;
     rec.f.assign(acts.begin() + std::ptrdiff_t(size_t(d) * per_dir), acts.begin() + std::ptrdiff_t(size_t(d + 1) * per_dir));
     rec.seq = seq, rec.batch = batch, rec.hidden = hidden;
-    std::vector<Node> out;
-    if (fusable && seq > 0 && batch > 0) {
-      // One "rnn_scan" composite: the CPU backend runs the whole recurrence in one kernel; its
-      // decomposition is the unrolled graph (for autodiff and other backends).
-      std::vector<Node> in{xp, rd_t, h, cst};
-      if (lens) in.push_back(Convert(*lens, DType::I64));
-      if (peep_d) in.push_back(*peep_d);
-      if (rbh) in.push_back(*rbh);
-      CompositeAttrs attrs;
-      attrs.name = "rnn_scan";
-      attrs.ints = {int64_t(cell), reverse, lens.has_value(), peep_d.has_value(), rbh.has_value(),
-                    linear_before_reset, input_forget, clip.has_value()};
-      attrs.floats = {clip.value_or(0.0)};
-      const bool has_lens = lens.has_value(), has_peep = peep_d.has_value(), has_rbh = rbh.has_value();
-      const int64_t nb = batch;
-      attrs.decompose = [rec, has_lens, has_peep, has_rbh, nb](std::span<const Node> x) {
-        size_t k = 4;
-        std::optional<Node> l, p, b;
-        if (has_lens) l = Reshape(x[k++], {nb, 1});
-        if (has_peep) p = x[k++];
-        if (has_rbh) b = x[k++];
-        return rec.unroll(x[0], x[1], x[2], x[3], l, p, b);
-      };
-      ValueType step{dt, Shape{batch, hidden}};
-      out = c.graph().add_op(OpKind::Composite, in, attrs, {ValueType{dt, Shape{seq, batch, hidden}}, step, step});
-    } else {
-      out = rec.unroll(xp, rd_t, h, cst, lens_b, peep_d, rbh);
-    }
+    dirs.push_back(DirectionOperands{rec, xp, rd_t, h, cst, peep_d, rbh});
+  }
+  std::vector<std::vector<Node>> outs;  // per direction: Y [seq, batch, hidden], last h, last c
+  if (fusable && seq > 0 && batch > 0) {
+    // One "rnn_scan" composite for all directions: the CPU backend runs the recurrences in one kernel
+    // (both directions at once on two threads); its decomposition is the unrolled graph (for autodiff and
+    // other backends). Operands come in per-direction blocks: xp..., rt..., h0..., c0..., [lens],
+    // [peep...], [rbh...].
+    const size_t n = dirs.size();
+    std::vector<Node> in;
+    for (Node DirectionOperands::*field : {&DirectionOperands::xp, &DirectionOperands::rd_t, &DirectionOperands::h,
+                                           &DirectionOperands::c})
+      for (const auto& op : dirs) in.push_back(op.*field);
+    if (lens) in.push_back(Convert(*lens, DType::I64));
+    const bool has_peep = dirs[0].peep.has_value(), has_rbh = dirs[0].rbh.has_value();
+    if (has_peep)
+      for (const auto& op : dirs) in.push_back(*op.peep);
+    if (has_rbh)
+      for (const auto& op : dirs) in.push_back(*op.rbh);
+    CompositeAttrs attrs;
+    attrs.name = "rnn_scan";
+    attrs.ints = {int64_t(cell), dirs[0].rec.reverse, lens.has_value(), has_peep, has_rbh, linear_before_reset,
+                  input_forget, clip.has_value(), int64_t(n)};
+    attrs.floats = {clip.value_or(0.0)};
+    const bool has_lens = lens.has_value();
+    const int64_t nb = batch;
+    std::vector<Recurrence> recs;
+    for (const auto& op : dirs) recs.push_back(op.rec);
+    attrs.decompose = [recs, has_lens, has_peep, has_rbh, nb](std::span<const Node> x) {
+      const size_t n = recs.size();
+      size_t k = 4 * n;
+      std::optional<Node> l;
+      if (has_lens) l = Reshape(x[k++], {nb, 1});
+      std::vector<Node> ys, hs, cs;
+      for (size_t d = 0; d < n; ++d) {
+        std::optional<Node> p, b;
+        if (has_peep) p = x[k + d];
+        if (has_rbh) b = x[k + (has_peep ? n : 0) + d];
+        auto o = recs[d].unroll(x[d], x[n + d], x[2 * n + d], x[3 * n + d], l, p, b);
+        ys.push_back(o[0]);
+        hs.push_back(o[1]);
+        cs.push_back(o[2]);
+      }
+      std::vector<Node> all = ys;
+      all.insert(all.end(), hs.begin(), hs.end());
+      all.insert(all.end(), cs.begin(), cs.end());
+      return all;
+    };
+    ValueType step{dt, Shape{batch, hidden}};
+    std::vector<ValueType> types(n, ValueType{dt, Shape{seq, batch, hidden}});
+    for (size_t i = 0; i < 2 * n; ++i) types.push_back(step);
+    std::vector<Node> res = c.graph().add_op(OpKind::Composite, in, attrs, types);
+    for (size_t d = 0; d < n; ++d) outs.push_back({res[d], res[n + d], res[2 * n + d]});
+  } else {
+    for (const auto& op : dirs)
+      outs.push_back(op.rec.unroll(op.xp, op.rd_t, op.h, op.c, lens_b, op.peep, op.rbh));
+  }
+  for (const auto& out : outs) {
     ys.push_back(out[0]);
-    h = out[1];
-    cst = out[2];
+    Node h = out[1], cst = out[2];
     hs.push_back(ExpandDims(h, 0));
     cs.push_back(ExpandDims(cst, 0));
   }

@@ -120,12 +120,14 @@ GRAFT_CLONES void reset_times_h(const float* x_r, const float* rec_r, const floa
   for (int64_t j = 0; j < a.hidden; ++j) out[j] *= h[j];
 }
 
-class RecurrenceKernel final : public Kernel {
+class Direction {
  public:
-  explicit RecurrenceKernel(const KernelArgs& a) {
+  // `const_rt`: the recurrent weights when they are a compile-time constant, else null. Each primitive
+  // gets its own scratchpad, since directions may run concurrently.
+  Direction(const KernelArgs& a, bool reverse, const float* const_rt) {
     const auto& at = std::get<CompositeAttrs>(a.op.attrs);
     cell_ = int(at.ints[0]);
-    reverse_ = at.ints[1] != 0;
+    reverse_ = reverse;
     has_lens_ = at.ints[2] != 0;
     has_peep_ = at.ints[3] != 0;
     has_rbh_ = at.ints[4] != 0;
@@ -134,8 +136,8 @@ class RecurrenceKernel final : public Kernel {
     has_clip_ = at.ints[7] != 0;
     clip_ = float(at.floats[0]);
     const Shape& xs = a.inputs[0].shape;
-    seq_ = xs[0], batch_ = xs[1], H_ = a.inputs[2].shape[1];
     G_ = cell_ == kRnn ? 1 : cell_ == kGru ? 3 : 4;
+    seq_ = xs[0], batch_ = xs[1], H_ = xs[2] / G_;
     // The recurrent products: [batch, H] x [H, cols] into [batch, cols] for the gates that read h
     // directly (all but GRU's h gate without linear_before_reset, which reads r * h).
     direct_cols_ = cell_ == kGru && !lbr_ ? 2 * H_ : G_ * H_;
@@ -145,14 +147,16 @@ class RecurrenceKernel final : public Kernel {
     };
     // The recurrent weights are a compile-time constant in inference: then they are packed into
     // oneDNN's preferred layout once, instead of on each of the seq products.
-    const float* const_rt = static_cast<const float*>(a.constant_input(1));
     auto any = [](int64_t r, int64_t c) { return memory::desc({r, c}, memory::data_type::f32, memory::format_tag::any); };
     // A product h [batch, H] x weights [H, cols] (a view of rt at column `col0`) into [batch, cols].
     auto product = [&](int64_t cols, int64_t col0, dnnl::matmul& prim, memory& w_mem) {
       memory::desc user_w = md(H_, cols, G_ * H_);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       dnnl::matmul::primitive_desc pd(
-          dnnl::matmul::desc(md(batch_, H_, H_), const_rt ? any(H_, cols) : user_w, md(batch_, cols, cols)), eng);
+          dnnl::matmul::desc(md(batch_, H_, H_), const_rt ? any(H_, cols) : user_w, md(batch_, cols, cols)), attr, eng);
       prim = dnnl::matmul(pd);
+      pads_.emplace_back(pd.scratchpad_desc(), eng);
       if (!const_rt) {
         w_mem = memory(user_w, eng, DNNL_MEMORY_NONE);
         return false;
@@ -183,17 +187,12 @@ class RecurrenceKernel final : public Kernel {
     pre_.resize(size_t(G_ * H_));
   }
 
-  void run(std::span<const void* const> in, std::span<void* const> out) override {
-    const float* xp = static_cast<const float*>(in[0]);
-    const float* rt = static_cast<const float*>(in[1]);
-    size_t k = 4;
-    const int64_t* lens = has_lens_ ? static_cast<const int64_t*>(in[k++]) : nullptr;
-    const float* peep = has_peep_ ? static_cast<const float*>(in[k++]) : nullptr;
-    const float* rbh = has_rbh_ ? static_cast<const float*>(in[k++]) : nullptr;
-    float* y = static_cast<float*>(out[0]);
+  // Runs the whole recurrence: y [seq, batch, H], the last h and c [batch, H].
+  void run(const float* xp, const float* rt, const void* h0, const void* c0, const int64_t* lens, const float* peep,
+           const float* rbh, float* y, void* h_out, void* c_out) {
     const int64_t BH = batch_ * H_;
-    std::memcpy(h_.data(), in[2], size_t(BH) * sizeof(float));
-    std::memcpy(c_.data(), in[3], size_t(BH) * sizeof(float));
+    std::memcpy(h_.data(), h0, size_t(BH) * sizeof(float));
+    std::memcpy(c_.data(), c0, size_t(BH) * sizeof(float));
     StepArgs args{H_, has_clip_, lbr_, input_forget_, clip_, peep, rbh};
     h_mem_.set_data_handle(h_.data());
     if (!rt_packed_) rt_mem_.set_data_handle(const_cast<float*>(rt));
@@ -207,7 +206,8 @@ class RecurrenceKernel final : public Kernel {
     std::vector<float>& pre = pre_;
     for (int64_t step = 0; step < seq_; ++step) {
       const int64_t t = reverse_ ? seq_ - 1 - step : step;
-      direct_.execute(stream_, {{DNNL_ARG_SRC, h_mem_}, {DNNL_ARG_WEIGHTS, rt_mem_}, {DNNL_ARG_DST, rec_mem_}});
+      direct_.execute(stream_, {{DNNL_ARG_SRC, h_mem_}, {DNNL_ARG_WEIGHTS, rt_mem_}, {DNNL_ARG_DST, rec_mem_},
+                                {DNNL_ARG_SCRATCHPAD, pads_[0]}});
       stream_.wait();
       const float* xt = xp + t * batch_ * GH;
       if (cell_ == kGru && !lbr_) {
@@ -215,7 +215,8 @@ class RecurrenceKernel final : public Kernel {
         for (int64_t b = 0; b < batch_; ++b)
           reset_times_h(xt + b * GH + H_, rec_.data() + b * direct_cols_ + H_, h_.data() + b * H_,
                         rs_.data() + b * H_, args);
-        gate_h_.execute(stream_, {{DNNL_ARG_SRC, rs_mem_}, {DNNL_ARG_WEIGHTS, rh_mem_}, {DNNL_ARG_DST, hh_mem_}});
+        gate_h_.execute(stream_, {{DNNL_ARG_SRC, rs_mem_}, {DNNL_ARG_WEIGHTS, rh_mem_}, {DNNL_ARG_DST, hh_mem_},
+                                  {DNNL_ARG_SCRATCHPAD, pads_[1]}});
         stream_.wait();
       }
       for (int64_t b = 0; b < batch_; ++b) {
@@ -250,8 +251,8 @@ class RecurrenceKernel final : public Kernel {
       std::swap(c_, cn_);
       h_mem_.set_data_handle(h_.data());
     }
-    std::memcpy(out[1], h_.data(), size_t(BH) * sizeof(float));
-    std::memcpy(out[2], c_.data(), size_t(BH) * sizeof(float));
+    std::memcpy(h_out, h_.data(), size_t(BH) * sizeof(float));
+    std::memcpy(c_out, c_.data(), size_t(BH) * sizeof(float));
   }
 
  private:
@@ -265,13 +266,58 @@ class RecurrenceKernel final : public Kernel {
   memory h_mem_, rt_mem_, rec_mem_, rh_mem_, rs_mem_, hh_mem_;
   dnnl::stream stream_;
   std::vector<float> h_, c_, rec_, rs_, hh_, hn_, cn_, pre_;
+  std::vector<memory> pads_;  // per primitive: its scratchpad
+};
+
+
+// The kernel: one Direction per direction (ints[8], default 1; the second one runs reversed). Operands
+// come per direction in blocks: xp..., rt..., h0..., c0..., [lens], [peep...], [rbh...]; results y...,
+// h..., c.... Two directions run concurrently, one thread each, when there are threads for it.
+class RecurrenceKernel final : public Kernel {
+ public:
+  explicit RecurrenceKernel(const KernelArgs& a) {
+    const auto& at = std::get<CompositeAttrs>(a.op.attrs);
+    nd_ = at.ints.size() > 8 ? int(at.ints[8]) : 1;
+    has_lens_ = at.ints[2] != 0;
+    has_peep_ = at.ints[3] != 0;
+    has_rbh_ = at.ints[4] != 0;
+    for (int d = 0; d < nd_; ++d)
+      dirs_.push_back(std::make_unique<Direction>(a, d == 0 ? at.ints[1] != 0 : true,
+                                                  static_cast<const float*>(a.constant_input(size_t(nd_ + d)))));
+  }
+
+  void run(std::span<const void* const> in, std::span<void* const> out) override {
+    auto f = [&](size_t i) { return static_cast<const float*>(in[i]); };
+    size_t k = size_t(4 * nd_);
+    const int64_t* lens = has_lens_ ? static_cast<const int64_t*>(in[k++]) : nullptr;
+    size_t peep0 = k;
+    if (has_peep_) k += size_t(nd_);
+    size_t rbh0 = k;
+    auto one = [&](int d) {
+      size_t i = size_t(d);
+      dirs_[i]->run(f(i), f(size_t(nd_) + i), in[size_t(2 * nd_) + i], in[size_t(3 * nd_) + i], lens,
+                    has_peep_ ? f(peep0 + i) : nullptr, has_rbh_ ? f(rbh0 + i) : nullptr,
+                    static_cast<float*>(out[i]), out[size_t(nd_) + i], out[size_t(2 * nd_) + i]);
+    };
+    if (nd_ == 2 && omp_get_max_threads() >= 2) {
+#pragma omp parallel for num_threads(2) schedule(static)
+      for (int d = 0; d < 2; ++d) one(d);
+    } else {
+      for (int d = 0; d < nd_; ++d) one(d);
+    }
+  }
+
+ private:
+  int nd_ = 1;
+  bool has_lens_ = false, has_peep_ = false, has_rbh_ = false;
+  std::vector<std::unique_ptr<Direction>> dirs_;
 };
 
 std::unique_ptr<Kernel> rnn_scan(const KernelArgs& a) {
   for (size_t i = 0; i < a.inputs.size(); ++i)
-    if (a.inputs[i].dtype != DType::F32 && !(i == 4 && a.inputs[i].dtype == DType::I64)) return nullptr;
+    if (a.inputs[i].dtype != DType::F32 && a.inputs[i].dtype != DType::I64) return nullptr;
   const auto& at = std::get<CompositeAttrs>(a.op.attrs);
-  if (at.ints.size() != 8 || a.inputs[0].shape[0] == 0 || a.inputs[0].shape[1] == 0) return nullptr;
+  if (at.ints.size() < 8 || a.inputs[0].shape[0] == 0 || a.inputs[0].shape[1] == 0) return nullptr;
   return std::make_unique<RecurrenceKernel>(a);
 }
 
