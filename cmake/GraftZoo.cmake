@@ -14,3 +14,19 @@ if(EXISTS /usr/bin/python3)
   set_tests_properties(onnx_torch_zoo PROPERTIES FIXTURES_REQUIRED onnx_torch_zoo SKIP_RETURN_CODE 77 TIMEOUT 1200
                        LABELS onnx)
 endif()
+
+# torchvision's architectures (Debian python3-torchvision, random weights), exported the same way:
+# classification CNNs (MobileNetV3, EfficientNet, ShuffleNet, SqueezeNet, DenseNet, RegNet, ConvNeXt,
+# GoogLeNet, ResNeXt, MNASNet), Swin, LR-ASPP segmentation, R3D video and Faster R-CNN detection (whose
+# reference is ONNX Runtime's run; see the generator). Skips (77) without torchvision.
+if(EXISTS /usr/bin/python3)
+  add_test(NAME onnx_torchvision_zoo_data
+    COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/zoo/gen_torchvision_zoo.py ${CMAKE_BINARY_DIR}/torchvision-zoo)
+  set_tests_properties(onnx_torchvision_zoo_data PROPERTIES FIXTURES_SETUP onnx_torchvision_zoo SKIP_RETURN_CODE 77
+                       TIMEOUT 900 LABELS onnx)
+  add_test(NAME onnx_torchvision_zoo
+    COMMAND /bin/sh -c "test -d \"$1/zoo\" || exit 77; exec \"$0\" \"$1\" --report \"$1.md\" --rtol 1e-3 --atol 1e-4 --min-pass-rate 1.0"
+            $<TARGET_FILE:graft_conformance> ${CMAKE_BINARY_DIR}/torchvision-zoo)
+  set_tests_properties(onnx_torchvision_zoo PROPERTIES FIXTURES_REQUIRED onnx_torchvision_zoo SKIP_RETURN_CODE 77
+                       TIMEOUT 1200 LABELS onnx)
+endif()

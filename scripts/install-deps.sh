@@ -17,6 +17,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libutf8proc-dev libonig-dev \
   libcurl4-openssl-dev \
   python3 python3-numpy python3-onnx \
-  python3-torch libopenblas0-pthread \
+  python3-torch python3-torchvision libopenblas0-pthread \
   >/dev/null
 echo "install-deps: done"
