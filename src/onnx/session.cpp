@@ -11,6 +11,8 @@
 namespace graft::onnx {
 
 namespace {
+// The executable input that carries the run counter for random ops (not a name ONNX models can use).
+constexpr const char* kRunCounter = "graft.run_counter";
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -20,6 +22,10 @@ InferenceSession::InferenceSession(Model model, SessionOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
   if (!options_.backend) options_.backend = cpu_backend();
   if (options_.cache_capacity == 0) options_.cache_capacity = 1;
+  for (const auto& [op, n] : model_.op_histogram())
+    if (op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" || op == "RandomUniformLike" ||
+        op == "Bernoulli" || op == "Multinomial")
+      random_ = true;
 }
 
 InferenceSession::FlatInputs InferenceSession::flatten(const std::map<std::string, IoValue>& inputs) const {
@@ -91,6 +97,11 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
     e.param_names.push_back(name);
   }
   TraceOptions topts;
+  if (random_) {
+    // Unseeded random ops draw fresh values on every run: they mix in this counter (see run_values).
+    topts.run_counter = g.parameter(kRunCounter, DType::U64, {});
+    e.param_names.push_back(kRunCounter);
+  }
   for (const auto& [name, elems] : inputs.sequences) {
     auto& nodes = topts.sequence_inputs[name];
     for (const auto& el : elems) {
@@ -166,7 +177,9 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
   }
   Entry& e = lru_.front();
   std::vector<Tensor> args;
-  for (const auto& name : e.param_names) args.push_back(flat.tensors.at(name));
+  for (const auto& name : e.param_names)
+    args.push_back(name == kRunCounter ? Tensor::scalar(uint64_t(runs_)) : flat.tensors.at(name));
+  ++runs_;
   std::vector<Tensor> outs = e.exe->run(std::span<const Tensor>(args));
   last_stats_ = &e.exe->stats();
   std::map<std::string, IoValue> result;

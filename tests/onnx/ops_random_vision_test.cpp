@@ -160,6 +160,22 @@ TEST(OnnxRandomOps, SeedGivesTheSameValuesAndNoSeedFreshOnes) {
   InferenceSession s(mb.model());
   Tensor r1 = s.run({}).at("y").clone(), r2 = s.run({}).at("y").clone();
   EXPECT_EQ(max_abs_diff(r1, r2), 0.0);
+
+  // One session, no seed: every run draws fresh values (as ONNX Runtime does), from one compiled model.
+  ModelBuilder ub(17);
+  ub.output("y", DType::F32);
+  auto& un = ub.node("RandomNormal", {}, {"y"});
+  ModelBuilder::attr(un, "shape", std::vector<int64_t>{256});
+  InferenceSession fresh(ub.model());
+  Tensor u1 = fresh.run({}).at("y").clone(), u2 = fresh.run({}).at("y").clone();
+  EXPECT_GT(max_abs_diff(u1, u2), 0.1);
+  EXPECT_EQ(fresh.stats().compiles, 1);
+  // Still normal: mean near 0 and variance near 1 over the second draw.
+  double mean = 0, sq = 0;
+  for (int64_t i = 0; i < u2.size(); ++i) mean += u2.value_as_double(i) / double(u2.size());
+  for (int64_t i = 0; i < u2.size(); ++i) sq += std::pow(u2.value_as_double(i) - mean, 2) / double(u2.size());
+  EXPECT_LT(std::fabs(mean), 0.25);
+  EXPECT_NEAR(sq, 1.0, 0.3);
 }
 
 TEST(OnnxRandomOps, TraceSeedNodeGivesFreshValuesPerStep) {

@@ -78,6 +78,10 @@ struct TraceOptions {
   // Optional: a uint64 scalar node of the traced graph mixed into `seed` (feed the step number here so one
   // compiled train step draws a fresh dropout mask every step).
   std::optional<Node> seed_node;
+  // Optional: a uint64 scalar node that changes every run (InferenceSession feeds a run counter).
+  // Random ops without a `seed` attribute mix it in, so one compiled model draws fresh values per run,
+  // as ONNX Runtime does; ops inside control-flow bodies draw per trace instead.
+  std::optional<Node> run_counter;
   // Staged tracing: the run-time values of the graph inputs bound as parameters. When a converter needs
   // the value of something computed from them (NonZero's input, a Reshape target derived from an input,
   // a Loop trip count), the prefix that computes it runs on these values now, the result is traced as

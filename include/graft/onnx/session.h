@@ -96,6 +96,8 @@ class InferenceSession {
   Model model_;
   SessionOptions options_;
   std::list<Entry> lru_;                // most recently used first
+  bool random_ = false;                 // the model has random ops: feed them a run counter
+  uint64_t runs_ = 0;
   SessionStats stats_;
   const ExecutableStats* last_stats_ = nullptr;
 };

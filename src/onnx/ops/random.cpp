@@ -8,8 +8,9 @@
 //   * without one: TraceOptions::seed, the node name and TraceOptions::seed_node (a graph scalar, e.g. a
 //     step counter) when set; when TraceOptions::seed is 0 and no seed_node is given, a nonce fresh for
 //     every trace is mixed in as well, so separate traces (sessions, input signatures) draw different
-//     values. A compiled executable is a pure function, so it repeats its draw on every run unless the
-//     caller feeds a fresh seed_node.
+//     values. A compiled executable is a pure function: it draws fresh values per run only through a
+//     node that changes per run — TraceOptions::run_counter, which InferenceSession feeds (a run counter
+//     mixed into unseeded ops of the main graph), or a seed_node the caller varies.
 // The values do not follow any other library's generator (NumPy's, ONNX Runtime's): only distributions,
 // shapes, dtypes and determinism for a seed can be compared.
 //
@@ -92,7 +93,14 @@ Node random_key(OpContext& c) {
   uint64_t salt = (opts ? opts->seed : 0) ^ fnv1a(c.name());
   bool fixed = opts && (opts->seed != 0 || opts->seed_node);
   if (!fixed) salt ^= trace_nonce();
-  return mix_seed_node(c, g.scalar(splitmix64(salt)));
+  Node key = mix_seed_node(c, g.scalar(splitmix64(salt)));
+  if (!fixed && opts && opts->run_counter && opts->run_counter->graph() == &g) {
+    Node run = *opts->run_counter;
+    if (run.dtype() != DType::U64) run = Convert(run, DType::U64);
+    if (run.rank() != 0) run = Reshape(run, {});
+    key = key + run * g.scalar(uint64_t(0x9E3779B97F4A7C15ull));
+  }
+  return key;
 }
 
 DType float_dtype_attr(OpContext& c, DType def) {
@@ -210,8 +218,8 @@ void register_random_ops(Registry& r) {
   };
   add("RandomNormal", 1, random_normal_op,
       "counter-based hash generator (no stateful RNG primitive): with `seed`, the same values in every session and "
-      "run; without, `TraceOptions::seed`/`seed_node` when set, else fresh per trace (a compiled session repeats "
-      "its draw across runs); values do not match NumPy's generator");
+      "run; without, `TraceOptions::seed`/`seed_node` when set, else fresh per run (InferenceSession feeds a run "
+      "counter; ops inside control-flow bodies draw per trace); values do not match NumPy's generator");
   add("RandomUniform", 1, random_uniform_op, "as RandomNormal");
   add("RandomNormalLike", 1, random_normal_like_op, "as RandomNormal");
   add("RandomUniformLike", 1, random_uniform_like_op, "as RandomNormal");
