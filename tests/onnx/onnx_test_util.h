@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <variant>
@@ -155,6 +156,53 @@ inline std::map<std::string, Tensor> run_model(const Model& m, const std::map<st
   InferenceSession s(m);
   return s.run(inputs);
 }
+
+// One-node models: runs `op` (of `domain`) on `inputs` (graph inputs, or initializers when `constant`; an
+// empty name leaves an optional input out) with attributes set by `attrs`, at `opset`, and returns its
+// outputs.
+namespace ops {
+using Attrs = std::function<void(::onnx::NodeProto&)>;
+
+struct In {
+  std::string name;
+  Tensor value;
+  bool constant = false;  // an initializer (known while tracing) rather than a graph input
+};
+
+inline std::vector<Tensor> run_op(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {},
+                                  int64_t opset = 17, int num_outputs = 1, const std::string& domain = "") {
+  ModelBuilder b(opset);
+  if (!domain.empty()) b.import(domain, 1);
+  std::map<std::string, Tensor> feeds;
+  std::vector<std::string> names;
+  for (const auto& in : inputs) {
+    names.push_back(in.name);
+    if (in.name.empty()) continue;
+    if (in.constant) {
+      b.initializer(in.name, in.value);
+    } else {
+      std::vector<DimSpec> dims(in.value.shape().dims().begin(), in.value.shape().dims().end());
+      b.input(in.name, in.value.dtype(), dims);
+      feeds[in.name] = in.value;
+    }
+  }
+  std::vector<std::string> outs;
+  for (int i = 0; i < num_outputs; ++i) {
+    outs.push_back("out" + std::to_string(i));
+    b.output_untyped(outs.back());
+  }
+  auto& n = b.node(op, names, outs, "node_under_test", domain);
+  if (attrs) attrs(n);
+  auto res = run_model(b.model(), feeds);
+  std::vector<Tensor> v;
+  for (const auto& o : outs) v.push_back(res.at(o));
+  return v;
+}
+
+inline Tensor run1(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {}, int64_t opset = 17) {
+  return run_op(op, inputs, std::move(attrs), opset)[0];
+}
+}  // namespace ops
 
 inline Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1, float hi = 1) {
   std::mt19937 rng(seed);

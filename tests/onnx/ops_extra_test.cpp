@@ -11,46 +11,7 @@ namespace graft::onnx {
 namespace {
 
 using testing::ModelBuilder;
-using Attrs = std::function<void(::onnx::NodeProto&)>;
-
-struct In {
-  std::string name;
-  Tensor value;
-  bool constant = false;  // an initializer (known while tracing) rather than a graph input
-};
-
-std::vector<Tensor> run_op(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {}, int64_t opset = 17,
-                           int num_outputs = 1) {
-  ModelBuilder b(opset);
-  std::map<std::string, Tensor> feeds;
-  std::vector<std::string> names;
-  for (const auto& in : inputs) {
-    names.push_back(in.name);
-    if (in.name.empty()) continue;
-    if (in.constant) {
-      b.initializer(in.name, in.value);
-    } else {
-      std::vector<testing::DimSpec> dims(in.value.shape().dims().begin(), in.value.shape().dims().end());
-      b.input(in.name, in.value.dtype(), dims);
-      feeds[in.name] = in.value;
-    }
-  }
-  std::vector<std::string> outs;
-  for (int i = 0; i < num_outputs; ++i) {
-    outs.push_back("out" + std::to_string(i));
-    b.output_untyped(outs.back());
-  }
-  auto& n = b.node(op, names, outs, "node_under_test");
-  if (attrs) attrs(n);
-  auto res = testing::run_model(b.model(), feeds);
-  std::vector<Tensor> v;
-  for (const auto& o : outs) v.push_back(res.at(o));
-  return v;
-}
-
-Tensor run1(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {}, int64_t opset = 17) {
-  return run_op(op, inputs, std::move(attrs), opset)[0];
-}
+using namespace testing::ops;
 
 Tensor i64(std::vector<int64_t> v, Shape s) { return Tensor::from_vector(v, s); }
 Tensor f32(std::vector<float> v, Shape s) { return Tensor::from_vector(v, s); }

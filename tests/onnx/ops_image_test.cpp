@@ -13,33 +13,10 @@ namespace graft::onnx {
 namespace {
 
 using testing::ModelBuilder;
-using Attrs = std::function<void(::onnx::NodeProto&)>;
-
-struct In {
-  std::string name;
-  Tensor value;
-  bool constant = false;  // an initializer (known while tracing) rather than a graph input
-};
-
-Tensor run1(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {}, int64_t opset = 20) {
-  ModelBuilder b(opset);
-  std::map<std::string, Tensor> feeds;
-  std::vector<std::string> names;
-  for (const auto& in : inputs) {
-    names.push_back(in.name);
-    if (in.name.empty()) continue;
-    if (in.constant) {
-      b.initializer(in.name, in.value);
-    } else {
-      std::vector<testing::DimSpec> dims(in.value.shape().dims().begin(), in.value.shape().dims().end());
-      b.input(in.name, in.value.dtype(), dims);
-      feeds[in.name] = in.value;
-    }
-  }
-  b.output_untyped("out");
-  auto& n = b.node(op, names, {"out"}, "node_under_test");
-  if (attrs) attrs(n);
-  return testing::run_model(b.model(), feeds).at("out");
+using namespace testing::ops;
+// These ops are opset 18-20 ops: run them at opset 20 unless a test says otherwise.
+Tensor run20(const std::string& op, const std::vector<In>& inputs, Attrs attrs = {}, int64_t opset = 20) {
+  return run_op(op, inputs, std::move(attrs), opset)[0];
 }
 
 Tensor f32(std::vector<float> v, Shape s) { return Tensor::from_vector(v, s); }
@@ -104,13 +81,13 @@ TEST(OnnxImageOps, AffineGridMatchesTheSpecificationLoops) {
   for (bool align : {false, true}) {
     auto attrs = [&](auto& n) { ModelBuilder::attr(n, "align_corners", int64_t(align)); };
     Tensor th2 = rnd({2, 2, 3}, 1), th3 = rnd({3, 3, 4}, 2);
-    expect_close(run1("AffineGrid", {{"t", th2}, {"s", i64({2, 3, 4, 5}), true}}, attrs),
+    expect_close(run20("AffineGrid", {{"t", th2}, {"s", i64({2, 3, 4, 5}), true}}, attrs),
                  ref_affine_grid(th2, {2, 3, 4, 5}, align));
-    expect_close(run1("AffineGrid", {{"t", th3}, {"s", i64({3, 2, 2, 3, 1}), true}}, attrs),
+    expect_close(run20("AffineGrid", {{"t", th3}, {"s", i64({3, 2, 2, 3, 1}), true}}, attrs),
                  ref_affine_grid(th3, {3, 2, 2, 3, 1}, align));
     // The identity transform gives the sampling grid of GridSample: the pixel centres (or corners).
     Tensor id = f32({1, 0, 0, 0, 1, 0}, {1, 2, 3});
-    Tensor g = run1("AffineGrid", {{"t", id}, {"s", i64({1, 1, 2, 4}), true}}, attrs);
+    Tensor g = run20("AffineGrid", {{"t", id}, {"s", i64({1, 1, 2, 4}), true}}, attrs);
     std::vector<float> want = align ? std::vector<float>{-1, -1, -1.f / 3, -1, 1.f / 3, -1, 1, -1, -1, 1, -1.f / 3, 1, 1.f / 3, 1, 1, 1}
                                     : std::vector<float>{-0.75, -0.5, -0.25, -0.5, 0.25, -0.5, 0.75, -0.5,
                                                          -0.75, 0.5, -0.25, 0.5, 0.25, 0.5, 0.75, 0.5};
@@ -122,9 +99,9 @@ TEST(OnnxImageOps, AffineGridMatchesTorchFixtures) {
   for (int ac : {0, 1}) {
     auto attrs = [&](auto& n) { ModelBuilder::attr(n, "align_corners", int64_t(ac)); };
     std::string a = "_align" + std::to_string(ac);
-    expect_close(run1("AffineGrid", {{"t", read_npy(fixture("affine2d_theta"))}, {"s", i64({2, 3, 4, 5}), true}}, attrs),
+    expect_close(run20("AffineGrid", {{"t", read_npy(fixture("affine2d_theta"))}, {"s", i64({2, 3, 4, 5}), true}}, attrs),
                  read_npy(fixture("affine2d" + a)));
-    expect_close(run1("AffineGrid", {{"t", read_npy(fixture("affine3d_theta"))}, {"s", i64({2, 1, 3, 4, 5}), true}}, attrs),
+    expect_close(run20("AffineGrid", {{"t", read_npy(fixture("affine3d_theta"))}, {"s", i64({2, 1, 3, 4, 5}), true}}, attrs),
                  read_npy(fixture("affine3d" + a)));
   }
 }
@@ -245,7 +222,7 @@ Tensor ref_grid_sample(const Tensor& X, const Tensor& G, const std::string& mode
 
 Tensor grid_sample(const Tensor& x, const Tensor& g, const std::string& mode, const std::string& pad, bool align,
                    int64_t opset = 20) {
-  return run1("GridSample", {{"x", x}, {"g", g}}, [&](auto& n) {
+  return run20("GridSample", {{"x", x}, {"g", g}}, [&](auto& n) {
     ModelBuilder::attr(n, "mode", mode);
     ModelBuilder::attr(n, "padding_mode", pad);
     ModelBuilder::attr(n, "align_corners", int64_t(align));
@@ -349,7 +326,7 @@ TEST(OnnxImageOps, Col2ImMatchesTheSpecificationLoops) {
     std::vector<int64_t> image = {6, 7}, block = {2, 3}, dil = {2, 1}, pads = {1, 0, 2, 1}, strides = {1, 2};
     // blocks: (6 + 3 - 3) / 1 + 1 = 7, (7 + 1 - 3) / 2 + 1 = 3
     Tensor x = rnd({2, 3 * 6, 21}, 21);
-    Tensor y = run1("Col2Im", {{"x", x}, {"i", i64(image), true}, {"b", i64(block), true}}, [&](auto& n) {
+    Tensor y = run20("Col2Im", {{"x", x}, {"i", i64(image), true}, {"b", i64(block), true}}, [&](auto& n) {
       ModelBuilder::attr(n, "dilations", dil);
       ModelBuilder::attr(n, "pads", pads);
       ModelBuilder::attr(n, "strides", strides);
@@ -359,23 +336,23 @@ TEST(OnnxImageOps, Col2ImMatchesTheSpecificationLoops) {
   // 3-D and 1-D with defaults.
   {
     Tensor x = rnd({1, 2 * 8, 2 * 3 * 2}, 22);
-    Tensor y = run1("Col2Im", {{"x", x}, {"i", i64({3, 4, 3}), true}, {"b", i64({2, 2, 2}), true}}, {}, 18);
+    Tensor y = run20("Col2Im", {{"x", x}, {"i", i64({3, 4, 3}), true}, {"b", i64({2, 2, 2}), true}}, {}, 18);
     expect_close(y, ref_col2im(x, {3, 4, 3}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0, 0, 0, 0}, {1, 1, 1}));
     Tensor x1 = rnd({2, 3, 4}, 23);
-    Tensor y1 = run1("Col2Im", {{"x", x1}, {"i", i64({5}), true}, {"b", i64({3}), true}},
+    Tensor y1 = run20("Col2Im", {{"x", x1}, {"i", i64({5}), true}, {"b", i64({3}), true}},
                      [](auto& n) { ModelBuilder::attr(n, "pads", std::vector<int64_t>{1, 0}); }, 18);
     expect_close(y1, ref_col2im(x1, {5}, {3}, {1}, {1, 0}, {1}));
   }
   // The ONNX documentation's example: a 5x5 image from 5 columns of 1x5 blocks is the transposed input.
   std::vector<float> v(25);
   std::iota(v.begin(), v.end(), 1.f);
-  Tensor y = run1("Col2Im", {{"x", f32(v, {1, 5, 5})}, {"i", i64({5, 5}), true}, {"b", i64({1, 5}), true}}, {}, 18);
+  Tensor y = run20("Col2Im", {{"x", f32(v, {1, 5, 5})}, {"i", i64({5, 5}), true}, {"b", i64({1, 5}), true}}, {}, 18);
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 5; ++j) EXPECT_EQ(y.value_as_double(i * 5 + j), double(j * 5 + i + 1));
 }
 
 TEST(OnnxImageOps, Col2ImMatchesTorchFold) {
-  Tensor y = run1("Col2Im", {{"x", read_npy(fixture("col2im_x"))}, {"i", i64({5, 6}), true}, {"b", i64({2, 3}), true}},
+  Tensor y = run20("Col2Im", {{"x", read_npy(fixture("col2im_x"))}, {"i", i64({5, 6}), true}, {"b", i64({2, 3}), true}},
                   [](auto& n) {
                     ModelBuilder::attr(n, "dilations", std::vector<int64_t>{1, 2});
                     ModelBuilder::attr(n, "pads", std::vector<int64_t>{1, 0, 1, 0});
@@ -385,7 +362,7 @@ TEST(OnnxImageOps, Col2ImMatchesTorchFold) {
 }
 
 TEST(OnnxImageOps, Col2ImRejectsAMismatchedBlockCount) {
-  EXPECT_THROW_WITH(run1("Col2Im", {{"x", rnd({1, 4, 5}, 1)}, {"i", i64({3, 3}), true}, {"b", i64({2, 2}), true}}, {}, 18),
+  EXPECT_THROW_WITH(run20("Col2Im", {{"x", rnd({1, 4, 5}, 1)}, {"i", i64({3, 3}), true}, {"b", i64({2, 2}), true}}, {}, 18),
                     "Col2Im", "blocks");
 }
 
@@ -396,15 +373,15 @@ TEST(OnnxImageOps, CenterCropPadCropsAndPadsAroundTheCentre) {
   std::iota(v.begin(), v.end(), 0.f);
   Tensor x = f32(v, {4, 5});
   // Crop 4 -> 1 (rows 1), pad 5 -> 8 (1 before, 2 after).
-  Tensor y = run1("CenterCropPad", {{"x", x}, {"s", i64({1, 8}), true}}, {}, 18);
+  Tensor y = run20("CenterCropPad", {{"x", x}, {"s", i64({1, 8}), true}}, {}, 18);
   expect_close(y, f32({0, 5, 6, 7, 8, 9, 0, 0}, {1, 8}));
   // Crop 5 -> 2 on the last axis only (columns 1..2), via negative axes.
-  Tensor z = run1("CenterCropPad", {{"x", x}, {"s", i64({2}), true}},
+  Tensor z = run20("CenterCropPad", {{"x", x}, {"s", i64({2}), true}},
                   [](auto& n) { ModelBuilder::attr(n, "axes", std::vector<int64_t>{-1}); }, 18);
   expect_close(z, f32({1, 2, 6, 7, 11, 12, 16, 17}, {4, 2}));
   // A loop over the definition on a 3-D tensor with axes {0, 2}.
   Tensor a = rnd({3, 2, 6}, 31);
-  Tensor b = run1("CenterCropPad", {{"a", a}, {"s", i64({6, 3}), true}},
+  Tensor b = run20("CenterCropPad", {{"a", a}, {"s", i64({6, 3}), true}},
                   [](auto& n) { ModelBuilder::attr(n, "axes", std::vector<int64_t>{0, 2}); }, 18);
   ASSERT_EQ(b.shape(), Shape({6, 2, 3}));
   for (int64_t i = 0; i < 6; ++i)
@@ -415,7 +392,7 @@ TEST(OnnxImageOps, CenterCropPadCropsAndPadsAroundTheCentre) {
         EXPECT_EQ(b.value_as_double((i * 2 + j) * 3 + k), want);
       }
   // Integer data keeps its dtype.
-  Tensor t = run1("CenterCropPad", {{"t", Tensor::from_vector(std::vector<int32_t>{1, 2, 3}, Shape{3})}, {"s", i64({4}), true}}, {}, 18);
+  Tensor t = run20("CenterCropPad", {{"t", Tensor::from_vector(std::vector<int32_t>{1, 2, 3}, Shape{3})}, {"s", i64({4}), true}}, {}, 18);
   EXPECT_EQ(t.dtype(), DType::I32);
   EXPECT_EQ(t.to_vector<int32_t>(), (std::vector<int32_t>{1, 2, 3, 0}));  // an odd excess pads at the end
 }
@@ -468,8 +445,8 @@ TEST(OnnxImageOps, MaxRoiPoolMatchesTheSpecificationLoops) {
       };
       SCOPED_TRACE("scale " + std::to_string(scale) + " pooled " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]));
       Tensor want = ref_max_roi_pool(x, rois, shape[0], shape[1], scale);
-      expect_close(run1("MaxRoiPool", {{"x", x}, {"r", rois}}, attrs, 17), want);        // run-time rois
-      expect_close(run1("MaxRoiPool", {{"x", x}, {"r", rois, true}}, attrs, 17), want);  // known rois
+      expect_close(run20("MaxRoiPool", {{"x", x}, {"r", rois}}, attrs, 17), want);        // run-time rois
+      expect_close(run20("MaxRoiPool", {{"x", x}, {"r", rois, true}}, attrs, 17), want);  // known rois
     }
 }
 
@@ -530,7 +507,7 @@ Tensor ref_deform_conv(const Tensor& X, const Tensor& Wt, const Tensor& off, con
 }
 
 Tensor deform_conv(const std::vector<In>& inputs, const DeformArgs& a) {
-  return run1("DeformConv", inputs, [&](auto& n) {
+  return run20("DeformConv", inputs, [&](auto& n) {
     ModelBuilder::attr(n, "group", a.group);
     ModelBuilder::attr(n, "offset_group", a.offset_group);
     ModelBuilder::attr(n, "dilations", a.dil);
@@ -584,12 +561,12 @@ TEST(OnnxImageOps, DeformConvWithZeroOffsetsIsConv) {
       ModelBuilder::attr(n, "strides", strides);
       ModelBuilder::attr(n, "dilations", dil);
     };
-    Tensor conv = run1("Conv", {{"x", x}, {"w", w}}, attrs, 19);
+    Tensor conv = run20("Conv", {{"x", x}, {"w", w}}, attrs, 19);
     std::vector<int64_t> offs = {2, prod(k) * D};
     for (int i = 0; i < D; ++i) offs.push_back(conv.shape()[i + 2]);
     Tensor zeros = Tensor::zeros(DType::F32, Shape(offs));
     SCOPED_TRACE("rank " + std::to_string(D));
-    expect_close(run1("DeformConv", {{"x", x}, {"w", w}, {"o", zeros}}, attrs, 19), conv, 1e-4);
+    expect_close(run20("DeformConv", {{"x", x}, {"w", w}, {"o", zeros}}, attrs, 19), conv, 1e-4);
   }
 }
 
@@ -602,7 +579,7 @@ TEST(OnnxImageOps, MultinomialFrequenciesFollowTheProbabilities) {
     for (double v : *p) logits.push_back(v > 0 ? float(std::log(v) + 3.0) : -INFINITY);  // unnormalized
   const int64_t S = 20000;
   for (int64_t dtype : {int64_t(6), int64_t(7)}) {
-    Tensor t = run1("Multinomial", {{"x", f32(logits, {2, 4})}}, [&](auto& n) {
+    Tensor t = run20("Multinomial", {{"x", f32(logits, {2, 4})}}, [&](auto& n) {
       ModelBuilder::attr(n, "sample_size", S);
       ModelBuilder::attr(n, "dtype", dtype);
       ModelBuilder::attr(n, "seed", 2.0);
@@ -630,7 +607,7 @@ TEST(OnnxImageOps, MultinomialFrequenciesFollowTheProbabilities) {
 TEST(OnnxImageOps, MultinomialSeedRepeatsAndDefaultsToOneInt32Sample) {
   Tensor x = f32({0, 0, 0, 0, 0, 0, 0, 0}, {1, 8});
   auto draw = [&](std::optional<double> seed) {
-    return run1("Multinomial", {{"x", x}}, [&](auto& n) {
+    return run20("Multinomial", {{"x", x}}, [&](auto& n) {
       ModelBuilder::attr(n, "sample_size", int64_t(64));
       if (seed) ModelBuilder::attr(n, "seed", *seed);
     }, 17);
@@ -640,7 +617,7 @@ TEST(OnnxImageOps, MultinomialSeedRepeatsAndDefaultsToOneInt32Sample) {
   EXPECT_EQ(a.to_vector<int32_t>(), b.to_vector<int32_t>());
   EXPECT_NE(a.to_vector<int32_t>(), c.to_vector<int32_t>());
   EXPECT_NE(d.to_vector<int32_t>(), e.to_vector<int32_t>());
-  Tensor one = run1("Multinomial", {{"x", x}}, {}, 17);
+  Tensor one = run20("Multinomial", {{"x", x}}, {}, 17);
   EXPECT_EQ(one.shape(), Shape({1, 1}));
   // Every class of a uniform row shows up in 64 draws... with overwhelming probability; a fixed seed makes it certain.
   std::vector<int32_t> v = a.to_vector<int32_t>();
