@@ -158,6 +158,9 @@ struct TraceState {
   // Parameter ops that stand for graph inputs, so a shape that needs an input's value can say which.
   std::map<std::pair<const Graph*, int>, std::string> parameter_inputs;
   std::vector<StageGuard>* guards = nullptr;  // staged values assumed so far
+  // Staging memo: outputs of traced-graph ops already computed from the run-time inputs, so consecutive
+  // stages (a detector's many NMS/TopK/Reshape stages share one backbone) compute each op once.
+  std::map<std::pair<const Graph*, int>, std::vector<Tensor>> stage_memo;
 };
 
 class OpContext {

@@ -117,6 +117,37 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
   stats_.traces++;
   stats_.last_trace_ms = ms_since(t0);
   e.guards = std::move(tr.guards);
+  if (!e.guards.empty()) {
+    // One graph computing every staged value from the inputs: the ancestors of the guard nodes.
+    int last = 0;
+    for (const StageGuard& gd : e.guards) last = std::max(last, gd.node.op_index());
+    std::vector<char> mark(size_t(last) + 1, 0);
+    for (const StageGuard& gd : e.guards) mark[size_t(gd.node.op_index())] = 1;
+    for (int i = last; i >= 0; --i)
+      if (mark[size_t(i)])
+        for (const ValueRef& r : g.op(i).inputs) mark[size_t(r.op)] = 1;
+    Graph gg("guards");
+    std::vector<int> map(size_t(last) + 1, -1);
+    for (int i = 0; i <= last; ++i) {
+      if (!mark[size_t(i)]) continue;
+      const Op& op = g.op(i);
+      if (op.kind == OpKind::Parameter) {
+        const std::string& name = std::get<ParameterAttrs>(op.attrs).name;
+        map[size_t(i)] = gg.parameter(name, op.outputs[0].dtype, op.outputs[0].shape).op_index();
+        e.guard_inputs.push_back(name);
+        continue;
+      }
+      std::vector<Node> ins;
+      for (const ValueRef& r : op.inputs) ins.push_back(gg.node({map[size_t(r.op)], r.output}));
+      auto outs = gg.add_op(op.kind, ins, op.attrs, op.outputs);
+      map[size_t(i)] = outs.empty() ? -1 : outs[0].op_index();
+    }
+    std::vector<Node> roots;
+    for (const StageGuard& gd : e.guards) roots.push_back(gg.node({map[size_t(gd.node.op_index())], gd.node.ref().output}));
+    gg.set_outputs(roots);
+    e.guard_exe = options_.backend->compile(gg, options_.compile);
+    for (StageGuard& gd : e.guards) gd.node = Node();  // the traced graph goes away with this function
+  }
   std::vector<Node> outs;
   std::vector<std::string> names = outputs;
   if (names.empty())
@@ -145,16 +176,19 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
 }
 
 bool InferenceSession::guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs) {
-  for (const StageGuard& guard : e.guards) {
-    std::vector<Tensor> args;
-    for (const auto& name : guard.inputs) args.push_back(inputs.at(name));
-    Tensor now = guard.exe->run(std::span<const Tensor>(args)).at(0);
-    stats_.guard_runs++;
-    if (now.dtype() != guard.value.dtype() || now.shape() != guard.value.shape()) return false;
-    for (int64_t i = 0; i < now.size(); ++i)
-      if (now.value_as_double(i) != guard.value.value_as_double(i) &&
-          !(std::isnan(now.value_as_double(i)) && std::isnan(guard.value.value_as_double(i))))
-        return false;
+  if (!e.guard_exe) return true;
+  std::vector<Tensor> args;
+  for (const auto& name : e.guard_inputs)
+    args.push_back(name == kRunCounter ? Tensor::scalar(uint64_t(runs_)) : inputs.at(name));
+  std::vector<Tensor> now = e.guard_exe->run(std::span<const Tensor>(args));
+  stats_.guard_runs++;
+  for (size_t k = 0; k < e.guards.size(); ++k) {
+    const Tensor& want = e.guards[k].value;
+    if (now[k].dtype() != want.dtype() || now[k].shape() != want.shape()) return false;
+    for (int64_t i = 0; i < want.size(); ++i) {
+      double a = now[k].value_as_double(i), b = want.value_as_double(i);
+      if (a != b && !(std::isnan(a) && std::isnan(b))) return false;
+    }
   }
   return true;
 }

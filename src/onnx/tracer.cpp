@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "backend/cpu/optimize.h"
 #include "graft/backend/backend.h"
 #include "onnx/converter.h"
 #include "onnx/fusion.h"
@@ -317,6 +318,7 @@ std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
   mark[size_t(root)] = 1;
   for (int i = root; i >= 0; --i) {
     if (!mark[size_t(i)]) continue;
+    if (state_.stage_memo.count({&g, i})) continue;  // computed by an earlier stage: its inputs are not needed
     const Op& op = g.op(i);
     if (op.kind == OpKind::Parameter) {
       auto it = state_.parameter_inputs.find({&g, i});
@@ -324,31 +326,33 @@ std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
     }
     for (const ValueRef& r : op.inputs) mark[size_t(r.op)] = 1;
   }
-  // The prefix as a graph of its own whose parameters are the graph inputs it reads, compiled once: it
-  // computes the value now and checks the assumption on later runs.
-  StageGuard guard;
-  guard.what = what;
-  Graph prefix("stage");
-  std::vector<int> map(size_t(root) + 1, -1);
-  std::vector<Tensor> args;
+  // Computes the prefix op by op on the run's inputs (one kernel per op, results kept in the memo for
+  // later stages). Ops the CPU backend cannot run one at a time fail the stage.
   for (int i = 0; i <= root; ++i) {
-    if (!mark[size_t(i)]) continue;
+    if (!mark[size_t(i)] || state_.stage_memo.count({&g, i})) continue;
     const Op& op = g.op(i);
+    std::vector<Tensor> values;
     if (op.kind == OpKind::Parameter) {
-      const std::string& name = state_.parameter_inputs.at({&g, i});
-      map[size_t(i)] = prefix.parameter(name, op.outputs[0].dtype, op.outputs[0].shape).op_index();
-      guard.inputs.push_back(name);
-      args.push_back(opts->runtime_inputs->at(name));
-      continue;
+      values = {opts->runtime_inputs->at(state_.parameter_inputs.at({&g, i}))};
+    } else if (op.kind == OpKind::Constant) {
+      values = {std::get<ConstantAttrs>(op.attrs).value};
+    } else {
+      std::vector<Tensor> args;
+      std::vector<ValueType> types;
+      for (const ValueRef& r : op.inputs) {
+        args.push_back(state_.stage_memo.at({&g, r.op}).at(size_t(r.output)));
+        types.push_back(g.op(r.op).outputs[size_t(r.output)]);
+      }
+      auto res = cpu::evaluate_op(op, types, args, CompileOptions{});
+      if (!res) return std::nullopt;
+      values = std::move(*res);
     }
-    std::vector<Node> ins;
-    for (const ValueRef& r : op.inputs) ins.push_back(prefix.node({map[size_t(r.op)], r.output}));
-    auto outs = prefix.add_op(op.kind, ins, op.attrs, op.outputs);
-    map[size_t(i)] = outs.empty() ? -1 : outs[0].op_index();
+    state_.stage_memo[{&g, i}] = std::move(values);
   }
-  prefix.set_outputs({prefix.node({map[size_t(root)], n.ref().output})});
-  guard.exe = cpu_backend()->compile(prefix);
-  guard.value = guard.exe->run(std::span<const Tensor>(args)).at(0);
+  StageGuard guard;
+  guard.node = n;
+  guard.value = state_.stage_memo.at({&g, root}).at(size_t(n.ref().output));
+  guard.what = what;
   state_.guards->push_back(guard);
   return guard.value;
 }

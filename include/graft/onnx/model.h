@@ -24,7 +24,6 @@ class ModelProto;
 }
 
 namespace graft {
-class Executable;
 class Context;
 class GraphVariables;
 }
@@ -93,11 +92,11 @@ struct TraceOptions {
   std::vector<std::string> absent_inputs;
 };
 
-// A value a staged trace assumed: `exe` computes it from the graph inputs `inputs` (in order). The trace
-// is valid for other inputs of the same shapes exactly when `exe` gives `value` again.
+// A value a staged trace assumed: `node` (in the traced graph) computed `value` from the run-time inputs.
+// The trace is valid for other inputs of the same shapes exactly when `node` gives `value` again;
+// InferenceSession compiles the prefixes of all of an entry's guards into one executable to check that.
 struct StageGuard {
-  std::vector<std::string> inputs;
-  std::shared_ptr<Executable> exe;
+  Node node;
   Tensor value;
   std::string what;  // the op and operand that needed it
 };

@@ -87,6 +87,10 @@ class InferenceSession {
     std::vector<OutputSlot> outputs;
     std::unique_ptr<Executable> exe;
     std::vector<StageGuard> guards;  // staged values this entry's trace assumed
+    // The prefixes of all guards as one executable (shared ops computed once), its inputs by name, and
+    // the values it must give again for the entry to be reused.
+    std::unique_ptr<Executable> guard_exe;
+    std::vector<std::string> guard_inputs;
   };
   bool guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs);
   FlatInputs flatten(const std::map<std::string, IoValue>& inputs) const;
