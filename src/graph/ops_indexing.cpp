@@ -1,5 +1,6 @@
 // Gather / scatter (XLA dimension numbers) and the NumPy-style conveniences built on them.
 #include <numeric>
+#include <optional>
 
 #include "graft/graph/ops.h"
 #include "graph/builder_util.h"
@@ -125,11 +126,51 @@ Node TakeAlongAxis(Node x, Node indices, int axis) {
   return Gather(x, along_axis_coordinates(idx, axis, x.rank()), a);
 }
 
+namespace {
+// When `indices` is a broadcast that varies only along `axis` (PyTorch's x.scatter(0, i.expand(...), u),
+// as detection heads write whole rows) and the updates span every other axis of the operand, the
+// element scatter is a scatter of whole slices: returns the [n, 1] row indices for that, else nullopt.
+std::optional<Node> row_indices(Node x, Node indices, Node updates, int axis) {
+  if (indices.op().kind != OpKind::BroadcastInDim) return std::nullopt;
+  const auto& dims = std::get<BroadcastInDimAttrs>(indices.op().attrs).dims;
+  Node src = indices.graph()->node(indices.op().inputs[0]);
+  for (int i = 0; i < x.rank(); ++i)
+    if (i != axis && updates.shape()[i] != x.shape()[i]) return std::nullopt;
+  // Every operand axis must land on an output axis of extent 1 in the source, except the one on `axis`.
+  int64_t along = 1;
+  for (size_t j = 0; j < dims.size(); ++j) {
+    int64_t e = src.shape()[int(j)];
+    if (dims[j] == axis) along = e;
+    else if (e != 1) return std::nullopt;
+  }
+  if (along != indices.shape()[axis]) return std::nullopt;
+  return Reshape(src, {along, 1});
+}
+}  // namespace
+
 Node ScatterAlongAxis(Node x, Node indices, Node updates, int axis, ReduceOp combiner) {
   axis = int(normalize_axes({axis}, x.rank(), "ScatterAlongAxis into " + x.describe())[0]);
   GRAFT_CHECK(indices.shape() == updates.shape() && indices.rank() == x.rank(), "ScatterAlongAxis into ",
               x.describe(), ": indices ", indices.shape(), " and updates ", updates.shape(),
               " must match and have the operand's rank");
+  if (auto rows = row_indices(x, indices, updates, axis)) {
+    // Whole slices: updates' slice i goes to position rows[i] along `axis`.
+    ScatterAttrs a;
+    a.index_vector_dim = 1;
+    a.scatter_dims_to_operand_dims = {axis};
+    a.inserted_window_dims = {axis};
+    // Updates are [n, the other axes in order] (axis moved to the front): dims 1.. are the window.
+    for (int i = 1; i < x.rank(); ++i) a.update_window_dims.push_back(i);
+    a.combiner = combiner;
+    Node idx = wrap_negative(Convert(*rows, DType::I64), x.shape()[axis]);
+    Node upd = axis == 0 ? updates : Transpose(updates, [&] {
+      Axes perm{axis};
+      for (int i = 0; i < x.rank(); ++i)
+        if (i != axis) perm.push_back(i);
+      return perm;
+    }());
+    return Scatter(x, idx, upd, a);
+  }
   Node idx = wrap_negative(Convert(indices, DType::I64), x.shape()[axis]);
   ScatterAttrs a;
   a.index_vector_dim = x.rank();

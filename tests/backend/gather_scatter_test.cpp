@@ -612,3 +612,38 @@ TEST(ScatterAlongAxisTest, MatchesNaiveForEveryAxisAndCombiner) {
 }
 
 }  // namespace
+
+// ScatterAlongAxis with indices broadcast along every other axis (x.scatter(axis, i.expand(...), u), as
+// detection heads write whole rows) takes a slice-scatter path; it must equal the element-wise scatter
+// written out here, on axis 0 and a middle axis, for replace and add (with repeated rows).
+TEST(ScatterAlongAxisTest, BroadcastRowIndicesMatchElementwiseScatter) {
+  for (int axis : {0, 1})
+    for (ReduceOp op : {ReduceOp::Replace, ReduceOp::Sum}) {
+      Dims xd = axis == 0 ? Dims{6, 3, 4} : Dims{3, 6, 4};
+      Dims ud = xd;
+      ud[size_t(axis)] = 4;
+      std::vector<int64_t> rows = op == ReduceOp::Replace ? std::vector<int64_t>{4, 0, -1, 2}
+                                                          : std::vector<int64_t>{1, 1, 3, -6};
+      Tensor x = graft::testing::random_tensor(DType::F32, Shape(xd), 1);
+      Tensor u = graft::testing::random_tensor(DType::F32, Shape(ud), 2);
+      Dims rd(3, 1);
+      rd[size_t(axis)] = 4;
+      Tensor r = Tensor::from_vector(rows, Shape(rd));
+      Tensor y = graft::testing::run1(
+          [&](std::vector<Node> p) { return ScatterAlongAxis(p[0], BroadcastTo(p[2], Shape(ud)), p[1], axis, op); },
+          {x, u, r});
+      // Reference: for every update element, its destination is its own position with the axis
+      // coordinate replaced by the row index.
+      std::vector<double> want(size_t(x.size()));
+      for (int64_t i = 0; i < x.size(); ++i) want[size_t(i)] = x.value_as_double(i);
+      for (int64_t i = 0; i < u.size(); ++i) {
+        Dims at = unravel(i, ud);
+        int64_t row = rows[size_t(at[size_t(axis)])];
+        at[size_t(axis)] = row < 0 ? row + xd[size_t(axis)] : row;
+        double& w = want[size_t(ravel(at, xd))];
+        w = op == ReduceOp::Sum ? w + u.value_as_double(i) : u.value_as_double(i);
+      }
+      for (int64_t i = 0; i < y.size(); ++i)
+        EXPECT_NEAR(y.value_as_double(i), want[size_t(i)], 1e-5) << "axis " << axis << " element " << i;
+    }
+}

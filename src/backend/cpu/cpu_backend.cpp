@@ -55,6 +55,7 @@ class CpuExecutable final : public Executable {
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
+    profile_level_ = profile_ ? std::max(1, std::atoi(p)) : 0;
     stats_.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 
@@ -287,7 +288,8 @@ class CpuExecutable final : public Executable {
     return cl;
   }
 
-  // GRAFT_PROFILE=1: time every step, print the totals by kind when the executable is destroyed.
+  // GRAFT_PROFILE=1: time every step, print the totals by kind when the executable is destroyed (=2: and
+  // the slowest kernels one by one).
   void print_profile() const {
     std::map<std::string, std::pair<double, int>> by_kind;
     double total = 0;
@@ -309,6 +311,17 @@ class CpuExecutable final : public Executable {
     for (auto& [t, k] : rows)
       std::fprintf(stderr, "  %-28s %8.3f s  %5.1f%%  (%d kernels)\n", k.c_str(), t, total > 0 ? 100 * t / total : 0.0,
                    by_kind[k].second);
+    if (profile_level_ < 2) return;
+    // GRAFT_PROFILE=2: also the 15 slowest kernels, with the op (ONNX node) they came from and their shape.
+    std::vector<const Step*> slow;
+    for (const Step& s : steps_) slow.push_back(&s);
+    std::sort(slow.begin(), slow.end(), [](const Step* a, const Step* b) { return a->seconds > b->seconds; });
+    std::fprintf(stderr, "  slowest kernels:\n");
+    for (size_t i = 0; i < slow.size() && i < 15; ++i) {
+      const Op& op = graph_.op(slow[i]->op);
+      std::fprintf(stderr, "  %8.3f s  %-12s %-24s \"%s\"\n", slow[i]->seconds, std::string(op_name(op.kind)).c_str(),
+                   op.outputs.empty() ? "" : op.outputs[0].str().c_str(), op.name.c_str());
+    }
   }
 
  public:
@@ -318,6 +331,7 @@ class CpuExecutable final : public Executable {
 
  private:
   bool profile_ = false;
+  int profile_level_ = 0;  // GRAFT_PROFILE=2 adds the slowest kernels by name
   Graph graph_;
   std::vector<Step> steps_;
   std::vector<Buffer> buffers_;
