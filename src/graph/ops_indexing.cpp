@@ -112,30 +112,17 @@ Node along_axis_coordinates(Node idx, int axis, int rank) {
 }
 }  // namespace
 
-Node TakeAlongAxis(Node x, Node indices, int axis) {
-  axis = int(normalize_axes({axis}, x.rank(), "TakeAlongAxis of " + x.describe())[0]);
-  GRAFT_CHECK(indices.rank() == x.rank(), "TakeAlongAxis of ", x.describe(), ": indices ", indices.shape(),
-              " must have the operand's rank ", x.rank());
-  Node idx = wrap_negative(Convert(indices, DType::I64), x.shape()[axis]);
-  GatherAttrs a;
-  a.index_vector_dim = x.rank();
-  a.start_index_map.resize(size_t(x.rank()));
-  std::iota(a.start_index_map.begin(), a.start_index_map.end(), 0);
-  a.collapsed_slice_dims = a.start_index_map;
-  a.slice_sizes.assign(size_t(x.rank()), 1);
-  return Gather(x, along_axis_coordinates(idx, axis, x.rank()), a);
-}
-
 namespace {
 // When `indices` is a broadcast that varies only along `axis` (PyTorch's x.scatter(0, i.expand(...), u),
-// as detection heads write whole rows) and the updates span every other axis of the operand, the
-// element scatter is a scatter of whole slices: returns the [n, 1] row indices for that, else nullopt.
-std::optional<Node> row_indices(Node x, Node indices, Node updates, int axis) {
+// as detection heads write whole rows, or torch.gather(x, d, i.expand(...))) and `span` covers every
+// other axis of the operand, the element-wise scatter/gather moves whole slices: returns the [n, 1]
+// slice indices for that, else nullopt.
+std::optional<Node> row_indices(Node x, Node indices, Node span, int axis) {
   if (indices.op().kind != OpKind::BroadcastInDim) return std::nullopt;
   const auto& dims = std::get<BroadcastInDimAttrs>(indices.op().attrs).dims;
   Node src = indices.graph()->node(indices.op().inputs[0]);
   for (int i = 0; i < x.rank(); ++i)
-    if (i != axis && updates.shape()[i] != x.shape()[i]) return std::nullopt;
+    if (i != axis && span.shape()[i] != x.shape()[i]) return std::nullopt;
   // Every operand axis must land on an output axis of extent 1 in the source, except the one on `axis`.
   int64_t along = 1;
   for (size_t j = 0; j < dims.size(); ++j) {
@@ -147,6 +134,24 @@ std::optional<Node> row_indices(Node x, Node indices, Node updates, int axis) {
   return Reshape(src, {along, 1});
 }
 }  // namespace
+
+Node TakeAlongAxis(Node x, Node indices, int axis) {
+  axis = int(normalize_axes({axis}, x.rank(), "TakeAlongAxis of " + x.describe())[0]);
+  GRAFT_CHECK(indices.rank() == x.rank(), "TakeAlongAxis of ", x.describe(), ": indices ", indices.shape(),
+              " must have the operand's rank ", x.rank());
+  // Indices that only vary along `axis`, over whole slices (torch.gather(x, d, i.expand(...))): a Take.
+  if (auto rows = row_indices(x, indices, indices, axis))
+    return Take(x, Reshape(*rows, {indices.shape()[axis]}), axis);
+  Node idx = wrap_negative(Convert(indices, DType::I64), x.shape()[axis]);
+  GatherAttrs a;
+  a.index_vector_dim = x.rank();
+  a.start_index_map.resize(size_t(x.rank()));
+  std::iota(a.start_index_map.begin(), a.start_index_map.end(), 0);
+  a.collapsed_slice_dims = a.start_index_map;
+  a.slice_sizes.assign(size_t(x.rank()), 1);
+  return Gather(x, along_axis_coordinates(idx, axis, x.rank()), a);
+}
+
 
 Node ScatterAlongAxis(Node x, Node indices, Node updates, int axis, ReduceOp combiner) {
   axis = int(normalize_axes({axis}, x.rank(), "ScatterAlongAxis into " + x.describe())[0]);

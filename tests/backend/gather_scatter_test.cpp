@@ -647,3 +647,27 @@ TEST(ScatterAlongAxisTest, BroadcastRowIndicesMatchElementwiseScatter) {
         EXPECT_NEAR(y.value_as_double(i), want[size_t(i)], 1e-5) << "axis " << axis << " element " << i;
     }
 }
+
+// TakeAlongAxis with indices broadcast along every other axis (torch.gather(x, d, i.expand(...))) is a
+// Take of whole slices; it must equal the element-wise gather written out here.
+TEST(TakeAlongAxisTest, BroadcastRowIndicesMatchElementwiseGather) {
+  for (int axis : {0, 1, 2}) {
+    Dims xd{5, 4, 3};
+    Dims od = xd;
+    od[size_t(axis)] = 4;
+    std::vector<int64_t> rows{2, -1, 0, 2};
+    Tensor x = graft::testing::random_tensor(DType::F32, Shape(xd), 3);
+    Dims rd(3, 1);
+    rd[size_t(axis)] = 4;
+    Tensor r = Tensor::from_vector(rows, Shape(rd));
+    Tensor y = graft::testing::run1(
+        [&](std::vector<Node> p) { return TakeAlongAxis(p[0], BroadcastTo(p[1], Shape(od)), axis); }, {x, r});
+    ASSERT_EQ(y.shape(), Shape(od));
+    for (int64_t i = 0; i < y.size(); ++i) {
+      Dims at = unravel(i, od);
+      int64_t row = rows[size_t(at[size_t(axis)])];
+      at[size_t(axis)] = row < 0 ? row + xd[size_t(axis)] : row;
+      EXPECT_EQ(y.value_as_double(i), x.value_as_double(ravel(at, xd))) << "axis " << axis << " element " << i;
+    }
+  }
+}
