@@ -1,14 +1,16 @@
-// The recurrence of an RNN / GRU / LSTM direction in one kernel (composite "rnn_scan", built by the
-// ONNX recurrent converters). Unrolled, a 100-step bidirectional LSTM is thousands of small kernels;
-// here each step is one oneDNN product of the state with the recurrent weights (primitives built
-// once) followed by the gate arithmetic on rows that stay in cache.
+// The recurrences of an RNN / GRU / LSTM layer in one kernel (composite "rnn_scan", built by the ONNX
+// recurrent converters). Unrolled, a 100-step bidirectional LSTM is thousands of small kernels; here
+// each step is one oneDNN product of the state with the recurrent weights (primitives built once, the
+// weights packed once when they are constant) followed by the gate arithmetic on rows that stay in
+// cache. The two directions of a bidirectional layer run at the same time, one thread each.
 //
-// Inputs: xp [seq, batch, G*H] (input projection, biases folded in), rt [H, G*H] (R transposed),
-//         h0 [batch, H], c0 [batch, H], then lens [batch] int64 (has_lens), peepholes [3H] i, o, f
-//         (has_peep), the GRU h gate's recurrent bias [H] (has_rbh: linear_before_reset).
-// ints:   {cell (0 RNN, 1 GRU, 2 LSTM), reverse, has_lens, has_peep, has_rbh, linear_before_reset,
-//          input_forget, has_clip}; floats {clip}
-// Outputs: Y [seq, batch, H] (zero past a batch entry's length), last h, last c.
+// Operands, in per-direction blocks for D directions (ints[8], 1 when absent; direction 1 runs reversed):
+//   xp [seq, batch, G*H] x D (input projection, biases folded in), rt [H, G*H] x D (R transposed),
+//   h0 [batch, H] x D, c0 [batch, H] x D, then lens [batch] int64 (has_lens), peepholes [3H] (i, o, f)
+//   x D (has_peep), the GRU h gate's recurrent bias [H] x D (has_rbh: linear_before_reset).
+// ints:   {cell (0 RNN, 1 GRU, 2 LSTM), reverse (of direction 0), has_lens, has_peep, has_rbh,
+//          linear_before_reset, input_forget, has_clip, D}; floats {clip}
+// Results: Y [seq, batch, H] x D (zero past a batch entry's length), last h x D, last c x D.
 // Gate orders follow ONNX: GRU z, r, h; LSTM i, o, f, c. Activations are the defaults (sigmoid, tanh).
 #include <omp.h>
 
