@@ -1,5 +1,7 @@
 #include "backend/cpu/attention_fusion.h"
 
+#include "backend/cpu/graph_rewrite.h"
+
 #include <optional>
 #include <span>
 
@@ -23,14 +25,7 @@ struct Match {
 
 class Matcher {
  public:
-  explicit Matcher(const Graph& g) : g_(g), n_(g.num_ops()), uses_(size_t(n_), 0), user_(size_t(n_), -1) {
-    for (int i = 0; i < n_; ++i)
-      for (const ValueRef& r : g.op(i).inputs) {
-        ++uses_[size_t(r.op)];
-        user_[size_t(r.op)] = i;
-      }
-    for (const ValueRef& r : g.outputs()) uses_[size_t(r.op)] += 2;  // graph outputs stay as they are
-  }
+  explicit Matcher(const Graph& g) : g_(g), uses_(g) {}
 
   std::optional<Match> at_softmax(int i) const {
     const Op& sm = g_.op(i);
@@ -38,11 +33,11 @@ class Matcher {
     const auto& ca = std::get<CompositeAttrs>(sm.attrs);
     const ValueType& st = sm.outputs[0];
     if (ca.name != "softmax" || st.dtype != DType::F32 || st.shape.rank() != 4 || ca.ints.at(0) != 3) return std::nullopt;
-    if (uses_[size_t(i)] != 1 || st.shape[3] == 0) return std::nullopt;
+    if (uses_.count[size_t(i)] != 1 || st.shape[3] == 0) return std::nullopt;
     Match m;
     m.softmax = i;
     // p V
-    int pv = user_[size_t(i)];
+    int pv = uses_.user[size_t(i)];
     const Op& o = g_.op(pv);
     if (!is_batched_product(o, {3}, {2}) || o.inputs[0].op != i || o.inputs[0].output != 0) return std::nullopt;
     m.pv = pv;
@@ -80,10 +75,10 @@ class Matcher {
     }
     unwrap(o.inputs[1], &m.v, &m.v_perm);
     m.out_perm = kIdentity;
-    if (uses_[size_t(pv)] == 1) {
-      const Op& t = g_.op(user_[size_t(pv)]);
+    if (uses_.count[size_t(pv)] == 1) {
+      const Op& t = g_.op(uses_.user[size_t(pv)]);
       if (t.kind == OpKind::Transpose) {
-        m.out_transpose = user_[size_t(pv)];
+        m.out_transpose = uses_.user[size_t(pv)];
         m.out_perm = std::get<TransposeAttrs>(t.attrs).perm;
       }
     }
@@ -92,7 +87,7 @@ class Matcher {
 
  private:
   const ValueType& type(const ValueRef& r) const { return g_.op(r.op).outputs[size_t(r.output)]; }
-  bool single_use(const ValueRef& r) const { return uses_[size_t(r.op)] == 1 && g_.op(r.op).outputs.size() == 1; }
+  bool single_use(const ValueRef& r) const { return uses_.count[size_t(r.op)] == 1 && g_.op(r.op).outputs.size() == 1; }
 
   // A rank-4 f32 product with batch axes {0, 1} and the given contracting axes, no fused bias.
   bool is_batched_product(const Op& op, std::vector<int64_t> lhs_contract, std::vector<int64_t> rhs_contract) const {
@@ -154,8 +149,7 @@ class Matcher {
   }
 
   const Graph& g_;
-  int n_;
-  std::vector<int> uses_, user_;
+  Uses uses_;
 };
 
 }  // namespace
@@ -174,49 +168,33 @@ Graph fuse_attention(const Graph& g, int* fused) {
     skip[size_t(m->replaced())] = 0;
     at_replaced[size_t(m->replaced())] = m;
   }
-  Graph out(g.name());
-  std::vector<std::vector<Node>> map(static_cast<size_t>(n));
-  auto mapped = [&](const ValueRef& r) { return map[size_t(r.op)][size_t(r.output)]; };
-  for (int i = 0; i < n; ++i) {
-    const Op& op = g.op(i);
-    out.set_current_name(op.name);
-    if (op.kind == OpKind::Parameter) {
-      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
-      continue;
-    }
-    if (skip[size_t(i)]) continue;
-    if (const auto& m = at_replaced[size_t(i)]) {
-      std::vector<Node> in{mapped(m->q), mapped(m->k), mapped(m->v)};
-      if (m->mask) in.push_back(mapped(*m->mask));
-      std::vector<int64_t> ints{m->mask ? 1 : 0};
-      for (const auto* p : {&m->q_perm, &m->k_perm, &m->v_perm, &m->out_perm}) ints.insert(ints.end(), p->begin(), p->end());
-      CompositeAttrs attrs;
-      attrs.name = "fused_attention";
-      attrs.ints = ints;
-      attrs.floats = {m->scale};
-      // The decomposition, should anything ever need the primitives back.
-      const double scale = m->scale;
-      const bool has_mask = m->mask.has_value();
-      const std::vector<int64_t> qp = m->q_perm, kp = m->k_perm, vp = m->v_perm, op_ = m->out_perm;
-      attrs.decompose = [=](std::span<const Node> x) {
-        Node q = Transpose(x[0], qp), k = Transpose(x[1], kp), v = Transpose(x[2], vp);
-        Node s = MatMul(q, Transpose(k, {0, 1, 3, 2}));
-        s = s * ScalarLike(s, scale);
-        if (has_mask) s = s + x[3];
-        return std::vector<Node>{Transpose(MatMul(Softmax(s, -1), v), op_)};
-      };
-      out.set_current_name(g.op(m->softmax).name);
-      map[size_t(i)] = out.add_op(OpKind::Composite, in, attrs, op.outputs);
-      ++*fused;
-      continue;
-    }
-    std::vector<Node> in;
-    for (const ValueRef& r : op.inputs) in.push_back(mapped(r));
-    map[size_t(i)] = out.add_op(op.kind, in, op.attrs, op.outputs);
-  }
-  std::vector<Node> outs;
-  for (const ValueRef& r : g.outputs()) outs.push_back(mapped(r));
-  out.set_outputs(outs);
+  Graph out = rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
+    if (skip[size_t(i)]) return std::vector<Node>{};
+    const auto& m = at_replaced[size_t(i)];
+    if (!m) return std::nullopt;
+    std::vector<Node> in{mapped(m->q), mapped(m->k), mapped(m->v)};
+    if (m->mask) in.push_back(mapped(*m->mask));
+    std::vector<int64_t> ints{m->mask ? 1 : 0};
+    for (const auto* p : {&m->q_perm, &m->k_perm, &m->v_perm, &m->out_perm}) ints.insert(ints.end(), p->begin(), p->end());
+    CompositeAttrs attrs;
+    attrs.name = "fused_attention";
+    attrs.ints = ints;
+    attrs.floats = {m->scale};
+    // The decomposition, should anything ever need the primitives back.
+    const double scale = m->scale;
+    const bool has_mask = m->mask.has_value();
+    const std::vector<int64_t> qp = m->q_perm, kp = m->k_perm, vp = m->v_perm, op_ = m->out_perm;
+    attrs.decompose = [=](std::span<const Node> x) {
+      Node q = Transpose(x[0], qp), k = Transpose(x[1], kp), v = Transpose(x[2], vp);
+      Node s = MatMul(q, Transpose(k, {0, 1, 3, 2}));
+      s = s * ScalarLike(s, scale);
+      if (has_mask) s = s + x[3];
+      return std::vector<Node>{Transpose(MatMul(Softmax(s, -1), v), op_)};
+    };
+    out.set_current_name(g.op(m->softmax).name);
+    ++*fused;
+    return out.add_op(OpKind::Composite, in, attrs, g.op(i).outputs);
+  });
   return *fused ? eliminate_dead_code(out) : out;
 }
 

@@ -1,5 +1,7 @@
 #include "backend/cpu/conv_epilogue.h"
 
+#include "backend/cpu/graph_rewrite.h"
+
 #include <cmath>
 
 #include "graft/graph/ops.h"
@@ -40,14 +42,9 @@ bool is_channel_bias(const ValueType& b, const Shape& y) {
 
 Graph fuse_conv_epilogues(const Graph& g, int* fused) {
   const int n = g.num_ops();
-  std::vector<int> uses(static_cast<size_t>(n), 0);
-  std::vector<int> user(static_cast<size_t>(n), -1);
-  for (int i = 0; i < n; ++i)
-    for (const ValueRef& r : g.op(i).inputs) {
-      ++uses[size_t(r.op)];
-      user[size_t(r.op)] = i;
-    }
-  for (const ValueRef& r : g.outputs()) uses[size_t(r.op)] += 2;  // graph outputs must stay as they are
+  const Uses u(g);
+  const std::vector<int>& uses = u.count;
+  const std::vector<int>& user = u.user;
 
   std::vector<Match> matches;
   std::vector<int> role(static_cast<size_t>(n), 0);  // 1: fused convolution, 2: absorbed op
@@ -100,17 +97,8 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
     matches.push_back(std::move(m));
   }
 
-  Graph out(g.name());
-  std::vector<std::vector<Node>> map(static_cast<size_t>(n));
   *fused = 0;
-  auto mapped = [&](const ValueRef& r) { return map[size_t(r.op)][size_t(r.output)]; };
-  for (int i = 0; i < n; ++i) {
-    const Op& op = g.op(i);
-    out.set_current_name(op.name);
-    if (op.kind == OpKind::Parameter) {
-      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
-      continue;
-    }
+  return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
     if (match_of_last[size_t(i)] >= 0) {
       const Match& m = matches[size_t(match_of_last[size_t(i)])];
       const Op& c = g.op(m.conv);
@@ -127,19 +115,12 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
       attrs.clip_lo = m.lo;
       attrs.clip_hi = m.hi;
       out.set_current_name(c.name);
-      map[size_t(i)] = out.add_op(OpKind::Convolution, in, attrs, op.outputs);
       ++*fused;
-      continue;
+      return out.add_op(OpKind::Convolution, in, attrs, g.op(i).outputs);
     }
-    if (role[size_t(i)] != 0) continue;  // absorbed: only the last op's value is used outside the chain
-    std::vector<Node> in;
-    for (const ValueRef& r : op.inputs) in.push_back(mapped(r));
-    map[size_t(i)] = out.add_op(op.kind, in, op.attrs, op.outputs);
-  }
-  std::vector<Node> outs;
-  for (const ValueRef& r : g.outputs()) outs.push_back(mapped(r));
-  out.set_outputs(outs);
-  return out;
+    if (role[size_t(i)] != 0) return std::vector<Node>{};  // absorbed: only the last op's value is read
+    return std::nullopt;
+  });
 }
 
 }  // namespace graft::cpu

@@ -1,5 +1,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 
+#include "backend/cpu/graph_rewrite.h"
+
 #include "graft/graph/ops.h"
 
 namespace graft::cpu {
@@ -16,14 +18,9 @@ struct Match {
 
 Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
   const int n = g.num_ops();
-  std::vector<int> uses(static_cast<size_t>(n), 0);
-  std::vector<int> user(static_cast<size_t>(n), -1);
-  for (int i = 0; i < n; ++i)
-    for (const ValueRef& r : g.op(i).inputs) {
-      ++uses[size_t(r.op)];
-      user[size_t(r.op)] = i;
-    }
-  for (const ValueRef& r : g.outputs()) uses[size_t(r.op)] += 2;  // graph outputs must stay as they are
+  const Uses u(g);
+  const std::vector<int>& uses = u.count;
+  const std::vector<int>& user = u.user;
 
   std::vector<Match> by_dot(static_cast<size_t>(n));
   std::vector<int> role(static_cast<size_t>(n), 0);  // 1: dot, 2: add, 3: activation of a match
@@ -63,49 +60,29 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
   next:;
   }
 
-  Graph out(g.name());
-  std::vector<std::vector<Node>> map(static_cast<size_t>(n));
   std::vector<int> dot_of_add(static_cast<size_t>(n), -1);
   for (int i = 0; i < n; ++i)
     if (role[size_t(i)] == 1) dot_of_add[size_t(by_dot[size_t(i)].add)] = i;
   *fused = 0;
-  for (int i = 0; i < n; ++i) {
+  return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
+    if (role[size_t(i)] == 1) return std::vector<Node>{};  // the product is emitted at its Add
+    // A fused activation stands for the product that now includes it: the Add's replacement.
+    if (role[size_t(i)] == 3) return std::vector<Node>{mapped(g.op(i).inputs[0])};
+    if (role[size_t(i)] != 2) return std::nullopt;
     const Op& op = g.op(i);
-    out.set_current_name(op.name);
-    if (op.kind == OpKind::Parameter) {
-      map[size_t(i)] = {out.parameter(std::get<ParameterAttrs>(op.attrs).name, op.outputs[0].dtype, op.outputs[0].shape)};
-      continue;
-    }
-    if (role[size_t(i)] == 1) continue;  // emitted at its Add
-    if (role[size_t(i)] == 3) continue;  // mapped at the Add
-    if (role[size_t(i)] == 2) {
-      const Match& m = by_dot[size_t(dot_of_add[size_t(i)])];
-      const Op& d = g.op(m.dot);
-      const ValueRef& br = op.inputs[size_t(m.bias_input)];
-      Node bias = map[size_t(br.op)][size_t(br.output)];
-      bias = Reshape(bias, {d.outputs[0].shape[-1]});
-      std::vector<Node> dot_in;
-      for (const ValueRef& r : d.inputs) dot_in.push_back(map[size_t(r.op)][size_t(r.output)]);
-      dot_in.push_back(bias);
-      DotGeneralAttrs attrs = std::get<DotGeneralAttrs>(d.attrs);
-      attrs.has_bias = true;
-      attrs.epilogue = m.epilogue;
-      out.set_current_name(d.name);
-      std::vector<ValueType> types = m.act >= 0 ? g.op(m.act).outputs : op.outputs;
-      std::vector<Node> res = out.add_op(OpKind::DotGeneral, dot_in, attrs, types);
-      map[size_t(i)] = res;
-      if (m.act >= 0) map[size_t(m.act)] = res;
-      ++*fused;
-      continue;
-    }
-    std::vector<Node> in;
-    for (const ValueRef& r : op.inputs) in.push_back(map[size_t(r.op)][size_t(r.output)]);
-    map[size_t(i)] = out.add_op(op.kind, in, op.attrs, op.outputs);
-  }
-  std::vector<Node> outs;
-  for (const ValueRef& r : g.outputs()) outs.push_back(map[size_t(r.op)][size_t(r.output)]);
-  out.set_outputs(outs);
-  return out;
+    const Match& m = by_dot[size_t(dot_of_add[size_t(i)])];
+    const Op& d = g.op(m.dot);
+    Node bias = Reshape(mapped(op.inputs[size_t(m.bias_input)]), {d.outputs[0].shape[-1]});
+    std::vector<Node> dot_in;
+    for (const ValueRef& r : d.inputs) dot_in.push_back(mapped(r));
+    dot_in.push_back(bias);
+    DotGeneralAttrs attrs = std::get<DotGeneralAttrs>(d.attrs);
+    attrs.has_bias = true;
+    attrs.epilogue = m.epilogue;
+    out.set_current_name(d.name);
+    ++*fused;
+    return out.add_op(OpKind::DotGeneral, dot_in, attrs, m.act >= 0 ? g.op(m.act).outputs : op.outputs);
+  });
 }
 
 }  // namespace graft::cpu

@@ -1,0 +1,30 @@
+#pragma once
+// What the CPU backend's fusion passes (attention, matmul and convolution epilogues) share: who uses
+// each op, and a copy of the graph in which some ops are replaced or dropped.
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "graft/graph/graph.h"
+
+namespace graft::cpu {
+
+// Per op: how many operands read its outputs (graph outputs count twice, so they never look
+// single-use and stay as they are) and the last op that reads one.
+struct Uses {
+  std::vector<int> count, user;
+  explicit Uses(const Graph& g);
+  bool single(int op) const { return count[size_t(op)] == 1; }
+};
+
+// The value an op of the source graph maps to in the rewritten one.
+using Mapped = std::function<Node(const ValueRef&)>;
+// For op i: its replacement outputs (built in `out`, reading source values through `mapped`), an
+// empty vector to drop it (nothing may read it later), or nullopt to copy it unchanged.
+using Replace = std::function<std::optional<std::vector<Node>>(int i, const Mapped& mapped, Graph& out)>;
+
+// Copies `g` op by op in order — parameters unchanged (same names, order and types), every other op
+// after asking `replace` — with the graph's outputs mapped to the copies.
+Graph rewrite(const Graph& g, const Replace& replace);
+
+}  // namespace graft::cpu
