@@ -199,6 +199,23 @@ Node max_pool_indices(OpContext& c, Node x, const Window& w) {
   dims.insert(dims.end(), out.begin(), out.end());
   return Reshape(idx + base, dims);
 }
+// A pooling window over [N, C, spatial...] as a summing ReduceWindow (window 1 on N and C).
+ReduceWindowAttrs sum_window(const Window& w) {
+  ReduceWindowAttrs a;
+  a.op = ReduceOp::Sum;
+  a.window = {1, 1};
+  a.strides = {1, 1};
+  a.dilations = {1, 1};
+  a.pad_low = {0, 0};
+  a.pad_high = {0, 0};
+  a.window.insert(a.window.end(), w.kernel.begin(), w.kernel.end());
+  a.strides.insert(a.strides.end(), w.strides.begin(), w.strides.end());
+  a.dilations.insert(a.dilations.end(), w.dilations.begin(), w.dilations.end());
+  a.pad_low.insert(a.pad_low.end(), w.pad_low.begin(), w.pad_low.end());
+  a.pad_high.insert(a.pad_high.end(), w.pad_high.begin(), w.pad_high.end());
+  return a;
+}
+
 
 // AveragePool. The divisor counts the taps inside the input (count_include_pad=0) or inside the input and
 // the model's own pads (count_include_pad=1); the extra high padding that ceil_mode adds is never counted
@@ -214,18 +231,7 @@ Node average_pool(OpContext& c, Node x, const Window& w, bool count_include_pad)
   }
   if (!dilated && !(extra && count_include_pad))
     return AvgPool(x, w.kernel, w.strides, w.pad_low, w.pad_high, count_include_pad);
-  ReduceWindowAttrs a;
-  a.op = ReduceOp::Sum;
-  a.window = {1, 1};
-  a.strides = {1, 1};
-  a.dilations = {1, 1};
-  a.pad_low = {0, 0};
-  a.pad_high = {0, 0};
-  a.window.insert(a.window.end(), w.kernel.begin(), w.kernel.end());
-  a.strides.insert(a.strides.end(), w.strides.begin(), w.strides.end());
-  a.dilations.insert(a.dilations.end(), w.dilations.begin(), w.dilations.end());
-  a.pad_low.insert(a.pad_low.end(), w.pad_low.begin(), w.pad_low.end());
-  a.pad_high.insert(a.pad_high.end(), w.pad_high.begin(), w.pad_high.end());
+  ReduceWindowAttrs a = sum_window(w);
   Node xs = is_floating(x.dtype()) ? x : Convert(x, DType::F32);
   Node sum = ReduceWindow(xs, a);
   std::vector<int64_t> in = spatial_dims(x);
@@ -276,18 +282,7 @@ void lp_pool_op(OpContext& c) {
   Node x = c.input(0);
   double p = double(c.attr_int("p", 2));
   Window w = window_attrs(c, spatial_dims(x), c.attr_ints("kernel_shape"), c.attr_int("ceil_mode", 0) != 0);
-  ReduceWindowAttrs a;
-  a.op = ReduceOp::Sum;
-  a.window = {1, 1};
-  a.strides = {1, 1};
-  a.dilations = {1, 1};
-  a.pad_low = {0, 0};
-  a.pad_high = {0, 0};
-  a.window.insert(a.window.end(), w.kernel.begin(), w.kernel.end());
-  a.strides.insert(a.strides.end(), w.strides.begin(), w.strides.end());
-  a.dilations.insert(a.dilations.end(), w.dilations.begin(), w.dilations.end());
-  a.pad_low.insert(a.pad_low.end(), w.pad_low.begin(), w.pad_low.end());
-  a.pad_high.insert(a.pad_high.end(), w.pad_high.begin(), w.pad_high.end());
+  ReduceWindowAttrs a = sum_window(w);
   Node s = ReduceWindow(Pow(Abs(x), ScalarLike(x, p)), a);
   c.set_output(0, Pow(s, ScalarLike(s, 1.0 / p)));
 }
