@@ -9,6 +9,7 @@
 #include <random>
 
 #include "graft/graft.h"
+#include "test_util.h"
 
 using namespace graft;
 
@@ -27,27 +28,9 @@ struct Case {
   bool nan_input = false;  // NaNs and infinities in x
 };
 
-int64_t product(const std::vector<int64_t>& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
-std::vector<int64_t> unflatten(int64_t flat, const std::vector<int64_t>& dims) {
-  std::vector<int64_t> idx(dims.size());
-  for (size_t i = dims.size(); i-- > 0;) {
-    idx[i] = flat % dims[i];
-    flat /= dims[i];
-  }
-  return idx;
-}
-
-int64_t flatten(const std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  int64_t f = 0;
-  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
-  return f;
-}
-
+using graft::testing::product;
+using graft::testing::ravel;
+using graft::testing::unravel;
 ConvolutionAttrs attrs_of(const Case& c) {
   size_t s = c.x.size() - 2;
   ConvolutionAttrs a;
@@ -70,11 +53,11 @@ std::vector<double> conv_reference(const Case& c, const std::vector<double>& x, 
   std::vector<int64_t> ksp(c.w.begin() + 2, c.w.end());
   std::vector<double> y(size_t(product(yd)), 0.0);
   for (int64_t f = 0; f < product(c.x); ++f) {
-    std::vector<int64_t> xi = unflatten(f, c.x);
+    std::vector<int64_t> xi = unravel(f, c.x);
     const int64_t n = xi[0], ic = xi[1], grp = ic / cg;
     for (int64_t oc = 0; oc < og; ++oc)
       for (int64_t kf = 0; kf < product(ksp); ++kf) {
-        std::vector<int64_t> ki = unflatten(kf, ksp);
+        std::vector<int64_t> ki = unravel(kf, ksp);
         std::vector<int64_t> yi{n, grp * og + oc};
         bool ok = true;
         for (size_t d = 0; d < s; ++d) {
@@ -92,7 +75,7 @@ std::vector<double> conv_reference(const Case& c, const std::vector<double>& x, 
         if (!ok) continue;
         std::vector<int64_t> wi = c.transposed ? std::vector<int64_t>{ic, oc} : std::vector<int64_t>{grp * og + oc, ic % cg};
         wi.insert(wi.end(), ki.begin(), ki.end());
-        y[size_t(flatten(yi, yd))] += x[size_t(f)] * w[size_t(flatten(wi, c.w))];
+        y[size_t(ravel(yi, yd))] += x[size_t(f)] * w[size_t(ravel(wi, c.w))];
       }
   }
   return y;
@@ -147,10 +130,10 @@ void check(const Case& c, bool constant_weights, bool expect_fused = true) {
     y = y + b;
     const std::vector<int64_t>& bd = c.bias_shape;  // NumPy broadcasting against yd
     for (size_t i = 0; i < want.size(); ++i) {
-      std::vector<int64_t> yi = unflatten(int64_t(i), yd), bi(yi.end() - long(bd.size()), yi.end());
+      std::vector<int64_t> yi = unravel(int64_t(i), yd), bi(yi.end() - long(bd.size()), yi.end());
       for (size_t d = 0; d < bd.size(); ++d)
         if (bd[d] == 1) bi[d] = 0;
-      want[i] = double(float(want[i]) + float(bv[size_t(flatten(bi, bd))]));
+      want[i] = double(float(want[i]) + float(bv[size_t(ravel(bi, bd))]));
     }
   }
   if (c.residual) {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "graft/graft.h"
+#include "test_util.h"
 
 using namespace graft;
 
@@ -35,28 +36,10 @@ ConvolutionAttrs attrs_of(const ConvCase& c) {
   return a;
 }
 
-int64_t product(const std::vector<int64_t>& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
+using graft::testing::product;
 // Row-major multi-index of a flat position.
-std::vector<int64_t> unflatten(int64_t flat, const std::vector<int64_t>& dims) {
-  std::vector<int64_t> idx(dims.size());
-  for (size_t i = dims.size(); i-- > 0;) {
-    idx[i] = flat % dims[i];
-    flat /= dims[i];
-  }
-  return idx;
-}
-
-int64_t flatten(const std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  int64_t f = 0;
-  for (size_t i = 0; i < dims.size(); ++i) f = f * dims[i] + idx[i];
-  return f;
-}
-
+using graft::testing::ravel;
+using graft::testing::unravel;
 // The reference. Forward convolution gathers over (channel in group, kernel offset); the transposed
 // one scatters every input element through every kernel tap into the output.
 std::vector<double> reference(const ConvCase& c, const std::vector<double>& x, const std::vector<double>& w,
@@ -70,12 +53,12 @@ std::vector<double> reference(const ConvCase& c, const std::vector<double>& x, c
   if (!c.transposed) {
     const int64_t cg = c.x[1] / G, og = ydims[1] / G;
     for (int64_t f = 0; f < product(ydims); ++f) {
-      std::vector<int64_t> yi = unflatten(f, ydims);
+      std::vector<int64_t> yi = unravel(f, ydims);
       int64_t n = yi[0], o = yi[1], grp = o / og;
       double acc = 0;
       for (int64_t ci = 0; ci < cg; ++ci)
         for (int64_t kf = 0; kf < product(ksp); ++kf) {
-          std::vector<int64_t> ki = unflatten(kf, ksp);
+          std::vector<int64_t> ki = unravel(kf, ksp);
           std::vector<int64_t> xi{n, grp * cg + ci};
           bool ok = true;
           for (size_t d = 0; d < s; ++d) {
@@ -86,18 +69,18 @@ std::vector<double> reference(const ConvCase& c, const std::vector<double>& x, c
           if (!ok) continue;
           std::vector<int64_t> wi{o, ci};
           wi.insert(wi.end(), ki.begin(), ki.end());
-          acc += x[size_t(flatten(xi, c.x))] * w[size_t(flatten(wi, c.w))];
+          acc += x[size_t(ravel(xi, c.x))] * w[size_t(ravel(wi, c.w))];
         }
       y[size_t(f)] = acc;
     }
   } else {
     const int64_t cg = c.x[1] / G, og = c.w[1];
     for (int64_t f = 0; f < product(c.x); ++f) {
-      std::vector<int64_t> xi = unflatten(f, c.x);
+      std::vector<int64_t> xi = unravel(f, c.x);
       int64_t n = xi[0], ic = xi[1], grp = ic / cg;
       for (int64_t oc = 0; oc < og; ++oc)
         for (int64_t kf = 0; kf < product(ksp); ++kf) {
-          std::vector<int64_t> ki = unflatten(kf, ksp);
+          std::vector<int64_t> ki = unravel(kf, ksp);
           std::vector<int64_t> yi{n, grp * og + oc};
           bool ok = true;
           for (size_t d = 0; d < s; ++d) {
@@ -108,7 +91,7 @@ std::vector<double> reference(const ConvCase& c, const std::vector<double>& x, c
           if (!ok) continue;
           std::vector<int64_t> wi{ic, oc};
           wi.insert(wi.end(), ki.begin(), ki.end());
-          y[size_t(flatten(yi, ydims))] += x[size_t(f)] * w[size_t(flatten(wi, c.w))];
+          y[size_t(ravel(yi, ydims))] += x[size_t(f)] * w[size_t(ravel(wi, c.w))];
         }
     }
   }

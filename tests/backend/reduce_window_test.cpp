@@ -17,12 +17,7 @@ namespace {
 
 using Dims = std::vector<int64_t>;
 
-int64_t product(const Dims& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
+using graft::testing::product;
 using graft::testing::ravel;
 using graft::testing::unravel;
 

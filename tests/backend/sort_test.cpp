@@ -8,6 +8,7 @@
 #include <random>
 
 #include "graft/graft.h"
+#include "test_util.h"
 
 using namespace graft;
 
@@ -15,12 +16,7 @@ namespace {
 
 using Dims = std::vector<int64_t>;
 
-int64_t product(const Dims& v) {
-  int64_t p = 1;
-  for (int64_t d : v) p *= d;
-  return p;
-}
-
+using graft::testing::product;
 std::vector<Tensor> run(const std::function<std::vector<Node>(std::vector<Node>)>& build,
                         const std::vector<Tensor>& inputs) {
   Graph g("sort_test");

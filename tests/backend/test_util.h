@@ -27,6 +27,12 @@ inline Tensor run1(const std::function<Node(std::vector<Node>)>& build, const st
 // Multi-index <-> flat row-major index, for references written as plain loops.
 using Idx = std::vector<int64_t>;
 
+inline int64_t product(const Idx& dims) {
+  int64_t p = 1;
+  for (int64_t d : dims) p *= d;
+  return p;
+}
+
 inline Idx unravel(int64_t flat, const Idx& dims) {
   Idx idx(dims.size());
   for (size_t k = dims.size(); k-- > 0;) {
