@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "graft/graph/graph.h"
+#include "graft/graph/passes.h"
 
 namespace graft {
 
@@ -61,6 +62,11 @@ class Backend {
 
 // The CPU backend (oneDNN for products and convolutions, own vectorized kernels for the rest).
 std::shared_ptr<Backend> cpu_backend();
+
+// Evaluates single ops on host tensors with the CPU backend's kernels (nullopt for an op it has no
+// kernel for). Constant folding, the ONNX importer's known values and staged tracing use it; any
+// backend may fold constants with it, since folded values are host tensors anyway.
+OpEvaluator host_evaluator();
 
 // Threads used by graft's kernels and oneDNN alike (0: all cores). Process-wide.
 void set_num_threads(int n);

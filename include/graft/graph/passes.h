@@ -9,15 +9,19 @@
 
 namespace graft {
 
+// Runs one op on host tensors whose operands are all known, or returns nullopt when it cannot: how passes
+// fold constants and how the ONNX importer evaluates values known while tracing. Backends provide one
+// (graft::host_evaluator() in graft/backend/backend.h); the graph layer only calls it.
+using OpEvaluator = std::function<std::optional<std::vector<Tensor>>(
+    const Op& op, const std::vector<ValueType>& input_types, const std::vector<Tensor>& inputs)>;
+
 struct PassOptions {
   bool simplify = true;  // algebraic identities: transpose/reshape chains, x*1, x+0, double negation
   bool cse = true;       // common-subexpression elimination
   // Expands composites for which this returns false (all, when unset).
   std::function<bool(const CompositeAttrs&)> keep_composite;
-  // Evaluates an op whose operands are all constants; nullopt leaves it in place.
-  std::function<std::optional<std::vector<Tensor>>(const Op&, const std::vector<ValueType>& input_types,
-                                                   const std::vector<Tensor>& inputs)>
-      fold;
+  // Evaluates an op whose operands are all constants; nullopt leaves it in place. Unset: no folding.
+  OpEvaluator fold;
   bool drop_stop_gradient = true;  // StopGradient is the identity once gradients are built
 };
 

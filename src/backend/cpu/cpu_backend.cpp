@@ -406,6 +406,12 @@ std::shared_ptr<Backend> cpu_backend() {
   return backend;
 }
 
+OpEvaluator host_evaluator() {
+  return [](const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
+    return cpu::evaluate_op(op, types, values, CompileOptions{});
+  };
+}
+
 void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
 int num_threads() { return omp_get_max_threads(); }
 
