@@ -16,11 +16,15 @@ const RuleTable& rule_table() {
     RuleTable t;
     register_elementwise_rules(t);
     register_layout_rules(t);
-    register_reduce_rules(t);
     register_indexing_rules(t);
+    register_reduction_rules(t);
+    register_sort_rules(t);
+    register_pooling_rules(t);
     register_linalg_rules(t);
-    register_sort_scan_window_rules(t);
+    register_convolution_rules(t);
     register_control_rules(t);
+    register_activation_rules(t);
+    register_normalization_rules(t);
     register_composite_rules(t);
     return t;
   }();

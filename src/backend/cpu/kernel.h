@@ -68,18 +68,21 @@ class KernelRegistry {
 // Builds the kernel for an op, or throws naming the op when the CPU backend lacks one.
 std::unique_ptr<Kernel> make_kernel(const KernelArgs& args);
 
-// Families (kernels/*.cpp).
+// Families (kernels/<family>.cpp, named as the family's builders, gradient rules, converters and
+// exporters are).
 void register_elementwise_kernels(KernelRegistry& r);
 void register_layout_kernels(KernelRegistry& r);
-void register_reduce_kernels(KernelRegistry& r);
 void register_indexing_kernels(KernelRegistry& r);
-void register_sort_kernels(KernelRegistry& r);
-void register_linalg_kernels(KernelRegistry& r);
-void register_convolution_kernels(KernelRegistry& r);
-void register_control_kernels(KernelRegistry& r);
-void register_composite_kernels(KernelRegistry& r);
-void register_attention_kernels(KernelRegistry& r);
-void register_recurrent_kernels(KernelRegistry& r);
+void register_reduction_kernels(KernelRegistry& r);     // Reduce, ArgMinMax, Cumulative
+void register_sort_kernels(KernelRegistry& r);          // Sort, TopK
+void register_pooling_kernels(KernelRegistry& r);       // ReduceWindow
+void register_linalg_kernels(KernelRegistry& r);        // DotGeneral, cpu.product
+void register_convolution_kernels(KernelRegistry& r);   // Convolution, cpu.convolution
+void register_control_kernels(KernelRegistry& r);       // If, While
+void register_activation_kernels(KernelRegistry& r);    // softmax, log_softmax, gelu, silu
+void register_normalization_kernels(KernelRegistry& r); // layer_norm, rms_norm
+void register_attention_kernels(KernelRegistry& r);     // cpu.attention
+void register_recurrent_kernels(KernelRegistry& r);     // rnn_scan
 
 // Adapts a lambda into a Kernel. `in_place_inputs` is a bit mask of the operands output 0 may overwrite.
 inline constexpr uint32_t kAllInputs = ~0u;

@@ -5,13 +5,15 @@ namespace graft::cpu {
 KernelRegistry::KernelRegistry() {
   register_elementwise_kernels(*this);
   register_layout_kernels(*this);
-  register_reduce_kernels(*this);
   register_indexing_kernels(*this);
+  register_reduction_kernels(*this);
   register_sort_kernels(*this);
+  register_pooling_kernels(*this);
   register_linalg_kernels(*this);
   register_convolution_kernels(*this);
   register_control_kernels(*this);
-  register_composite_kernels(*this);
+  register_activation_kernels(*this);
+  register_normalization_kernels(*this);
   register_attention_kernels(*this);
   register_recurrent_kernels(*this);
 }

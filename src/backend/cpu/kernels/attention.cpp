@@ -20,6 +20,7 @@
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/vector_math.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -154,9 +155,10 @@ class AttentionKernel final : public Kernel {
     if (scratch_.empty())
       for (int t = 0; t < (outer_parallel_ ? threads_ : 1); ++t) scratch_.push_back(std::make_unique<Scratch>(*this));
     if (outer_parallel_) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-      for (int64_t item = 0; item < items_; ++item)
-        run_item(item, q, k, v, mask, o, *scratch_[size_t(omp_get_thread_num())], false);
+      parallel_for(items_, items_, [&](int64_t lo, int64_t hi) {
+        Scratch& sc = *scratch_[size_t(omp_get_thread_num())];
+        for (int64_t item = lo; item < hi; ++item) run_item(item, q, k, v, mask, o, sc, false);
+      }, /*min_work=*/2, /*max_threads=*/threads_);
     } else {
       for (int64_t item = 0; item < items_; ++item) run_item(item, q, k, v, mask, o, *scratch_[0], true);
     }
@@ -221,8 +223,9 @@ class AttentionKernel final : public Kernel {
       softmax_row(scores + r * T_, T_, scale_, mrow, m_.empty() ? 0 : m_[3]);
     };
     if (parallel_rows) {
-#pragma omp parallel for schedule(static) if (rows * T_ > (1 << 14))
-      for (int64_t r = 0; r < rows; ++r) row(r);
+      parallel_for(rows, rows * T_, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) row(r);
+      }, /*min_work=*/int64_t(1) << 14);
     } else {
       for (int64_t r = 0; r < rows; ++r) row(r);
     }

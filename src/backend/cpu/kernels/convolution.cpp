@@ -24,6 +24,7 @@
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -94,11 +95,9 @@ void direct_convolution(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), k_sz = g.k_size();
   const int64_t no = g.n * g.o;
-#pragma omp parallel if (no * out_sz * cg * k_sz > (1 << 15))
-  {
+parallel_for(no, no * out_sz * cg * k_sz, [&](int64_t lo, int64_t hi) {
     std::vector<double> acc(static_cast<size_t>(out_sz));
-#pragma omp for schedule(static)
-    for (int64_t nc = 0; nc < no; ++nc) {
+    for (int64_t nc = lo; nc < hi; ++nc) {
       const int64_t n = nc / g.o, oc = nc % g.o, grp = oc / og;
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t ci = 0; ci < cg; ++ci) {
@@ -143,7 +142,7 @@ void direct_convolution(const ConvGeometry& g, const T* x, const T* w, T* y) {
           yp[i] = static_cast<T>(acc[size_t(i)]);
       }
     }
-  }
+  });
 }
 
 memory::format_tag channels_last_tag(int rank) {
@@ -389,8 +388,8 @@ void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const fl
   const int64_t plane = g.out_size(), total = g.n * g.o * plane;
   const bool clamp = lo != -INFINITY || hi != INFINITY;
   if (!bias && !residual && !clamp) return;
-#pragma omp parallel for schedule(static) if (total > (1 << 15))
-  for (int64_t nc = 0; nc < g.n * g.o; ++nc) {
+  parallel_for(g.n * g.o, total, [&](int64_t lo_nc, int64_t hi_nc) {
+  for (int64_t nc = lo_nc; nc < hi_nc; ++nc) {
     float* yp = y + nc * plane;
     const float b = bias ? bias[nc % g.o] : 0.f;
     if (bias)
@@ -407,6 +406,7 @@ void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const fl
         yp[i] = v != v ? v : m;
       }
   }
+  });
 }
 
 class ConvolutionKernel final : public Kernel {
@@ -518,8 +518,9 @@ class ConvolutionKernel final : public Kernel {
         T* y = static_cast<T*>(out[0]);
         const float* src = wy_.data();
         const int64_t n = y_elems_;
-#pragma omp parallel for if (n > (1 << 16))
-        for (int64_t i = 0; i < n; ++i) y[i] = T(src[i]);
+        parallel_for(n, n, [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) y[i] = T(src[i]);
+        }, int64_t(1) << 16);
       } else {
         fail("Convolution: unsupported dtype ", dtype_name(dtype_));
       }
@@ -538,8 +539,9 @@ class ConvolutionKernel final : public Kernel {
 
   template <typename T>
   static void widen(const T* s, float* d, int64_t n) {
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) d[i] = float(s[i]);
+    parallel_for(n, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) d[i] = float(s[i]);
+    }, int64_t(1) << 16);
   }
 
   ConvGeometry g_;

@@ -10,6 +10,7 @@
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/strided_copy.h"
 
 namespace graft::cpu {
@@ -249,9 +250,10 @@ class DotKernel final : public Kernel {
             O* c = static_cast<O*>(o);
             int64_t B = B_, M = M_, K = K_, N = N_;
             OperandView lv = lv_, rv = rv_;
-#pragma omp parallel for collapse(2) if (B * M * N * K > (1 << 16))
-            for (int64_t bi = 0; bi < B; ++bi)
-              for (int64_t i = 0; i < M; ++i) {
+            // One output row per item: (batch, row) pairs split across threads.
+            parallel_for(B * M, B * M * N * K, [&](int64_t lo, int64_t hi) {
+              for (int64_t row = lo; row < hi; ++row) {
+                const int64_t bi = row / M, i = row % M;
                 std::vector<Acc> acc(static_cast<size_t>(N), Acc(0));
                 for (int64_t k = 0; k < K; ++k) {
                   Acc av = Acc(to_compute(a[bi * lv.sb + i * lv.sx + k * lv.sy]));
@@ -265,6 +267,7 @@ class DotKernel final : public Kernel {
                     c[(bi * M + i) * N + j] = static_cast<O>(acc[size_t(j)]);
                 }
               }
+            }, /*min_work=*/int64_t(1) << 16);
           }
         });
       });

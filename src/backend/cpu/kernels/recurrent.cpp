@@ -14,6 +14,7 @@
 
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/vector_math.h"
 
 namespace graft::cpu {
@@ -295,12 +296,10 @@ class RecurrenceKernel final : public Kernel {
                     has_peep_ ? f(peep0 + i) : nullptr, has_rbh_ ? f(rbh0 + i) : nullptr,
                     static_cast<float*>(out[i]), out[size_t(nd_) + i], out[size_t(2 * nd_) + i]);
     };
-    if (nd_ == 2 && omp_get_max_threads() >= 2) {
-#pragma omp parallel for num_threads(2) schedule(static)
-      for (int d = 0; d < 2; ++d) one(d);
-    } else {
-      for (int d = 0; d < nd_; ++d) one(d);
-    }
+    // Two directions run at once, one thread each (each direction's steps are sequential).
+    parallel_for(nd_, nd_, [&](int64_t lo, int64_t hi) {
+      for (int64_t d = lo; d < hi; ++d) one(int(d));
+    }, /*min_work=*/2, /*max_threads=*/2);
   }
 
  private:

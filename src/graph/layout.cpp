@@ -1,4 +1,4 @@
-// Shape builders: broadcast, reshape, transpose, slicing, concatenation, padding, reversal.
+// Layout builders: broadcast, reshape, transpose, slicing, concatenation, padding, reversal.
 #include <algorithm>
 #include <limits>
 #include <numeric>

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/strided_copy.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -98,12 +99,9 @@ void reduce_3d(ReduceOp op, const T* x, T* y, int64_t outer, int64_t red, int64_
         yo[i] = T(acc[size_t(i)]);
     }
   };
-  if (outer * red * inner > (1 << 16) && outer > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < outer; ++o) body(o);
-  } else {
-    for (int64_t o = 0; o < outer; ++o) body(o);
-  }
+  parallel_for(outer, outer * red * inner, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) body(o);
+  }, /*min_work=*/int64_t(1) << 16);
 }
 
 std::unique_ptr<Kernel> reduce(const KernelArgs& a) {
@@ -248,7 +246,7 @@ std::unique_ptr<Kernel> cumulative(const KernelArgs& a) {
 
 }  // namespace
 
-void register_reduce_kernels(KernelRegistry& r) {
+void register_reduction_kernels(KernelRegistry& r) {
   r.add(OpKind::Reduce, reduce);
   r.add(OpKind::ArgMinMax, arg_min_max);
   r.add(OpKind::Cumulative, cumulative);

@@ -1,4 +1,4 @@
-// Gradient rules of Sort, TopK, Cumulative (scans) and ReduceWindow (pooling).
+// Gradient rules of ReduceWindow (max/min/sum/mean pooling).
 #include <cmath>
 #include <numeric>
 
@@ -7,74 +7,6 @@
 namespace graft::autodiff {
 
 namespace {
-
-// ---- sort / top-k: the cotangent flows back through the permutation ----------------------------------
-
-std::vector<Node> sort(const GradContext& c) {
-  const auto& a = c.attrs<SortAttrs>();
-  Node keys = c.in[0];
-  // The permutation the forward sort applied: sort an iota alongside the same keys (same stable order).
-  Node iota = Iota(c.g, DType::I64, keys.shape(), a.axis);
-  Node perm = Sort({keys, iota}, a.axis, a.descending, a.stable)[1];
-  std::vector<Node> grads(c.in.size());
-  for (size_t k = 0; k < c.in.size(); ++k)
-    if (c.need[k]) grads[k] = ScatterAlongAxis(zeros_like(c.in[k]), perm, c.ct[k], a.axis, ReduceOp::Sum);
-  return grads;
-}
-
-std::vector<Node> top_k(const GradContext& c) {
-  const auto& a = c.attrs<TopKAttrs>();
-  return {ScatterAlongAxis(zeros_like(c.in[0]), c.out[1], c.ct[0], a.axis, ReduceOp::Sum)};
-}
-
-// ---- cumulative sum / product ------------------------------------------------------------------------
-
-// The cotangent of a running product, exact where some x is 0: with x moved to the last axis and, for
-// each position i, a copy of x with x_i replaced by 1, the same running product gives for every j the
-// product over j's window without x_i; keep the windows that contain i and contract with the cotangent.
-// O(n^2) in the scanned axis's extent n.
-Node cumprod_grad(Node x, Node ct, const CumulativeAttrs& a) {
-  int r = x.rank();
-  Axes perm(static_cast<size_t>(r));
-  std::iota(perm.begin(), perm.end(), 0);
-  perm.erase(perm.begin() + a.axis);
-  perm.push_back(a.axis);
-  Node xt = Transpose(x, perm), ctt = Transpose(ct, perm);
-  int64_t n = x.shape()[a.axis];
-  std::vector<int64_t> dims = xt.shape().dims();  // [..., n]
-  std::vector<int64_t> sq = dims;
-  sq.push_back(n);  // [..., n(i), n(l)]
-  Axes lead(static_cast<size_t>(r - 1));
-  std::iota(lead.begin(), lead.end(), 0);
-  Axes x_dims = lead, i_dims = lead;
-  x_dims.push_back(r);    // x_l along the last axis
-  i_dims.push_back(r - 1);
-  Graph& g = *x.graph();
-  Node row = Iota(g, DType::I64, Shape{n, n}, 0), col = Iota(g, DType::I64, Shape{n, n}, 1);
-  Node x2 = Select(Equal(row, col), ScalarLike(x, 1.0), BroadcastInDim(xt, Shape(sq), x_dims));
-  Node partial = CumProd(x2, r, a.exclusive, a.reverse);
-  // Window of j (= col) contains i (= row)?
-  Node in_window;
-  if (!a.reverse)
-    in_window = a.exclusive ? Less(row, col) : LessEqual(row, col);
-  else
-    in_window = a.exclusive ? Greater(row, col) : GreaterEqual(row, col);
-  Node weighted = Select(in_window, partial, ScalarLike(x, 0.0)) * BroadcastInDim(ctt, Shape(sq), x_dims);
-  Node gt = ReduceSum(weighted, {r});
-  return Transpose(gt, inverse_permutation(perm));
-}
-
-std::vector<Node> cumulative(const GradContext& c) {
-  const auto& a = c.attrs<CumulativeAttrs>();
-  switch (a.op) {
-    case ReduceOp::Sum: return {CumSum(c.ct[0], a.axis, a.exclusive, !a.reverse)};
-    case ReduceOp::Prod: return {cumprod_grad(c.in[0], c.ct[0], a)};
-    default:
-      fail("Cumulative(", reduce_op_name(a.op), ") of ", c.in[0].describe(), " is not differentiable yet");
-  }
-}
-
-// ---- reduce-window (pooling) -------------------------------------------------------------------------
 
 // Adjoint of a windowed sum: every input position collects the cotangents of the windows that cover
 // it, which is itself a windowed sum of the stride-dilated, re-padded cotangent.
@@ -162,11 +94,6 @@ std::vector<Node> reduce_window(const GradContext& c) {
 
 }  // namespace
 
-void register_sort_scan_window_rules(RuleTable& t) {
-  t.add(OpKind::Sort, sort);
-  t.add(OpKind::TopK, top_k);
-  t.add(OpKind::Cumulative, cumulative);
-  t.add(OpKind::ReduceWindow, reduce_window);
-}
+void register_pooling_rules(RuleTable& t) { t.add(OpKind::ReduceWindow, reduce_window); }
 
 }  // namespace graft::autodiff

@@ -23,12 +23,12 @@
 #include <type_traits>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
 namespace {
 
-constexpr int64_t kParallelWork = int64_t(1) << 15;
 
 struct SpatialAxis {
   int64_t out_dim = 1;
@@ -205,12 +205,9 @@ void run_window(const WindowPlan& p, const T* x, T* y) {
   };
 
   int64_t work = p.planes * p.plane_out * std::max<int64_t>(p.taps, 1);
-  if (items > 1 && work >= kParallelWork && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t it = 0; it < items; ++it) item(it);
-  } else {
-    for (int64_t it = 0; it < items; ++it) item(it);
-  }
+  parallel_for(items, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t it = lo; it < hi; ++it) item(it);
+  });
 }
 
 template <typename T, ReduceOp OP>
@@ -247,6 +244,6 @@ std::unique_ptr<Kernel> reduce_window(const KernelArgs& a) {
 
 }  // namespace
 
-void register_reduce_window_kernels(KernelRegistry& r) { r.add(OpKind::ReduceWindow, reduce_window); }
+void register_pooling_kernels(KernelRegistry& r) { r.add(OpKind::ReduceWindow, reduce_window); }
 
 }  // namespace graft::cpu
