@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     // ContextExec (which compiles it once per input signature and feeds the variables).
     graft::onnx::Model model = graft::onnx::Model::load(model_path);
     graft::Context ctx;
-    model.variables_to_context(ctx);
+    graft::train::variables_to_context(model, ctx);
     auto inputs = example_inputs(model_path.parent_path());
     // Feed only what the model declares (some exports have no token_type_ids).
     std::vector<std::string> names;
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     graft::ContextExec embed(ctx, [&](graft::GraphVariables& vars, const std::vector<graft::Node>& in) {
       std::map<std::string, graft::Node> bound;
       for (size_t i = 0; i < names.size(); ++i) bound[names[i]] = in[i];
-      return std::vector<graft::Node>{model.call(vars, bound, {output}).at(output)};
+      return std::vector<graft::Node>{graft::train::call_with_variables(model, vars, bound, {output}).at(output)};
     });
     graft::Tensor embeddings = embed.call(feed).at(0);
     std::cout << "Embeddings: " << embeddings.str() << "\n";

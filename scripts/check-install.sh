@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs graft from BUILD_DIR into a scratch prefix and builds a tiny consumer project against it with
-# find_package(graft) + target_link_libraries(app graft::graft), then runs it.
+# find_package(graft) + target_link_libraries(app graft::graft), then runs it. The consumer writes
+# `using namespace graft;` and uses onnx::Model, and fails to compile if graft leaks its dependencies' compile
+# definitions or headers (examples/consumer/main.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}

@@ -15,7 +15,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev \
   libutf8proc-dev libonig-dev \
-  libcurl4-openssl-dev \
+  libcurl4-openssl-dev libssl-dev \
   python3 python3-numpy python3-onnx \
   python3-torch python3-torchvision libopenblas0-pthread \
   >/dev/null

@@ -1,6 +1,8 @@
 // safetensors reading/writing and context checkpoints.
 #include "graft/context/checkpoint.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -184,7 +186,7 @@ HParam hparam_from_json(const json& j, const std::string& what) {
 }
 }  // namespace
 
-void save_context(const Context& ctx, const std::filesystem::path& path, const json& extra) {
+void save_context(const Context& ctx, const std::filesystem::path& path, const CheckpointExtra& extra) {
   Context root = ctx;  // the store is shared; take every variable regardless of scope
   std::vector<std::pair<std::string, Tensor>> tensors;
   json vars = json::array();
@@ -193,7 +195,9 @@ void save_context(const Context& ctx, const std::filesystem::path& path, const j
     tensors.emplace_back(v->name, v->value);
     vars.push_back({{"name", v->name}, {"trainable", v->trainable}, {"origin", v->origin}});
   }
-  json meta = {{"format", "graft-checkpoint"}, {"version", 1}, {"variables", vars}, {"extra", extra}};
+  json extra_json = json::object();
+  for (const auto& [k, v] : extra) extra_json[k] = hparam_to_json(v);
+  json meta = {{"format", "graft-checkpoint"}, {"version", 1}, {"variables", vars}, {"extra", extra_json}};
   json hp = json::object();
   for (const auto& [k, v] : ctx.hparams()) hp[k] = hparam_to_json(v);
   meta["hparams"] = hp;
@@ -203,7 +207,7 @@ void save_context(const Context& ctx, const std::filesystem::path& path, const j
   write_file_atomically(json_path(path), [&](std::ostream& os) { os << text << "\n"; });
 }
 
-json load_context(Context& ctx, const std::filesystem::path& path, bool strict) {
+CheckpointExtra load_context(Context& ctx, const std::filesystem::path& path, bool strict) {
   SafetensorsFile f = read_safetensors(path);
   std::filesystem::path jp = json_path(path);
   json meta;
@@ -244,7 +248,11 @@ json load_context(Context& ctx, const std::filesystem::path& path, bool strict) 
   if (meta.contains("hparams"))
     for (auto it = meta["hparams"].begin(); it != meta["hparams"].end(); ++it)
       ctx.set_hparam(it.key(), hparam_from_json(it.value(), jp.string()));
-  return meta.value("extra", json::object());
+  CheckpointExtra extra;
+  if (meta.contains("extra") && meta["extra"].is_object())
+    for (auto it = meta["extra"].begin(); it != meta["extra"].end(); ++it)
+      extra[it.key()] = hparam_from_json(it.value(), jp.string() + " (extra \"" + it.key() + "\")");
+  return extra;
 }
 
 CheckpointManager::CheckpointManager(std::filesystem::path dir, int keep_last) : dir_(std::move(dir)), keep_last_(keep_last) {
@@ -277,9 +285,9 @@ std::optional<int64_t> CheckpointManager::latest() const {
   return s.back();
 }
 
-std::filesystem::path CheckpointManager::save(const Context& ctx, int64_t step, const json& extra) {
+std::filesystem::path CheckpointManager::save(const Context& ctx, int64_t step, const CheckpointExtra& extra) {
   std::filesystem::create_directories(dir_);
-  json e = extra;
+  CheckpointExtra e = extra;
   e["step"] = step;
   std::filesystem::path p = path_for(step);
   save_context(ctx, p, e);
@@ -293,7 +301,7 @@ std::filesystem::path CheckpointManager::save(const Context& ctx, int64_t step, 
   return p;
 }
 
-std::optional<json> CheckpointManager::restore(Context& ctx, std::optional<int64_t> step) const {
+std::optional<CheckpointExtra> CheckpointManager::restore(Context& ctx, std::optional<int64_t> step) const {
   if (!step) step = latest();
   if (!step) return std::nullopt;
   return load_context(ctx, path_for(*step));

@@ -1,10 +1,12 @@
 #pragma once
-// SHA-256 (FIPS 180-4), written for graft::hub: the Hub names LFS blobs by the sha256 of their content, so
-// every LFS download is verified against its name before it lands in the cache.
+// SHA-256 for graft::hub: the Hub names LFS blobs by the sha256 of their content, so every LFS download is
+// verified against its name before it lands in the cache. The hashing is OpenSSL's libcrypto (EVP, with
+// the CPU's SHA extensions where present); this is a small incremental wrapper around it.
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -12,7 +14,10 @@ namespace graft::hub::detail {
 
 class Sha256 {
  public:
-  Sha256() { reset(); }
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void reset();
   void update(const void* data, std::size_t n);
   void update(std::string_view s) { update(s.data(), s.size()); }
@@ -21,11 +26,8 @@ class Sha256 {
   std::string hex_digest();
 
  private:
-  void block(const std::uint8_t* p);
-  std::uint32_t h_[8];
-  std::uint8_t buf_[64];
-  std::size_t buf_len_ = 0;
-  std::uint64_t total_ = 0;
+  struct Context;  // OpenSSL's EVP_MD_CTX, kept out of this header
+  Context* ctx_;
 };
 
 std::string sha256_hex(std::string_view data);

@@ -1,8 +1,9 @@
 #pragma once
 // The interface between the tracer and the op converters. A converter reads one ONNX NodeProto through
 // an OpContext (inputs as graft Nodes or, when known while tracing, as host Tensors; attributes) and sets
-// its outputs with graft builder calls. Converters live one file per op family under ops/ and register
-// themselves in registry.cpp.
+// its outputs with graft builder calls. Converters live one file per op family under ops/, each with a
+// register_<family>_ops function that registry.cpp calls once. Values known while tracing are computed
+// with the evaluator the caller injected (TraceOptions::evaluate, known_values.h), never by a backend.
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "graft/graph/ops.h"
 #include "graft/onnx/model.h"
+#include "onnx/known_values.h"
 
 namespace graft::onnx {
 
@@ -138,11 +140,14 @@ class Tracer {
                                     std::vector<std::string>* captured_names = nullptr);
   int64_t opset(const std::string& domain) const;
   TraceState& state() { return state_; }
-  // The value of `n`, computed on the host when its inputs do not depend on graph parameters.
+  // The value of `n`, computed on the host (op by op, with the injected evaluator) when it does not depend
+  // on graph parameters; `blocking_parameter` receives the graph input it depends on, if any.
   std::optional<Tensor> evaluate(Node n, std::string* blocking_parameter);
   // Staged tracing: the value of `n` computed from the run-time graph inputs (TraceOptions::runtime_inputs),
   // recorded as a StageGuard; nullopt when there are none or `n` depends on other parameters.
   std::optional<Tensor> stage(Node n, const std::string& what);
+  // How single ops are evaluated on the host (TraceOptions::evaluate); empty: nothing is.
+  const OpEvaluator& evaluator() const;
 
  private:
   TraceState& state_;
@@ -160,7 +165,7 @@ struct TraceState {
   std::vector<StageGuard>* guards = nullptr;  // staged values assumed so far
   // Staging memo: outputs of traced-graph ops already computed from the run-time inputs, so consecutive
   // stages (a detector's many NMS/TopK/Reshape stages share one backbone) compute each op once.
-  std::map<std::pair<const Graph*, int>, std::vector<Tensor>> stage_memo;
+  std::map<const Graph*, OpValues> stage_memo;
 };
 
 class OpContext {
@@ -228,8 +233,9 @@ class OpContext {
 // ONNX axis attribute -> [0, rank)
 int normalize_axis(const OpContext& c, int64_t axis, int rank);
 std::vector<int64_t> normalize_axes(const OpContext& c, std::vector<int64_t> axes, int rank);
-// Multidirectional (NumPy) broadcast of two operands after converting b to a's dtype where needed.
+// The graft dtype of an ONNX element-type attribute (Cast's `to`, ...); an error naming the op otherwise.
 DType onnx_dtype_attr(const OpContext& c, int64_t onnx_type);
+// A rank-0 host tensor of `dtype` holding `v`.
 Tensor known_scalar_tensor(DType dtype, double v);
 
 }  // namespace graft::onnx

@@ -13,6 +13,8 @@
 
 #include "core/atomic_file.h"
 #include "graft/graph/ops.h"
+#include "onnx/external_data_writer.h"
+#include "onnx/model_impl.h"
 #include "onnx/tensor_proto.h"
 
 namespace graft::onnx {
@@ -1244,60 +1246,22 @@ void build_model(const Graph& graph, const ExportOptions& o, ::onnx::ModelProto&
 }
 }  // namespace
 
-::onnx::ModelProto export_graph(const Graph& graph, const ExportOptions& options) {
+Model export_graph(const Graph& graph, const ExportOptions& options) {
   ::onnx::ModelProto m;
   std::vector<std::pair<TensorProto*, Tensor>> deferred;
   build_model(graph, options, m, deferred);
   for (auto& [p, t] : deferred) p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
-  return m;
+  return model_from_proto(std::move(m), {}, (options.graph_name.empty() ? graph.name() : options.graph_name) +
+                                                " (exported)");
 }
 
 void save_graph(const Graph& graph, const std::filesystem::path& path, const ExportOptions& o) {
   ::onnx::ModelProto m;
   std::vector<std::pair<TensorProto*, Tensor>> deferred;
   build_model(graph, o, m, deferred);
-  size_t inline_bytes = m.ByteSizeLong();
-  for (const auto& [p, t] : deferred) inline_bytes += t.nbytes() + 16;
-  bool external = o.data == ExportOptions::Data::External ||
-                  (o.data == ExportOptions::Data::Auto && inline_bytes >= o.inline_limit);
-  GRAFT_CHECK(!(o.data == ExportOptions::Data::Inline && inline_bytes >= o.inline_limit), "export: ", path.string(),
-              " would be ", inline_bytes, " bytes inline, over the limit; use external data");
-  std::string data_name = o.external_file.empty() ? path.filename().string() + ".data" : o.external_file;
-  std::vector<std::pair<size_t, Tensor>> moved;  // offset, value
-  size_t data_size = 0;
-  for (auto& [p, t] : deferred) {
-    if (!external || t.nbytes() < o.external_min_bytes) {
-      p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
-      continue;
-    }
-    size_t offset = (data_size + 63) / 64 * 64;
-    p->set_data_location(TensorProto::EXTERNAL);
-    auto add = [&](const char* k, const std::string& v) {
-      auto* e = p->add_external_data();
-      e->set_key(k);
-      e->set_value(v);
-    };
-    add("location", data_name);
-    add("offset", std::to_string(offset));
-    add("length", std::to_string(t.nbytes()));
-    moved.emplace_back(offset, t);
-    data_size = offset + t.nbytes();
-  }
-  GRAFT_CHECK(m.ByteSizeLong() < (size_t(2) << 30), "export: ", path.string(),
-              " is over 2 GB even with its large tensors external");
-  std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-  std::filesystem::create_directories(dir);
-  if (!moved.empty()) {
-    write_file_atomically(dir / data_name, [&](std::ostream& os) {
-      static const char zeros[64] = {};
-      size_t at = 0;
-      for (const auto& [offset, t] : moved) {
-        os.write(zeros, std::streamsize(offset - at));
-        os.write(static_cast<const char*>(t.raw()), std::streamsize(t.nbytes()));
-        at = offset + t.nbytes();
-      }
-    });
-  }
+  std::vector<InlineTensor> tensors;
+  for (auto& [p, t] : deferred) tensors.push_back({p, t, false, {}});
+  place_tensor_data(m, tensors, path, o.data, "export");
   std::string s;
   GRAFT_CHECK(m.SerializeToString(&s), "export: cannot serialize the model for ", path.string());
   write_file_atomically(path, [&](std::ostream& os) { os.write(s.data(), std::streamsize(s.size())); });

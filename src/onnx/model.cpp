@@ -1,5 +1,7 @@
 // Model: parsing a ModelProto, checking its structure, and describing it.
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -92,6 +94,32 @@ void check_graph(const ::onnx::GraphProto& g, std::set<std::string> defined, con
                 "' is not produced by any node (truncated or corrupted file?)");
 }
 
+// Checks the parsed protobuf in impl->proto and builds the indexes.
+void index_model(Model::Impl& impl, fs::path base_dir) {
+  const std::string& what = impl.source;
+  const auto& m = impl.proto;
+  GRAFT_CHECK(m.has_graph(), what, ": the model has no graph (truncated or not an ONNX file?)");
+  GRAFT_CHECK(m.ir_version() > 0, what, ": no ir_version (not an ONNX model?)");
+  for (const auto& op : m.opset_import()) {
+    std::string d = canonical_domain(op.domain());
+    impl.opsets.push_back({d, op.version()});
+    impl.opset_map[d] = op.version();
+  }
+  if (m.opset_import_size() == 0) {  // IR version 2 models have no imports: opset 1
+    impl.opsets.push_back({"", 1});
+    impl.opset_map[""] = 1;
+  }
+  check_graph(m.graph(), {}, what);
+  const auto& g = m.graph();
+  for (int i = 0; i < g.initializer_size(); ++i) impl.initializer_index[g.initializer(i).name()] = i;
+  for (const auto& v : g.input())
+    if (!impl.initializer_index.count(v.name())) impl.inputs.push_back(value_info_from_proto(v));
+  for (const auto& v : g.output()) impl.outputs.push_back(value_info_from_proto(v));
+  for (const auto& f : m.functions()) impl.functions[canonical_domain(f.domain()) + ":" + f.name()] = &f;
+  impl.base_dir = base_dir;
+  if (!base_dir.empty()) impl.store = std::make_unique<ExternalDataStore>(base_dir);
+}
+
 std::shared_ptr<Model::Impl> parse(std::string_view bytes, fs::path base_dir, std::string what) {
   auto impl = std::make_shared<Model::Impl>();
   impl->source = what;
@@ -104,27 +132,7 @@ std::shared_ptr<Model::Impl> parse(std::string_view bytes, fs::path base_dir, st
   in.SetRecursionLimit(1024);
   bool ok = impl->proto.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
   GRAFT_CHECK(ok, what, ": not a valid ONNX model (protobuf parsing failed: truncated or corrupted file)");
-  const auto& m = impl->proto;
-  GRAFT_CHECK(m.has_graph(), what, ": the model has no graph (truncated or not an ONNX file?)");
-  GRAFT_CHECK(m.ir_version() > 0, what, ": no ir_version (not an ONNX model?)");
-  for (const auto& op : m.opset_import()) {
-    std::string d = canonical_domain(op.domain());
-    impl->opsets.push_back({d, op.version()});
-    impl->opset_map[d] = op.version();
-  }
-  if (m.opset_import_size() == 0) {  // IR version 2 models have no imports: opset 1
-    impl->opsets.push_back({"", 1});
-    impl->opset_map[""] = 1;
-  }
-  check_graph(m.graph(), {}, what);
-  const auto& g = m.graph();
-  for (int i = 0; i < g.initializer_size(); ++i) impl->initializer_index[g.initializer(i).name()] = i;
-  for (const auto& v : g.input())
-    if (!impl->initializer_index.count(v.name())) impl->inputs.push_back(value_info_from_proto(v));
-  for (const auto& v : g.output()) impl->outputs.push_back(value_info_from_proto(v));
-  for (const auto& f : m.functions()) impl->functions[canonical_domain(f.domain()) + ":" + f.name()] = &f;
-  impl->base_dir = base_dir;
-  if (!base_dir.empty()) impl->store = std::make_unique<ExternalDataStore>(base_dir);
+  index_model(*impl, std::move(base_dir));
   return impl;
 }
 
@@ -172,6 +180,16 @@ Model Model::from_bytes(std::string_view bytes, fs::path base_dir, std::string w
   return Model(parse(bytes, std::move(base_dir), std::move(what)));
 }
 
+Model model_from_impl(std::shared_ptr<Model::Impl> impl) { return Model(std::move(impl)); }
+
+Model model_from_proto(::onnx::ModelProto proto, fs::path base_dir, std::string what) {
+  auto impl = std::make_shared<Model::Impl>();
+  impl->source = std::move(what);
+  impl->proto = std::move(proto);
+  index_model(*impl, std::move(base_dir));
+  return model_from_impl(std::move(impl));
+}
+
 const std::string& Model::source() const { return impl_->source; }
 const std::vector<ValueInfo>& Model::inputs() const { return impl_->inputs; }
 const std::vector<ValueInfo>& Model::outputs() const { return impl_->outputs; }
@@ -209,6 +227,49 @@ int64_t Model::parameter_count() const {
   return n;
 }
 
+std::vector<ExternalDataFile> Model::external_data_files() const {
+  std::vector<ExternalDataFile> files;
+  std::map<std::string, size_t> index;  // location -> position in files
+  auto add = [&](const ::onnx::TensorProto& t) {
+    if (t.data_location() != ::onnx::TensorProto::EXTERNAL) return;
+    std::string location;
+    uint64_t offset = 0, length = 0;
+    if (auto d = dtype_from_onnx(t.data_type())) length = uint64_t(proto_num_elements(t)) * dtype_size(*d);
+    for (const auto& kv : t.external_data()) {
+      // Unparsable numbers are reported when the tensor is loaded; here they count as 0.
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::strtoull(kv.value().c_str(), nullptr, 10);
+      else if (kv.key() == "length") length = std::strtoull(kv.value().c_str(), nullptr, 10);
+    }
+    if (location.empty()) return;
+    auto [it, fresh] = index.try_emplace(location, files.size());
+    if (fresh) {
+      ExternalDataFile f;
+      f.location = location;
+      if (!impl_->base_dir.empty()) {
+        f.path = impl_->base_dir / location;
+        std::error_code ec;
+        f.present = fs::is_regular_file(f.path, ec);
+        if (f.present) f.size = fs::file_size(f.path, ec);
+      }
+      files.push_back(f);
+    }
+    ExternalDataFile& f = files[it->second];
+    f.tensors += 1;
+    f.bytes_needed = std::max(f.bytes_needed, offset + length);
+  };
+  std::function<void(const ::onnx::GraphProto&)> visit = [&](const ::onnx::GraphProto& g) {
+    for (const auto& t : g.initializer()) add(t);
+    for (const auto& n : g.node())
+      for (const auto& a : n.attribute()) {
+        if (a.has_g()) visit(a.g());
+        for (const auto& sg : a.graphs()) visit(sg);
+      }
+  };
+  visit(impl_->proto.graph());
+  return files;
+}
+
 std::map<std::string, int> Model::op_histogram() const {
   std::map<std::string, int> h;
   visit_nodes(impl_->proto.graph(), [&](const ::onnx::NodeProto& n, int) {
@@ -238,7 +299,15 @@ std::vector<UnsupportedOp> Model::unsupported_ops() const {
   return out;
 }
 
-const ::onnx::ModelProto& Model::proto() const { return impl_->proto; }
+std::set<std::string> Model::inputs_of(std::string_view op_type, std::initializer_list<int> positions) const {
+  std::set<std::string> names;
+  visit_nodes(impl_->proto.graph(), [&](const ::onnx::NodeProto& n, int) {
+    if (!canonical_domain(n.domain()).empty() || n.op_type() != op_type) return;
+    for (int i : positions)
+      if (i < n.input_size() && !n.input(i).empty()) names.insert(n.input(i));
+  });
+  return names;
+}
 
 std::string Model::serialize() const {
   std::string s;

@@ -1,6 +1,7 @@
 #pragma once
 // What a loaded Model holds: the ModelProto (kept whole for write-back), where it came from, the
-// external-data store, and indexes built once at load.
+// external-data store, and indexes built once at load. Internal to graft: the public API (graft/onnx/*.h)
+// shows no protobuf type.
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -30,5 +31,13 @@ struct Model::Impl {
 };
 
 ValueInfo value_info_from_proto(const ::onnx::ValueInfoProto& v);
+
+// A Model around `impl` (Model's constructor is private to keep Impl out of the public API).
+Model model_from_impl(std::shared_ptr<Model::Impl> impl);
+// A Model of an already parsed (or built) ModelProto: checked and indexed as Model::load does. External
+// data is looked up in `base_dir` (none when empty); `what` names it in errors.
+Model model_from_proto(::onnx::ModelProto proto, std::filesystem::path base_dir, std::string what);
+// The protobuf a Model holds, for code of the onnx layer and tests that read it.
+inline const ::onnx::ModelProto& proto_of(const Model& m) { return m.impl()->proto; }
 
 }  // namespace graft::onnx

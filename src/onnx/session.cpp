@@ -40,7 +40,7 @@ InferenceSession::FlatInputs InferenceSession::flatten(const std::map<std::strin
   FlatInputs flat;
   for (const auto& [name, v] : inputs) {
     bool is_init_input = false;
-    for (const auto& vi : model_.proto().graph().input())
+    for (const auto& vi : proto_of(model_).graph().input())
       if (vi.name() == name) is_init_input = true;
     if (!declared.count(name) && !is_init_input) {
       std::string list;
@@ -88,7 +88,7 @@ std::string InferenceSession::signature(const FlatInputs& inputs, const std::vec
 InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const std::vector<std::string>& outputs,
                                                 std::string key) {
   auto t0 = std::chrono::steady_clock::now();
-  Graph g(model_.proto().graph().name().empty() ? "onnx" : model_.proto().graph().name());
+  Graph g(proto_of(model_).graph().name().empty() ? "onnx" : proto_of(model_).graph().name());
   Entry e;
   e.key = std::move(key);
   std::map<std::string, Node> params;  // graph inputs bound as tensors; sequence elements move out below
@@ -97,6 +97,7 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
     e.param_names.push_back(name);
   }
   TraceOptions topts;
+  topts.evaluate = options_.evaluate;
   if (random_) {
     // Unseeded random ops draw fresh values on every run: they mix in this counter (see run_values).
     topts.run_counter = g.parameter(kRunCounter, DType::U64, {});
@@ -151,7 +152,7 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
   std::vector<Node> outs;
   std::vector<std::string> names = outputs;
   if (names.empty())
-    for (const auto& o : model_.proto().graph().output()) names.push_back(o.name());
+    for (const auto& o : proto_of(model_).graph().output()) names.push_back(o.name());
   for (const auto& name : names) {
     OutputSlot slot;
     slot.name = name;

@@ -5,10 +5,9 @@
 #include <set>
 #include <sstream>
 
-#include "backend/cpu/optimize.h"
-#include "graft/backend/backend.h"
 #include "onnx/converter.h"
 #include "onnx/fusion.h"
+#include "onnx/known_values.h"
 #include "onnx/model_impl.h"
 
 namespace graft::onnx {
@@ -290,22 +289,10 @@ std::optional<Tensor> Tracer::evaluate(Node n, std::string* blocking_parameter) 
   }
   if (g.op(root).kind == OpKind::Constant) return std::get<ConstantAttrs>(g.op(root).attrs).value;
   try {
-    Graph sub("trace_eval");
-    std::vector<int> map(size_t(root) + 1, -1);
-    for (int i = 0; i <= root; ++i) {
-      if (!mark[size_t(i)]) continue;
-      const Op& op = g.op(i);
-      std::vector<Node> ins;
-      for (const ValueRef& r : op.inputs) ins.push_back(sub.node({map[size_t(r.op)], r.output}));
-      auto outs = sub.add_op(op.kind, ins, op.attrs, op.outputs);
-      map[size_t(i)] = outs.empty() ? -1 : outs[0].op_index();
-    }
-    sub.set_outputs({sub.node({map[size_t(root)], n.ref().output})});
-    auto exe = cpu_backend()->compile(sub);
-    auto res = exe->run(std::span<const Tensor>());
-    return res.at(0);
+    OpValues memo;
+    return evaluate_on_host(g, n.ref(), evaluator(), memo, [](int) -> std::optional<Tensor> { return std::nullopt; });
   } catch (const Error&) {
-    return std::nullopt;
+    return std::nullopt;  // bad data for this op (an index out of range, say): not known; tracing reports it
   }
 }
 
@@ -313,48 +300,28 @@ std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
   const TraceOptions* opts = state_.options;
   if (!opts || !opts->runtime_inputs || !state_.guards) return std::nullopt;
   Graph& g = *n.graph();
-  int root = n.op_index();
-  std::vector<char> mark(size_t(root) + 1, 0);
-  mark[size_t(root)] = 1;
-  for (int i = root; i >= 0; --i) {
-    if (!mark[size_t(i)]) continue;
-    if (state_.stage_memo.count({&g, i})) continue;  // computed by an earlier stage: its inputs are not needed
-    const Op& op = g.op(i);
-    if (op.kind == OpKind::Parameter) {
-      auto it = state_.parameter_inputs.find({&g, i});
-      if (it == state_.parameter_inputs.end() || !opts->runtime_inputs->count(it->second)) return std::nullopt;
-    }
-    for (const ValueRef& r : op.inputs) mark[size_t(r.op)] = 1;
-  }
-  // Computes the prefix op by op on the run's inputs (one kernel per op, results kept in the memo for
-  // later stages). Ops the CPU backend cannot run one at a time fail the stage.
-  for (int i = 0; i <= root; ++i) {
-    if (!mark[size_t(i)] || state_.stage_memo.count({&g, i})) continue;
-    const Op& op = g.op(i);
-    std::vector<Tensor> values;
-    if (op.kind == OpKind::Parameter) {
-      values = {opts->runtime_inputs->at(state_.parameter_inputs.at({&g, i}))};
-    } else if (op.kind == OpKind::Constant) {
-      values = {std::get<ConstantAttrs>(op.attrs).value};
-    } else {
-      std::vector<Tensor> args;
-      std::vector<ValueType> types;
-      for (const ValueRef& r : op.inputs) {
-        args.push_back(state_.stage_memo.at({&g, r.op}).at(size_t(r.output)));
-        types.push_back(g.op(r.op).outputs[size_t(r.output)]);
-      }
-      auto res = cpu::evaluate_op(op, types, args, CompileOptions{});
-      if (!res) return std::nullopt;
-      values = std::move(*res);
-    }
-    state_.stage_memo[{&g, i}] = std::move(values);
-  }
+  // Computes the prefix op by op on the run's inputs (results kept in the memo for later stages). Ops the
+  // evaluator cannot run one at a time, and parameters that are not graph inputs, fail the stage.
+  auto input_value = [&](int op) -> std::optional<Tensor> {
+    auto it = state_.parameter_inputs.find({&g, op});
+    if (it == state_.parameter_inputs.end()) return std::nullopt;
+    auto v = opts->runtime_inputs->find(it->second);
+    if (v == opts->runtime_inputs->end()) return std::nullopt;
+    return v->second;
+  };
+  auto value = evaluate_on_host(g, n.ref(), evaluator(), state_.stage_memo[&g], input_value);
+  if (!value) return std::nullopt;
   StageGuard guard;
   guard.node = n;
-  guard.value = state_.stage_memo.at({&g, root}).at(size_t(n.ref().output));
+  guard.value = *value;
   guard.what = what;
   state_.guards->push_back(guard);
   return guard.value;
+}
+
+const OpEvaluator& Tracer::evaluator() const {
+  static const OpEvaluator none;
+  return state_.options ? state_.options->evaluate : none;
 }
 
 void Tracer::run_graph(const ::onnx::GraphProto& g, Scope& scope) {
@@ -479,11 +446,12 @@ void Tracer::run_node(const ::onnx::NodeProto& n, int index, Scope& scope) {
             pending_out.push_back(i);
           }
         }
-        if (ok && !pending.empty()) {
-          scratch.set_outputs(pending);
-          auto exe = cpu_backend()->compile(scratch);
-          auto res = exe->run(std::span<const Tensor>());
-          for (size_t j = 0; j < pending.size(); ++j) s.find_local(n.output(pending_out[j]))->known = res[j];
+        OpValues memo;
+        auto no_parameters = [](int) -> std::optional<Tensor> { return std::nullopt; };
+        for (size_t j = 0; ok && j < pending.size(); ++j) {
+          auto t = evaluate_on_host(scratch, pending[j].ref(), evaluator(), memo, no_parameters);
+          if (t) s.find_local(n.output(pending_out[j]))->known = std::move(*t);
+          else ok = false;
         }
         if (ok) {
           for (int i = 0; i < n.output_size(); ++i)

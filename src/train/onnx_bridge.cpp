@@ -1,28 +1,11 @@
 // Initializers <-> context variables.
 #include "graft/train/onnx_bridge.h"
 
-#include <onnx/onnx_pb.h>
-
 #include "graft/train/train_step.h"
 
 namespace graft::train {
 
 namespace {
-// Inputs of `op_type` nodes at `positions` (sub-graphs included).
-void collect_inputs(const ::onnx::GraphProto& g, const std::string& op_type, std::initializer_list<int> positions,
-                    std::set<std::string>& out) {
-  for (const auto& n : g.node()) {
-    bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
-    if (default_domain && n.op_type() == op_type)
-      for (int i : positions)
-        if (i < n.input_size() && !n.input(i).empty()) out.insert(n.input(i));
-    for (const auto& a : n.attribute()) {
-      if (a.has_g()) collect_inputs(a.g(), op_type, positions, out);
-      for (const auto& sub : a.graphs()) collect_inputs(sub, op_type, positions, out);
-    }
-  }
-}
-
 // initializer name -> full variable name, for variables imported from an initializer
 std::map<std::string, std::string> variables_by_origin(const Context& ctx) {
   std::map<std::string, std::string> by_origin;
@@ -33,8 +16,7 @@ std::map<std::string, std::string> variables_by_origin(const Context& ctx) {
 }  // namespace
 
 std::set<std::string> state_initializers(const onnx::Model& model) {
-  std::set<std::string> names;
-  collect_inputs(model.proto().graph(), "BatchNormalization", {3, 4}, names);
+  std::set<std::string> names = model.inputs_of("BatchNormalization", {3, 4});
   std::set<std::string> inits;
   for (const std::string& n : model.initializer_names())
     if (names.count(n)) inits.insert(n);
@@ -45,7 +27,7 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
   int made = 0;
   // Not weights: BatchNormalization running statistics (state) and Dropout ratios (settings).
   std::set<std::string> fixed = state_initializers(model);
-  collect_inputs(model.proto().graph(), "Dropout", {1}, fixed);
+  fixed.merge(model.inputs_of("Dropout", {1}));
   for (const std::string& name : model.initializer_names()) {
     std::string vname = ctx.full_name(name.empty() || name[0] != '/' ? name : name.substr(1));
     if (ctx.has(vname)) {
@@ -113,17 +95,3 @@ onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) 
 }
 
 }  // namespace graft::train
-
-// Model's context members (declared in graft/onnx/model.h) live here, next to what they forward to, so
-// the onnx layer does not depend on training.
-namespace graft::onnx {
-
-int Model::variables_to_context(Context& ctx) const { return train::variables_to_context(*this, ctx); }
-
-std::map<std::string, Node> Model::call(GraphVariables& vars, const std::map<std::string, Node>& inputs,
-                                        const std::vector<std::string>& output_names,
-                                        const TraceOptions& options) const {
-  return train::call_with_variables(*this, vars, inputs, output_names, options);
-}
-
-}  // namespace graft::onnx

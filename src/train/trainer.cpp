@@ -126,9 +126,10 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
     mgr = std::make_unique<CheckpointManager>(o.checkpoint_dir, o.keep_last);
     if (o.resume) {
       if (auto extra = mgr->restore(ctx_)) {
-        if (extra->contains("best_eval_loss") && (*extra)["best_eval_loss"].is_number())
-          best = (*extra)["best_eval_loss"].get<double>();
-        bad = extra->value("bad_evals", 0);
+        if (auto it = extra->find("best_eval_loss"); it != extra->end() && std::holds_alternative<double>(it->second))
+          best = std::get<double>(it->second);
+        if (auto it = extra->find("bad_evals"); it != extra->end() && std::holds_alternative<int64_t>(it->second))
+          bad = int(std::get<int64_t>(it->second));
       }
     }
   }
@@ -140,7 +141,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   auto save = [&] {
     if (!mgr) return;
     ctx_.set_hparam("_micro_batches_consumed", consumed);
-    nlohmann::json extra = {{"bad_evals", bad}};
+    CheckpointExtra extra = {{"bad_evals", int64_t(bad)}};
     if (std::isfinite(best)) extra["best_eval_loss"] = best;
     mgr->save(ctx_, step_.updates(), extra);
   };

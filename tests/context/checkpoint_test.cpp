@@ -136,14 +136,14 @@ TEST(Checkpoint, SaveLoadContextAndKeepLastN) {
   EXPECT_FALSE(mgr.restore(empty).has_value());
   for (int s = 1; s <= 4; ++s) {
     ctx.at("/enc/w").value = Tensor({float(s), 2.f});
-    mgr.save(ctx, s * 10, {{"note", "x"}});
+    mgr.save(ctx, s * 10, {{"note", std::string("x")}});
   }
   EXPECT_EQ(mgr.steps(), (std::vector<int64_t>{30, 40}));
   Context back;
   auto extra = mgr.restore(back);
   ASSERT_TRUE(extra.has_value());
-  EXPECT_EQ((*extra)["step"], 40);
-  EXPECT_EQ((*extra)["note"], "x");
+  EXPECT_EQ(std::get<int64_t>(extra->at("step")), 40);
+  EXPECT_EQ(std::get<std::string>(extra->at("note")), "x");
   EXPECT_EQ(back.value("/enc/w").to_vector<float>(), (std::vector<float>{4.f, 2.f}));
   EXPECT_FALSE(back.at("/enc/frozen").trainable);
   EXPECT_EQ(back.value("/optimizer/step").item<int64_t>(), 5);

@@ -7,7 +7,7 @@ using graft::hub::detail::Sha256;
 using graft::hub::detail::sha256_file_hex;
 using graft::hub::detail::sha256_hex;
 
-// Test vectors from FIPS 180-4 / NIST CSRC examples.
+// Test vectors from FIPS 180-4 / NIST CSRC examples (the hashing itself is OpenSSL's).
 TEST(HubSha256, FipsVectors) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -43,4 +43,14 @@ TEST(HubSha256, File) {
   hubtest::write_file(dir.path() / "f.bin", data);
   EXPECT_EQ(sha256_file_hex(dir.path() / "f.bin"), sha256_hex(data));
   EXPECT_THROW(sha256_file_hex(dir.path() / "missing"), graft::Error);
+}
+
+TEST(HubSha256, ResetStartsOver) {
+  Sha256 h;
+  h.update("some bytes that are thrown away");
+  h.reset();
+  h.update("abc");
+  EXPECT_EQ(h.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  h.reset();  // usable again after a digest
+  EXPECT_EQ(h.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "graft/onnx/export.h"
+#include "onnx/model_impl.h"  // proto_of: the exported protobuf, to inspect
 #include "onnx_test_util.h"
 
 namespace graft::onnx {
@@ -149,7 +150,7 @@ struct Tol {
   }
   std::vector<Tensor> want = cpu_backend()->compile(g)->run(all);
   std::string where = g.name() + " at opset " + std::to_string(o.opset);
-  ::onnx::ModelProto m = export_graph(g, o);
+  ::onnx::ModelProto m = proto_of(export_graph(g, o));
   std::vector<std::string> names;
   for (size_t i = 0; i < want.size(); ++i)
     names.push_back(i < o.output_names.size() ? o.output_names[i] : "output_" + std::to_string(i));
@@ -617,19 +618,19 @@ TEST(Export, WeightsNamesAndExternalData) {
 
   // Weights as overridable inputs.
   o.weights_as_inputs = true;
-  EXPECT_EQ(export_graph(g, o).graph().input_size(), 3);
+  EXPECT_EQ(proto_of(export_graph(g, o)).graph().input_size(), 3);
   o.weights_as_inputs = false;
 
   // External data: forced, and by the size limit; the files reload in graft and in ONNX Runtime.
   TempDir dir;
   Tensor xv = randn({2, 8}, 53);
   std::vector<Tensor> want = cpu_backend()->compile(g)->run({xv, wv, bv});
-  for (auto [data, limit] : {std::pair{ExportOptions::Data::External, size_t(2) << 30},
-                             std::pair{ExportOptions::Data::Auto, size_t(4096)}}) {
+  using Placement = ExternalDataOptions::Placement;
+  for (auto [placement, limit] : {std::pair{Placement::External, size_t(2) << 30}, std::pair{Placement::Auto, size_t(4096)}}) {
     ExportOptions eo = o;
-    eo.data = data;
-    eo.inline_limit = limit;
-    fs::path file = dir.path / (data == ExportOptions::Data::External ? "ext" : "auto") / "head.onnx";
+    eo.data.placement = placement;
+    eo.data.inline_limit = limit;
+    fs::path file = dir.path / (placement == Placement::External ? "ext" : "auto") / "head.onnx";
     save_graph(g, file, eo);
     ASSERT_TRUE(fs::exists(file.string() + ".data"));
     EXPECT_GE(fs::file_size(file.string() + ".data"), 8u * 300 * 4);
@@ -647,8 +648,8 @@ TEST(Export, WeightsNamesAndExternalData) {
   // Inline by default: one file.
   save_graph(g, dir.path / "inline" / "head.onnx", o);
   EXPECT_FALSE(fs::exists(dir.path / "inline" / "head.onnx.data"));
-  EXPECT_THROW_WITH(save_graph(g, dir.path / "x.onnx", {.weights = o.weights, .data = ExportOptions::Data::Inline,
-                                                        .inline_limit = 1000}),
+  EXPECT_THROW_WITH(save_graph(g, dir.path / "x.onnx",
+                               {.weights = o.weights, .data = {.placement = Placement::Inline, .inline_limit = 1000}}),
                     "over the limit");
 }
 

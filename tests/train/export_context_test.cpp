@@ -5,6 +5,7 @@
 #include "graft/onnx/export.h"
 #include "graft/onnx/session.h"
 #include "graft/context/context.h"
+#include "onnx/model_impl.h"  // proto_of: the exported protobuf, to inspect
 
 namespace graft {
 namespace {
@@ -21,7 +22,7 @@ TEST(ExportContext, VariablesBecomeInitializersWithCurrentValues) {
   // trained values, set after the graph was built: the export takes the current ones
   ctx.set_value("/head/weight", Tensor({{1.f, 0.f}, {0.f, 1.f}, {1.f, 1.f}}));
   ctx.set_value("/head/bias", Tensor::from_vector<float>({10.f, 20.f}));
-  ::onnx::ModelProto m = onnx::export_graph(g, vars, {.output_names = {"y"}});
+  ::onnx::ModelProto m = onnx::proto_of(onnx::export_graph(g, vars, {.output_names = {"y"}}));
   ASSERT_EQ(m.graph().input_size(), 1);
   EXPECT_EQ(m.graph().input(0).name(), "x");
   std::set<std::string> inits;

@@ -101,19 +101,19 @@ TEST(OnnxBridge, VariablesWriteBackAndReload) {
   gonnx::InferenceSession s(gonnx::Model::load(dir / "out" / "m.onnx"));
   EXPECT_TRUE(graft::allclose(s.run({{"x", x}}).at("y"), expect, 0, 0));
   // inline save: no external file needed
-  train::context_to_onnx(model, ctx).save(dir / "inline" / "m.onnx", {.data = gonnx::SaveOptions::Data::Inline});
+  train::context_to_onnx(model, ctx).save(dir / "inline" / "m.onnx", {.placement = gonnx::ExternalDataOptions::Placement::Inline});
   EXPECT_FALSE(fs::exists(dir / "inline" / "w.data"));
   gonnx::InferenceSession s2(gonnx::Model::load(dir / "inline" / "m.onnx"));
   EXPECT_TRUE(graft::allclose(s2.run({{"x", x}}).at("y"), expect, 0, 0));
   // External on request: W (inline in the source) moves to "<name>.data"; B stays in its own file.
-  train::context_to_onnx(model, ctx).save(dir / "ext" / "m.onnx", {.data = gonnx::SaveOptions::Data::External,
-                                                                     .external_min_bytes = 0});
+  train::context_to_onnx(model, ctx).save(dir / "ext" / "m.onnx", {.placement = gonnx::ExternalDataOptions::Placement::External,
+                                                                     .min_bytes = 0});
   ASSERT_TRUE(fs::exists(dir / "ext" / "m.onnx.data"));
   EXPECT_EQ(fs::file_size(dir / "ext" / "m.onnx.data"), 24u);  // W's 6 floats
   gonnx::InferenceSession s3(gonnx::Model::load(dir / "ext" / "m.onnx"));
   EXPECT_TRUE(graft::allclose(s3.run({{"x", x}}).at("y"), expect, 0, 0));
   // Keep, but over the (here tiny) inline limit: large tensors move out by themselves.
-  train::context_to_onnx(model, ctx).save(dir / "big" / "m.onnx", {.external_min_bytes = 16, .inline_limit = 64});
+  train::context_to_onnx(model, ctx).save(dir / "big" / "m.onnx", {.min_bytes = 16, .inline_limit = 64});
   EXPECT_TRUE(fs::exists(dir / "big" / "m.onnx.data"));
   gonnx::InferenceSession s4(gonnx::Model::load(dir / "big" / "m.onnx"));
   EXPECT_TRUE(graft::allclose(s4.run({{"x", x}}).at("y"), expect, 0, 0));

@@ -3,6 +3,8 @@
 // options it registered. main.cpp calls run_*() when the subcommand was given.
 #include <CLI/CLI.hpp>
 
+#include <iostream>
+
 #include <cstddef>
 #include <iosfwd>
 #include <string>

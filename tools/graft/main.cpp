@@ -10,13 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <random>
+#include <sstream>
 
 #include "commands.h"
+#include "graft/app/benchmark.h"
+#include "graft/app/model_inputs.h"
 #include "graft/backend/backend.h"
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
@@ -28,97 +29,13 @@ namespace gonnx = graft::onnx;
 using graft::onnx::Model;
 namespace fs = std::filesystem;
 
-// "NAME=FILE.npy"
-std::map<std::string, Tensor> read_inputs(const std::vector<std::string>& specs) {
-  std::map<std::string, Tensor> out;
-  for (const auto& s : specs) {
-    auto eq = s.find('=');
-    GRAFT_CHECK(eq != std::string::npos && eq > 0, "--input '", s, "': expected NAME=FILE.npy");
-    out[s.substr(0, eq)] = read_npy(s.substr(eq + 1));
-  }
-  return out;
-}
-
-// "batch=2,sequence=128" (may be repeated)
-std::map<std::string, int64_t> parse_dims(const std::vector<std::string>& specs) {
-  std::map<std::string, int64_t> out;
-  for (const auto& spec : specs) {
-    size_t start = 0;
-    while (start <= spec.size()) {
-      size_t end = spec.find(',', start);
-      if (end == std::string::npos) end = spec.size();
-      std::string item = spec.substr(start, end - start);
-      start = end + 1;
-      if (item.empty()) continue;
-      auto eq = item.find('=');
-      GRAFT_CHECK(eq != std::string::npos && eq > 0, "--dims '", item, "': expected SYMBOL=N");
-      try {
-        size_t used = 0;
-        int64_t v = std::stoll(item.substr(eq + 1), &used);
-        GRAFT_CHECK(used == item.size() - eq - 1 && v >= 0, "bad extent");
-        out[item.substr(0, eq)] = v;
-      } catch (const std::exception&) {
-        fail("--dims '", item, "': the extent must be a non-negative integer");
-      }
-    }
-  }
-  return out;
-}
-
-// Seeded random values for inputs not given on the command line: floats in [-1, 1), token ids in
-// [0, 100), masks all ones, type ids zeros.
-Tensor random_input(const gonnx::ValueInfo& in, const std::map<std::string, int64_t>& dims, uint32_t seed,
-                    std::vector<std::string>& notes) {
-  GRAFT_CHECK(in.dtype.has_value(), "input '", in.name, "' has type ", in.type, ", which graft cannot fill");
-  std::vector<int64_t> shape;
-  if (in.dims)
-    for (const auto& d : *in.dims) {
-      if (d.is_fixed()) {
-        shape.push_back(d.value);
-      } else if (!d.symbol.empty() && dims.count(d.symbol)) {
-        shape.push_back(dims.at(d.symbol));
-      } else {
-        shape.push_back(1);
-        notes.push_back("input '" + in.name + "': " + (d.symbol.empty() ? "unnamed axis" : "'" + d.symbol + "'") +
-                        " set to 1 (use --dims " + (d.symbol.empty() ? "" : d.symbol) + "=N)");
-      }
-    }
-  Shape s(shape);
-  std::mt19937 rng(seed);
-  DType t = *in.dtype;
-  std::string lname = in.name;
-  std::transform(lname.begin(), lname.end(), lname.begin(), ::tolower);
-  std::vector<double> v(static_cast<size_t>(s.size()));
-  if (is_floating(t)) {
-    std::uniform_real_distribution<double> u(-1, 1);
-    for (auto& x : v) x = u(rng);
-  } else if (t == DType::Bool) {
-    std::bernoulli_distribution u(0.5);
-    for (auto& x : v) x = u(rng);
-  } else if (lname.find("mask") != std::string::npos) {
-    std::fill(v.begin(), v.end(), 1.0);
-  } else if (lname.find("type") != std::string::npos || lname.find("position") != std::string::npos) {
-    std::fill(v.begin(), v.end(), 0.0);
-  } else {
-    std::uniform_int_distribution<int> u(0, 99);
-    for (auto& x : v) x = u(rng);
-  }
-  return Tensor::from_vector(v, s).cast(t);
-}
-
-std::map<std::string, Tensor> complete_inputs(const Model& m, std::map<std::string, Tensor> given,
-                                              const std::map<std::string, int64_t>& dims, bool quiet) {
-  std::vector<std::string> notes;
-  uint32_t seed = 0;
-  for (const auto& in : m.inputs()) {
-    ++seed;
-    if (given.count(in.name)) continue;
-    given[in.name] = random_input(in, dims, seed, notes);
-    if (!quiet) std::cerr << "note: input '" << in.name << "' filled with seeded random values " << given[in.name].shape() << "\n";
-  }
+// The model's inputs: those given on the command line plus generated ones (notes on stderr unless quiet).
+std::map<std::string, Tensor> model_inputs(const Model& m, const std::vector<std::string>& input_specs,
+                                           const std::vector<std::string>& dim_specs, bool quiet) {
+  app::CompletedInputs c = app::complete_inputs(m, app::read_named_inputs(input_specs), app::parse_dims(dim_specs));
   if (!quiet)
-    for (const auto& n : notes) std::cerr << "note: " << n << "\n";
-  return given;
+    for (const auto& n : c.notes) std::cerr << "note: " << n << "\n";
+  return c.inputs;
 }
 
 std::string sanitize(const std::string& name) {
@@ -176,7 +93,7 @@ int cmd_info(const std::string& path) {
 int cmd_run(const std::string& path, const std::vector<std::string>& input_specs, const std::vector<std::string>& dim_specs,
             const std::string& out_dir) {
   Model m = Model::load(path);
-  auto inputs = complete_inputs(m, read_inputs(input_specs), parse_dims(dim_specs), false);
+  auto inputs = model_inputs(m, input_specs, dim_specs, false);
   gonnx::InferenceSession s(m);
   std::map<std::string, gonnx::IoValue> in;
   for (auto& [name, t] : inputs) in[name] = gonnx::IoValue::of(t);
@@ -213,30 +130,9 @@ int cmd_bench(const std::string& path, const std::vector<std::string>& input_spe
   if (threads > 0) set_num_threads(threads);
   GRAFT_CHECK(runs >= 1 && warmup >= 0, "--runs must be >= 1 and --warmup >= 0");
   Model m = Model::load(path);
-  auto inputs = complete_inputs(m, read_inputs(input_specs), parse_dims(dim_specs), json);
+  auto inputs = model_inputs(m, input_specs, dim_specs, json);
   gonnx::InferenceSession s(m);
-  using clock = std::chrono::steady_clock;
-  auto t0 = clock::now();
-  s.run(inputs);
-  double first_total = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
-  double compile_ms = s.stats().last_trace_ms + s.stats().last_compile_ms;
-  for (int i = 0; i < warmup; ++i) s.run(inputs);
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    auto t = clock::now();
-    s.run(inputs);
-    times.push_back(std::chrono::duration<double, std::milli>(clock::now() - t).count());
-  }
-  std::vector<double> sorted = times;
-  std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) {
-    size_t i = size_t(std::ceil(p * double(sorted.size()))) - 1;
-    return sorted[std::min(i, sorted.size() - 1)];
-  };
-  double mean = 0;
-  for (double t : times) mean += t / double(times.size());
-  double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                    : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  app::BenchmarkResult r = app::benchmark(s, inputs, warmup, runs);
   if (json) {
     nlohmann::json j;
     j["model"] = path;
@@ -244,24 +140,24 @@ int cmd_bench(const std::string& path, const std::vector<std::string>& input_spe
     nlohmann::json ins = nlohmann::json::object();
     for (const auto& [n, t] : inputs) ins[n] = t.shape().dims();
     j["inputs"] = ins;
-    j["trace_ms"] = s.stats().last_trace_ms;
-    j["compile_ms"] = compile_ms;
-    j["first_run_ms"] = first_total - compile_ms;
+    j["trace_ms"] = r.trace_ms;
+    j["compile_ms"] = r.compile_ms;
+    j["first_run_ms"] = r.first_run_ms;
     j["warmup"] = warmup;
     j["runs"] = runs;
-    j["min_ms"] = sorted.front();
-    j["median_ms"] = median;
-    j["p90_ms"] = pct(0.9);
-    j["mean_ms"] = mean;
-    j["max_ms"] = sorted.back();
+    j["min_ms"] = r.min_ms;
+    j["median_ms"] = r.median_ms;
+    j["p90_ms"] = r.p90_ms;
+    j["mean_ms"] = r.mean_ms;
+    j["max_ms"] = r.max_ms;
     std::cout << j.dump() << "\n";
   } else {
     std::printf("model: %s  threads: %d\n", path.c_str(), num_threads());
     for (const auto& [n, t] : inputs) std::cout << "input " << n << ": " << dtype_name(t.dtype()) << t.shape() << "\n";
-    std::printf("compile (trace + compile): %.3f ms (trace %.3f ms)\n", compile_ms, s.stats().last_trace_ms);
-    std::printf("first run:                 %.3f ms\n", first_total - compile_ms);
-    std::printf("latency over %d runs:      min %.3f  median %.3f  p90 %.3f  mean %.3f ms\n", runs, sorted.front(),
-                median, pct(0.9), mean);
+    std::printf("compile (trace + compile): %.3f ms (trace %.3f ms)\n", r.compile_ms, r.trace_ms);
+    std::printf("first run:                 %.3f ms\n", r.first_run_ms);
+    std::printf("latency over %d runs:      min %.3f  median %.3f  p90 %.3f  mean %.3f ms\n", runs, r.min_ms,
+                r.median_ms, r.p90_ms, r.mean_ms);
   }
   return 0;
 }

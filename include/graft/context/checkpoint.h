@@ -15,8 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "graft/context/context.h"
 
 namespace graft {
@@ -39,25 +37,30 @@ SafetensorsFile parse_safetensors(const void* data, size_t nbytes, const std::st
 std::string safetensors_dtype(DType t);       // "F32", "BF16", "I64", "BOOL", ...
 DType dtype_from_safetensors(const std::string& s, const std::string& what);
 
+// Caller data kept with a checkpoint (a step counter, early-stopping state, a note): flat key -> bool,
+// integer, double or string, stored as the "extra" JSON object beside the tensors.
+using CheckpointExtra = std::map<std::string, HParam>;
+
 // Saves every variable of `ctx` (all scopes) to `<path>` (safetensors, names are the full variable
 // names) and `extra` plus the context's hyper-parameters and trainable flags to `<path>.json`.
-void save_context(const Context& ctx, const std::filesystem::path& path, const nlohmann::json& extra = {});
+void save_context(const Context& ctx, const std::filesystem::path& path, const CheckpointExtra& extra = {});
 // Loads variables saved by save_context into `ctx`: existing variables must match dtype and shape,
-// missing ones are created (strict: every variable of ctx must be in the file). Returns the "extra" JSON.
-nlohmann::json load_context(Context& ctx, const std::filesystem::path& path, bool strict = true);
+// missing ones are created (strict: every variable of ctx must be in the file). Returns the extra data.
+CheckpointExtra load_context(Context& ctx, const std::filesystem::path& path, bool strict = true);
 
 // A folder of numbered checkpoints "ckpt-<step>.safetensors" + ".json", keeping the newest `keep_last`.
 class CheckpointManager {
  public:
   explicit CheckpointManager(std::filesystem::path dir, int keep_last = 3);
-  // Writes checkpoint `step` and deletes the oldest beyond keep_last. Returns the safetensors path.
-  std::filesystem::path save(const Context& ctx, int64_t step, const nlohmann::json& extra = {});
+  // Writes checkpoint `step` (extra["step"] = step) and deletes the oldest beyond keep_last. Returns the
+  // safetensors path.
+  std::filesystem::path save(const Context& ctx, int64_t step, const CheckpointExtra& extra = {});
   // Steps present on disk, ascending.
   std::vector<int64_t> steps() const;
   std::optional<int64_t> latest() const;
-  // Restores checkpoint `step` (the latest when unset) into ctx; returns its extra JSON, or nullopt when the
-  // folder has none.
-  std::optional<nlohmann::json> restore(Context& ctx, std::optional<int64_t> step = std::nullopt) const;
+  // Restores checkpoint `step` (the latest when unset) into ctx; returns its extra data, or nullopt when
+  // the folder has none.
+  std::optional<CheckpointExtra> restore(Context& ctx, std::optional<int64_t> step = std::nullopt) const;
   std::filesystem::path path_for(int64_t step) const;
   const std::filesystem::path& dir() const { return dir_; }
 

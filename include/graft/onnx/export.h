@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include <onnx/onnx_pb.h>
-
 #include "graft/core/tensor.h"
 #include "graft/graph/graph.h"
+#include "graft/onnx/external_data.h"
+#include "graft/onnx/model.h"
 
 namespace graft {
 class GraphVariables;
@@ -45,20 +45,14 @@ struct ExportOptions {
   std::map<std::string, std::string> metadata;  // metadata_props
   int64_t ir_version = 0;                       // 0: the lowest IR version the opset needs
 
-  // ---- save_graph only: where initializer data goes ----
-  // Auto: inline, unless the model would reach inline_limit (protobuf's 2 GB), then every initializer of at
-  // least external_min_bytes goes to one external data file beside the model (64-byte aligned).
-  // Inline: everything inline (an error past the limit). External: every initializer of at least
-  // external_min_bytes goes to the data file.
-  enum class Data { Auto, Inline, External } data = Data::Auto;
-  size_t external_min_bytes = 1024;
-  std::string external_file;               // default: "<model file name>.data"
-  size_t inline_limit = size_t(2) << 30;  // bytes
+  // save_graph only: where initializer data goes (inline unless the model would reach 2 GB, by default).
+  ExternalDataOptions data;
 };
 
-// The graph as a ModelProto with every initializer inline (serializing it needs < 2 GB; use save_graph
-// for larger models). Throws graft::Error naming the op for anything that cannot be exported.
-::onnx::ModelProto export_graph(const Graph& graph, const ExportOptions& options = {});
+// The graph as an in-memory ONNX model with every initializer inline (< 2 GB; use save_graph for larger
+// models): inspect it, run it with InferenceSession, or serialize() it. Throws graft::Error naming the op
+// for anything that cannot be exported.
+Model export_graph(const Graph& graph, const ExportOptions& options = {});
 // Writes the model (and its external data file, if any) atomically: temp file + rename.
 void save_graph(const Graph& graph, const std::filesystem::path& path, const ExportOptions& options = {});
 
@@ -74,7 +68,7 @@ std::map<std::string, Tensor> variable_weights(const Vars& vars) {
 }
 // export_graph / save_graph with the variables' current values added to options.weights.
 template <typename Vars = GraphVariables>
-::onnx::ModelProto export_graph(const Graph& graph, const Vars& vars, ExportOptions options) {
+Model export_graph(const Graph& graph, const Vars& vars, ExportOptions options) {
   for (auto& [k, v] : variable_weights(vars)) options.weights.emplace(k, v);
   return export_graph(graph, options);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // ONNX import: load a .onnx file (external data included), describe its inputs and outputs, and trace it
-// into a graft Graph with concrete input shapes. InferenceSession (graft/onnx/session.h) runs it.
+// into a graft Graph with concrete input shapes. InferenceSession (graft/onnx/session.h) runs it;
+// graft/train/onnx_bridge.h makes its weights trainable context variables.
 //
 //   auto model = graft::onnx::Model::load("model.onnx");
 //   graft::Graph g;
@@ -9,24 +10,20 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "graft/backend/backend.h"
 #include "graft/core/tensor.h"
 #include "graft/graph/graph.h"
-
-namespace onnx {  // protobuf types of libonnx (ONNX_NAMESPACE=onnx)
-class ModelProto;
-}
-
-namespace graft {
-class Context;
-class GraphVariables;
-}
+#include "graft/graph/passes.h"
+#include "graft/onnx/external_data.h"
 
 namespace graft::onnx {
 
@@ -67,6 +64,11 @@ using InitializerHook = std::function<Node(Graph& graph, const std::string& name
 
 struct TraceOptions {
   InitializerHook initializer;
+  // How values known while tracing (shape arithmetic, small constant tables, staged values) are computed:
+  // one op at a time on host tensors. The importer itself never compiles or runs a backend; this is the
+  // only way it evaluates anything. Empty: nothing is evaluated, so only models whose shapes need no
+  // computed values trace.
+  OpEvaluator evaluate = host_evaluator();
   // Inputs the caller binds by value (a Reshape target fed as an input): traced as constants.
   std::map<std::string, Tensor> constant_inputs;
   // Training-mode semantics: Dropout drops (inverted dropout with a mask drawn from a counter-based hash of
@@ -139,6 +141,9 @@ class Model {
   std::vector<std::string> initializer_names() const;
   Tensor initializer(const std::string& name) const;
   int64_t parameter_count() const;  // elements over all float initializers
+  // The external-data files the initializers name (sub-graphs included), in order of first use, with
+  // whether each is present. Nothing is read or mapped.
+  std::vector<ExternalDataFile> external_data_files() const;
   // node count by "domain::op_type" (default domain without prefix), sub-graphs included
   std::map<std::string, int> op_histogram() const;
   // Every op without a converter for this model's opsets, sub-graphs included.
@@ -153,24 +158,19 @@ class Model {
                                    const std::vector<std::string>& output_names = {},
                                    const TraceOptions& options = {}) const;
 
-  // ---- weights as context variables (defined with graft/train/onnx_bridge.h, in graft_train) ----
-  // One variable per initializer, tied to its name: float weights trainable, BatchNormalization running
-  // statistics and everything else constant. Returns how many variables were made.
-  int variables_to_context(Context& ctx) const;
-  // The model inside a graph whose weights are `vars`' context variables (a ContextExec or TrainStep
-  // graph): call() with the initializers bound to variables, so gradients and updates reach them.
-  std::map<std::string, Node> call(GraphVariables& vars, const std::map<std::string, Node>& inputs,
-                                   const std::vector<std::string>& output_names = {},
-                                   const TraceOptions& options = {}) const;
+  // Names that default-domain nodes of `op_type` read at the given input positions, sub-graphs included
+  // (which initializers feed BatchNormalization's running statistics, say).
+  std::set<std::string> inputs_of(std::string_view op_type, std::initializer_list<int> positions) const;
 
-  // The parsed protobuf (metadata, doc strings and unknown fields kept) for write-back.
-  const ::onnx::ModelProto& proto() const;
+  // The model as ONNX bytes (metadata, doc strings and unknown fields kept as they were parsed).
   std::string serialize() const;
 
+  // What the model holds (src/onnx/model_impl.h): the parsed protobuf, the external-data store, indexes.
   const std::shared_ptr<Impl>& impl() const { return impl_; }
 
  private:
   explicit Model(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  friend Model model_from_impl(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };
 

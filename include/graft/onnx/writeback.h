@@ -12,20 +12,10 @@
 #include <map>
 #include <string>
 
+#include "graft/onnx/external_data.h"
 #include "graft/onnx/model.h"
 
 namespace graft::onnx {
-
-struct SaveOptions {
-  // Keep: inline stays inline, external stays external, unless the inline part would exceed inline_limit
-  // (protobuf's 2 GB), in which case large inline tensors move out as with External.
-  // Inline: every tensor inline. External: every tensor of at least external_min_bytes goes to one data
-  // file beside the model, 64-byte aligned.
-  enum class Data { Keep, Inline, External } data = Data::Keep;
-  size_t external_min_bytes = 1024;
-  std::string external_file;                 // default: "<model file name>.data"
-  size_t inline_limit = size_t(2) << 30;     // bytes
-};
 
 class ModelWriter {
  public:
@@ -34,7 +24,9 @@ class ModelWriter {
   void set_initializer(const std::string& name, const Tensor& value);
   const std::map<std::string, Tensor>& pending() const { return values_; }
   // Writes the model to `path`; external-data files go beside it under their original relative names.
-  void save(const std::filesystem::path& path, const SaveOptions& options = {}) const;
+  // `data` says where inline tensors go (Placement::Auto keeps inline ones inline and external ones
+  // external unless the model would reach 2 GB).
+  void save(const std::filesystem::path& path, const ExternalDataOptions& data = {}) const;
 
  private:
   Model model_;

@@ -2,11 +2,11 @@
 // Sentence embeddings from an ONNX encoder: the model-folder layout of sentence-transformers repos on the
 // Hub, pooling of token states into one vector per text, and batching by length to cut padding.
 //
-// Tokenization is not done here (this layer does not depend on graft::text): callers turn texts into
-// TokenizedText (ids, type ids, attention mask) with graft::text::Tokenizer and hand them to Embedder.
+// This is the token-level half of the pipeline: callers hand it TokenizedText (ids, type ids, attention
+// mask). graft/app/sentence_embedder.h adds the tokenizer and the Hub on top (texts in, vectors out).
 //
-//   auto src = graft::onnx::load_embedding_model("all-MiniLM-L6-v2/");   // a folder laid out like the Hub
-//   graft::onnx::Embedder emb(src.model, {.pooling = src.pooling.mode, .normalize = src.normalize});
+//   auto src = graft::app::load_embedding_model("all-MiniLM-L6-v2/");   // a folder laid out like the Hub
+//   graft::app::Embedder emb(src.model, {.pooling = src.pooling.mode, .normalize = src.normalize});
 //   graft::Tensor vecs = emb.embed(tokenized);   // float32 [N, hidden], rows in input order
 #include <cstdint>
 #include <filesystem>
@@ -16,11 +16,18 @@
 #include <string_view>
 #include <vector>
 
+#include "graft/app/model_source.h"
 #include "graft/core/tensor.h"
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
+#include "graft/text/tokenizer.h"
 
-namespace graft::onnx {
+namespace graft::app {
+
+using onnx::Model;
+using onnx::SessionOptions;
+using onnx::InferenceSession;
+using onnx::ValueInfo;
 
 // How token states become one vector (sentence-transformers' Pooling module).
 enum class Pooling {
@@ -43,10 +50,6 @@ PoolingConfig parse_pooling_config(std::string_view json, const std::string& wha
 
 // ---- model folder -------------------------------------------------------------------------------------
 
-// Returns a local path for a file of the repository (path relative to its root, '/'-separated), or
-// nullopt when the repository has no such file. Throws for any other failure.
-using RepoFileFetcher = std::function<std::optional<std::filesystem::path>(const std::string& relative)>;
-
 // A sentence-embedding model resolved from a Hub-like layout:
 //   onnx/model.onnx, else model.onnx          the encoder (external-data files next to it are fetched too)
 //   tokenizer.json                            (required; the caller loads it)
@@ -67,6 +70,7 @@ struct EmbeddingModel {
 EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::string& what);
 // A local folder laid out like the Hub repository.
 EmbeddingModel load_embedding_model(const std::filesystem::path& folder);
+EmbeddingModel load_embedding_model(const ModelSource& source);
 
 // ---- batching and pooling -----------------------------------------------------------------------------
 
@@ -81,11 +85,13 @@ Tensor pool_tokens(const Tensor& token_states, const Tensor& attention_mask, Poo
 // Each row of a float32 [N, H] tensor divided by max(L2 norm, 1e-12), as torch.nn.functional.normalize.
 Tensor l2_normalize_rows(const Tensor& x);
 
-// One tokenized text (the attention mask is all ones when empty).
+// One tokenized text (the attention mask is all ones when empty), in the int64 ids models take.
 struct TokenizedText {
   std::vector<int64_t> ids;
   std::vector<int64_t> type_ids;  // zeros when empty
   std::vector<int64_t> attention_mask;
+  // A tokenizer's encoding (uint32 ids) as int64 vectors.
+  static TokenizedText from(const text::Encoding& e);
 };
 
 struct EmbedderOptions {
@@ -126,4 +132,4 @@ class Embedder {
   int64_t dimension_hint_ = 0;
 };
 
-}  // namespace graft::onnx
+}  // namespace graft::app

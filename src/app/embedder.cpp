@@ -1,8 +1,7 @@
-// Sentence embeddings: Hub-like model folders, pooling, batching by length (graft/onnx/embedder.h).
-#include "graft/onnx/embedder.h"
+// Sentence embeddings: Hub-like model folders, pooling, batching by length (graft/app/embedder.h).
+#include "graft/app/embedder.h"
 
 #include <nlohmann/json.hpp>
-#include <onnx/onnx_pb.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-namespace graft::onnx {
+namespace graft::app {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -100,17 +99,6 @@ std::string repo_dir_of(const std::string& rel) {
   return slash == std::string::npos ? "" : rel.substr(0, slash + 1);
 }
 
-// External-data files named by the main graph's initializers (relative to the model's folder).
-std::set<std::string> external_locations(const Model& m) {
-  std::set<std::string> out;
-  for (const auto& t : m.proto().graph().initializer()) {
-    if (t.data_location() != ::onnx::TensorProto::EXTERNAL) continue;
-    for (const auto& kv : t.external_data())
-      if (kv.key() == "location") out.insert(kv.value());
-  }
-  return out;
-}
-
 }  // namespace
 
 EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::string& what) {
@@ -157,7 +145,8 @@ EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::str
   // Parse the model first (external data is mapped lazily), then fetch the side files it names.
   Model model = Model::load(*model_path);
   std::string dir = repo_dir_of(model_rel);
-  for (const auto& loc : external_locations(model)) {
+  for (const auto& file : model.external_data_files()) {
+    const std::string& loc = file.location;
     fs::path lp(loc);
     if (lp.is_absolute() || loc.find("..") != std::string::npos) continue;  // Model refuses these itself
     auto p = fetch(dir + lp.generic_string());
@@ -166,18 +155,9 @@ EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::str
   return EmbeddingModel{std::move(model), *model_path, *tokenizer, pooling, pooling_path, normalize, max_seq};
 }
 
-EmbeddingModel load_embedding_model(const fs::path& folder) {
-  std::error_code ec;
-  GRAFT_CHECK(fs::is_directory(folder, ec), "model folder ", folder.string(), " does not exist or is not a folder");
-  return load_embedding_model(
-      [&](const std::string& rel) -> std::optional<fs::path> {
-        fs::path p = folder / fs::path(rel);
-        std::error_code e;
-        if (fs::is_regular_file(p, e)) return p;
-        return std::nullopt;
-      },
-      "model folder " + folder.string());
-}
+EmbeddingModel load_embedding_model(const fs::path& folder) { return load_embedding_model(folder_source(folder)); }
+
+EmbeddingModel load_embedding_model(const ModelSource& source) { return load_embedding_model(source.fetch, source.what); }
 
 // ---- batching and pooling -------------------------------------------------------------------------------
 
@@ -260,6 +240,14 @@ Tensor l2_normalize_rows(const Tensor& x) {
     for (int64_t k = 0; k < H; ++k) r[k] = float(double(r[k]) / n);
   }
   return Tensor::from_vector(v, Shape{N, H});
+}
+
+TokenizedText TokenizedText::from(const text::Encoding& e) {
+  TokenizedText t;
+  t.ids.assign(e.ids.begin(), e.ids.end());
+  t.type_ids.assign(e.type_ids.begin(), e.type_ids.end());
+  t.attention_mask.assign(e.attention_mask.begin(), e.attention_mask.end());
+  return t;
 }
 
 // ---- Embedder -------------------------------------------------------------------------------------------
@@ -372,4 +360,4 @@ Tensor Embedder::embed(const std::vector<TokenizedText>& inputs) {
   return options_.normalize ? l2_normalize_rows(out) : out;
 }
 
-}  // namespace graft::onnx
+}  // namespace graft::app

@@ -1,16 +1,16 @@
-// graft/onnx/embedder.h: pooling config, Hub-like model folders, batching by length, pooling, Embedder.
-#include "graft/onnx/embedder.h"
+// graft/app/embedder.h: pooling config, Hub-like model folders, batching by length, pooling, Embedder.
+#include "graft/app/embedder.h"
 
 #include <cmath>
 
-#include "onnx_test_util.h"
+#include "onnx/onnx_test_util.h"
 
-namespace graft::onnx {
+namespace graft::app {
 namespace {
 
-using testing::ModelBuilder;
-using testing::TempDir;
-using testing::write_file;
+using onnx::testing::ModelBuilder;
+using onnx::testing::TempDir;
+using onnx::testing::write_file;
 namespace fs = std::filesystem;
 
 // ---- pooling config ---------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ TEST(EmbeddingFolder, FetchesExternalDataThroughTheFetcher) {
   TempDir d;
   ModelBuilder b(14);
   b.input("input_ids", DType::I64, {"batch", "sequence"});
-  ::onnx::TensorProto w = testing::make_tensor_proto("words", word_table());
+  ::onnx::TensorProto w = onnx::testing::make_tensor_proto("words", word_table());
   w.clear_raw_data();
   w.set_data_location(::onnx::TensorProto::EXTERNAL);
   auto* kv = w.add_external_data();
@@ -342,7 +342,7 @@ TEST(EmbeddingFolder, FetchesExternalDataThroughTheFetcher) {
 
 // ---- MiniLM (shared model) ----------------------------------------------------------------------------------
 
-class EmbedMiniLM : public testing::SharedMiniLM {};
+class EmbedMiniLM : public onnx::testing::SharedMiniLM {};
 
 TEST_F(EmbedMiniLM, MatchesTheSessionPlusIndependentPooling) {
   Model m = Model::load(model_dir_ / "minilm_l6_opset14.onnx");
@@ -380,4 +380,4 @@ TEST_F(EmbedMiniLM, MatchesTheSessionPlusIndependentPooling) {
 }
 
 }  // namespace
-}  // namespace graft::onnx
+}  // namespace graft::app

@@ -1,0 +1,124 @@
+// Texts -> sentence embeddings: tokenizer + Embedder (graft/app/sentence_embedder.h).
+#include "graft/app/sentence_embedder.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace graft::app {
+
+namespace {
+
+// The tokenizer as the embedding pipeline uses it. Truncation: tokenizer.json's, else the model's
+// max_seq_length, overridden by `max_length`. Padding is the embedder's (each batch to its longest text),
+// so the tokenizer's own is turned off; its pad id, type id and side are kept for the embedder.
+text::Tokenizer pipeline_tokenizer(const EmbeddingModel& m, const SentenceEmbedderOptions& o, EmbedderOptions& eo) {
+  text::Tokenizer tok = text::Tokenizer::from_file(m.tokenizer_path.string());
+  if (o.max_length && *o.max_length > 0) {
+    text::TruncationParams t = tok.truncation().value_or(text::TruncationParams{});
+    t.max_length = *o.max_length;
+    tok.set_truncation(t);
+  } else if (!tok.truncation() && m.max_seq_length) {
+    text::TruncationParams t;
+    t.max_length = *m.max_seq_length;
+    tok.set_truncation(t);
+  }
+  if (const auto& pad = tok.padding()) {
+    eo.pad_id = pad->pad_id;
+    eo.pad_type_id = pad->pad_type_id;
+    eo.pad_left = pad->direction == text::Direction::Left;
+  } else {
+    for (const char* name : {"[PAD]", "<pad>"})
+      if (auto id = tok.token_to_id(name)) {
+        eo.pad_id = *id;
+        break;
+      }
+  }
+  tok.set_padding(std::nullopt);
+  return tok;
+}
+
+EmbedderOptions embedder_options(const EmbeddingModel& m, const SentenceEmbedderOptions& o) {
+  EmbedderOptions eo;
+  eo.pooling = o.pooling.value_or(m.pooling.mode);
+  eo.normalize = o.normalize || m.normalize;
+  eo.batch_size = o.batch_size;
+  eo.session = o.session;
+  return eo;
+}
+
+}  // namespace
+
+SentenceEmbedder SentenceEmbedder::load(const std::string& model, SentenceEmbedderOptions options) {
+  ModelSource src = open_model_source(model, options.revision);
+  return SentenceEmbedder(load_embedding_model(src), std::move(options));
+}
+
+struct SentenceEmbedder::Prepared {
+  EmbeddingModel model;
+  text::Tokenizer tokenizer;
+  EmbedderOptions options;
+};
+
+SentenceEmbedder::SentenceEmbedder(EmbeddingModel model, SentenceEmbedderOptions options)
+    : SentenceEmbedder([&] {
+        EmbedderOptions eo = embedder_options(model, options);
+        text::Tokenizer tok = pipeline_tokenizer(model, options, eo);
+        return Prepared{std::move(model), std::move(tok), std::move(eo)};
+      }()) {}
+
+SentenceEmbedder::SentenceEmbedder(Prepared p)
+    : model_(std::move(p.model)), tokenizer_(std::move(p.tokenizer)), embedder_(model_.model, std::move(p.options)) {
+  embedder_.set_dimension_hint(model_.pooling.dimension);
+}
+
+Tensor SentenceEmbedder::embed(const std::vector<std::string>& texts) {
+  std::vector<text::Encoding> enc;
+  try {
+    enc = tokenizer_.encode_batch(texts);
+  } catch (const Error&) {
+    // encode_batch does not say which text failed; find it for the message.
+    for (size_t i = 0; i < texts.size(); ++i) {
+      try {
+        tokenizer_.encode(texts[i]);
+      } catch (const Error& e) {
+        fail("text ", i + 1, ": ", e.what());
+      }
+    }
+    throw;
+  }
+  std::vector<TokenizedText> tokenized;
+  tokenized.reserve(enc.size());
+  for (const auto& e : enc) tokenized.push_back(TokenizedText::from(e));
+  return embedder_.embed(tokenized);
+}
+
+namespace {
+void append_float(std::string& out, float v) {
+  if (!std::isfinite(v)) {
+    out += "null";  // JSON has no NaN/Inf
+    return;
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back as the same float
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
+std::string embeddings_to_json(const Tensor& emb) {
+  GRAFT_CHECK(emb.rank() == 2, "embeddings_to_json: expected [N, H], got ", emb.shape());
+  const int64_t n = emb.shape()[0], h = emb.shape()[1];
+  auto v = emb.to_vector<float>();
+  std::string s = "[";
+  for (int64_t i = 0; i < n; ++i) {
+    s += i ? ",\n[" : "\n[";
+    for (int64_t k = 0; k < h; ++k) {
+      if (k) s += ',';
+      append_float(s, v[size_t(i * h + k)]);
+    }
+    s += ']';
+  }
+  s += n ? "\n]\n" : "]\n";
+  return s;
+}
+
+}  // namespace graft::app
