@@ -2,6 +2,7 @@
 // graft: one include for the whole public API.
 #include "graft/core/dtype.h"
 #include "graft/core/error.h"
+#include "graft/core/limits.h"
 #include "graft/core/shape.h"
 #include "graft/core/tensor.h"
 #include "graft/graph/graph.h"
