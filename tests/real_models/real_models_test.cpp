@@ -164,13 +164,27 @@ TEST(RealModels, IsNetFp16UnsortedNodesMatchesOnnxRuntime) {
     for (char& ch : file)
       if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-')) ch = '_';
     Tensor want = read_npy(dir.path / "ort" / (file + ".npy"));
-    double d = max_diff(out.at(info.name), want, info.name);
+    const Tensor& got = out.at(info.name);
+    ASSERT_EQ(got.shape(), want.shape()) << info.name;
     // The network computes in float16 (graft widens to float32 inside products and convolutions, ONNX
-    // Runtime's CPU kernels likewise but with their own rounding points), so results agree to float16
-    // precision: the side outputs are sigmoids in [0, 1], where one float16 ulp is at most 2^-11; a few
-    // ulps of drift accumulate over the ~100 convolutions.
-    EXPECT_LE(d, 8.0 / 2048) << info.name;
-    std::printf("isnet output %s %s: max |graft - ORT| %.3g\n", info.name.c_str(), want.shape().str().c_str(), d);
+    // Runtime's kernels round at their own points), so the two agree to float16 precision at the scale of
+    // the values flowing through each layer: a float16 ulp of the output's largest magnitude (at least 1,
+    // since the sigmoid outputs in [0, 1] come from logits of a few units) is the unit: 2^-10 for the
+    // sigmoids, 0.25 for the features reaching ~300. Allowed: 4 ulps for any element, 1/16 ulp on average
+    // (measured: at most 2.1 ulps, about 0.002 ulp on average).
+    auto g = got.to_vector<double>(), w = want.to_vector<double>();
+    double peak = 0, worst = 0, sum = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      peak = std::max(peak, std::fabs(w[i]));
+      double d = std::fabs(g[i] - w[i]);
+      worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+      sum += d;
+    }
+    double ulp = std::ldexp(1.0, std::ilogb(std::max(peak, 1.0)) - 10);
+    EXPECT_LE(worst, 4 * ulp) << info.name << " (largest magnitude " << peak << ")";
+    EXPECT_LE(sum / double(w.size()), ulp / 16) << info.name;
+    std::printf("isnet output %s %s: max |graft - ORT| %.3g = %.2f float16 ulps of %.3g, mean %.2g\n",
+                info.name.c_str(), want.shape().str().c_str(), worst, worst / ulp, peak, sum / double(w.size()));
   }
 }
 

@@ -43,7 +43,7 @@ std::string error_of(const std::string& bytes) {
 TEST(Npy, ReadsWhatNumPyWrites) {
   // Header exactly as numpy.save writes it (padded with spaces to 64 bytes, newline last).
   std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
-  h += std::string(64 - 10 - h.size() - 1, ' ') + "\n";
+  h += std::string((64 - (10 + h.size() + 1) % 64) % 64, ' ') + "\n";
   float v[6] = {1, 2, 3, 4, 5, 6};
   std::string file = npy(h, std::string(reinterpret_cast<char*>(v), sizeof v));
   Tensor t = parse_npy(file.data(), file.size(), "input.npy");
