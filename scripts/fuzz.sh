@@ -5,17 +5,19 @@
 #   bash scripts/fuzz.sh --ci                 build, then each harness for $GRAFT_FUZZ_CI_SECONDS (10) seconds
 #                                             on its committed corpus (what CI does)
 #   bash scripts/fuzz.sh HARNESS SECONDS      one long run: nice -n 19, a working corpus in
-#                                             build-fuzz/work/HARNESS (seeded from fuzz/corpus/HARNESS and
-#                                             fuzz/extra/HARNESS when present), crashes in build-fuzz/findings/HARNESS,
-#                                             the final figures appended to build-fuzz/fuzz-log.tsv
+#                                             build-asan/work/HARNESS (seeded from fuzz/corpus/HARNESS and
+#                                             fuzz/extra/HARNESS when present), crashes in build-asan/findings/HARNESS,
+#                                             the final figures appended to build-asan/fuzz-log.tsv
 #   bash scripts/fuzz.sh --build-only
-# Harnesses: npy tokenizer checkpoint onnx hub. Environment: GRAFT_FUZZ_BUILD (build-fuzz), GRAFT_JOBS (2).
+# Harnesses: npy tokenizer checkpoint onnx hub. Environment: GRAFT_FUZZ_BUILD (build-asan), GRAFT_JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${GRAFT_FUZZ_BUILD:-build-fuzz}
+# The same instrumented build folder as scripts/sanitize.sh asan (its tests are only built there).
+BUILD=${GRAFT_FUZZ_BUILD:-build-asan}
 JOBS=${GRAFT_JOBS:-2}
 HARNESSES="npy tokenizer checkpoint onnx hub"
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=1
 
 build() {
   if ! command -v clang++-14 >/dev/null; then
@@ -23,8 +25,10 @@ build() {
     exit 1
   fi
   # Only the libraries the harnesses link are built (the `fuzzers` target): no autodiff, train, tests or tools.
+  # Configured exactly as scripts/sanitize.sh configures it, so neither script makes the other rebuild.
   CXX=clang++-14 CC=clang-14 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DGRAFT_BUILD_FUZZERS=ON -DGRAFT_BUILD_TESTS=OFF -DGRAFT_BUILD_BENCH=OFF -DGRAFT_BUILD_TOOLS=OFF >/dev/null
+    -DGRAFT_SANITIZE=address,undefined -DGRAFT_BUILD_FUZZERS=ON -DGRAFT_BUILD_TESTS=ON -DGRAFT_BUILD_TOOLS=ON \
+    -DGRAFT_BUILD_BENCH=OFF >/dev/null
   cmake --build "$BUILD" -j"$JOBS" --target fuzzers
 }
 
@@ -84,8 +88,8 @@ case "${1:-}" in
     { time nice -n 19 "$BUILD/fuzz/fuzz_$h" $(options "$h") -max_total_time="$seconds" \
         -artifact_prefix="$BUILD/findings/$h/" "$BUILD/work/$h" $seeds > "$log" 2>&1 || true; } 2> "$log.time"
     read -r wall user sys < "$log.time"
-    stats=$(grep -E '^stat::' "$log" | tr '\n' ' ')
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    stats=$(grep -E '^stat::' "$log" | tr '\n' ' ' || true)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     printf '%s\t%s\twall=%s\tcpu=%s\t%s\t%s\t%s\n' "$(date -Is)" "$h" "$wall" \
       "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$last" "$stats" "$log" >> "$BUILD/fuzz-log.tsv"
     echo "fuzz: $h: $last"
