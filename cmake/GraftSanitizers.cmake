@@ -13,8 +13,15 @@ if(GRAFT_BUILD_FUZZERS)
   add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
 if(GRAFT_SANITIZE)
+  # -O1 with line tables: instrumented code compiles much faster than at -O2 -g and still runs well (what
+  # OSS-Fuzz uses); stack traces keep file:line. These come after the build type's flags, so they win.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    add_compile_options(-O1 -gline-tables-only)
+  else()
+    add_compile_options(-O1 -g1)
+  endif()
   # Every UBSan finding is an error (a report that does not stop the run would go unnoticed).
-  add_compile_options(-fsanitize=${GRAFT_SANITIZE} -fno-omit-frame-pointer -g)
+  add_compile_options(-fsanitize=${GRAFT_SANITIZE} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${GRAFT_SANITIZE})
   if(GRAFT_SANITIZE MATCHES "undefined")
     add_compile_options(-fno-sanitize-recover=undefined)

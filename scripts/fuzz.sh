@@ -35,11 +35,16 @@ build() {
 # Options every run gets: one thread of OpenMP (graft and oneDNN), bounded memory and time per input.
 # The ONNX harness sets graft's own memory limit to 256 MiB, so any single allocation above
 # -malloc_limit_mb is a tensor graft failed to refuse.
+# libFuzzer's -timeout is wall-clock time: a long run at nice 19 on a busy machine can be starved for many
+# seconds, so long runs allow 300 s per input (a report is then checked by rerunning the input alone);
+# CI runs at normal priority with tight limits.
+TIMEOUT_SCALE=1
 options() {
   local h=$1
   local timeout=10
   [ "$h" = onnx ] && timeout=30
   [ "$h" = hub ] && timeout=20
+  [ "$TIMEOUT_SCALE" = long ] && timeout=300
   echo "-rss_limit_mb=3072 -malloc_limit_mb=1024 -timeout=$timeout -max_len=65536 -print_final_stats=1"
   [ -f "fuzz/dicts/$h.dict" ] && echo "-dict=fuzz/dicts/$h.dict"
   return 0
@@ -76,6 +81,7 @@ case "${1:-}" in
   *)
     h=$1
     seconds=${2:?usage: fuzz.sh HARNESS SECONDS}
+    TIMEOUT_SCALE=long
     [ -x "$BUILD/fuzz/fuzz_$h" ] || build
     mkdir -p "$BUILD/work/$h" "$BUILD/findings/$h"
     seeds="fuzz/corpus/$h tests/robustness/fuzz_findings/$h"
