@@ -17,6 +17,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
+#include "graft/core/limits.h"
 #include "graft/graph/passes.h"
 
 namespace graft::cpu {
@@ -261,6 +262,7 @@ class CpuExecutable final : public Executable {
     }
     MemoryPlan plan = plan_memory(reqs);
     for (size_t i = 0; i < ids.size(); ++i) buffers_[size_t(ids[i])].offset = plan.offsets[i];
+    check_memory(plan.arena_bytes, "the intermediate values of graph '" + graph_.name() + "' (one arena)");
     arena_ = Storage::allocate(plan.arena_bytes, /*zero=*/false);
     ptrs_.assign(buffers_.size(), nullptr);
     stats_.num_kernels = int(steps_.size());
