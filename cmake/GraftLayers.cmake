@@ -1,18 +1,19 @@
-# graft_add_layer(NAME [DIR subdir] DEPS ...): one static library `graft_NAME` from every .cpp under
-# src/<DIR or NAME>. Sources are globbed so that adding a file needs no CMake edit.
+# graft_add_layer(NAME [DIR subdir] DEPS ...): one static library `graft_NAME` from every .cpp (and .cu,
+# for the CUDA backend) under src/<DIR or NAME>. Sources are globbed so that adding a file needs no
+# CMake edit.
 set(GRAFT_LAYER_TARGETS "" CACHE INTERNAL "")
 function(graft_add_layer name)
   cmake_parse_arguments(L "" "DIR" "DEPS" ${ARGN})
   if(NOT L_DIR)
     set(L_DIR ${name})
   endif()
-  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cpp)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cpp ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cu)
   add_library(graft_${name} STATIC ${srcs})
   target_include_directories(graft_${name}
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
     PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(graft_${name} PUBLIC ${L_DEPS})
-  target_compile_options(graft_${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(graft_${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
   set(GRAFT_LAYER_TARGETS ${GRAFT_LAYER_TARGETS} graft_${name} CACHE INTERNAL "")
 endfunction()
 
