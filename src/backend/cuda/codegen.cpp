@@ -113,13 +113,15 @@ std::string kernel_source(const EwGroup& g, const std::string& name) {
   for (int a = rank - 2; a >= 0; --a) contiguous[size_t(a)] = contiguous[size_t(a + 1)] * g.dims[size_t(a + 1)];
   auto offset_expr = [&](const std::vector<int64_t>& strides) -> std::string {
     if (strides == contiguous) return "i";
-    std::string e;
+    std::ostringstream e;
+    bool any = false;
     for (int a = 0; a < rank; ++a) {
       if (strides[size_t(a)] == 0) continue;
-      e += (e.empty() ? "" : " + ") + ("c" + std::to_string(a)) +
-           (strides[size_t(a)] == 1 ? "" : " * " + C + std::to_string(strides[size_t(a)]) + "LL");
+      e << (any ? " + " : "") << "c" << a;
+      if (strides[size_t(a)] != 1) e << " * " << C << strides[size_t(a)] << "LL";
+      any = true;
     }
-    return e.empty() ? C + "0" : e;
+    return any ? e.str() : C + "0";
   };
   bool need_coords = false;
   for (const auto& in : g.inputs) need_coords |= !in.literal && in.strides != contiguous;

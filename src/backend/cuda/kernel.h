@@ -78,6 +78,12 @@ struct KernelArgs {
 
 using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelArgs&);
 
+// The factory of a kernel class constructible from KernelArgs: r.add(OpKind::Pad, factory<Pad>).
+template <class K>
+std::unique_ptr<Kernel> factory(const KernelArgs& a) {
+  return std::make_unique<K>(a);
+}
+
 class KernelRegistry {
  public:
   static KernelRegistry& get();

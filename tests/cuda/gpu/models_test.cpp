@@ -3,6 +3,8 @@
 // shared folder is found through GRAFT_SHARED_DIR (scripts/gpu-check.sh sets it) or the build's path;
 // its models are materialized (weights regenerated) into a temporary folder with /usr/bin/python3 or
 // python3 (numpy). Skips, saying why, without a GPU or the shared models.
+#include <unistd.h>
+
 #include <cstdio>
 #include <map>
 
@@ -75,7 +77,7 @@ TEST_F(GpuModels, MiniLMFineTuneMatchesTheCpu) {
   onnx::Model model = onnx::Model::load(model_dir_ / "minilm_l6_opset14.onnx");
   constexpr int64_t B = 4, L = 16, kSteps = 10;
   std::mt19937 rng(99);
-  std::vector<int64_t> ids(size_t(B * L)), mask(size_t(B * L), 1), labels(size_t(B));
+  std::vector<int64_t> ids(static_cast<size_t>(B * L)), mask(static_cast<size_t>(B * L), 1), labels(static_cast<size_t>(B));
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(101 + (i * 7919) % 20000);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = L - 2 * b; t < L; ++t) mask[size_t(b * L + t)] = 0;  // some padding

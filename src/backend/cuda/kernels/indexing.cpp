@@ -159,16 +159,11 @@ class Scatter final : public Kernel {
   size_t bytes_ = 0;
 };
 
-template <class K>
-std::unique_ptr<Kernel> make(const KernelArgs& a) {
-  return std::make_unique<K>(a);
-}
-
 }  // namespace
 
 void register_indexing_kernels(KernelRegistry& r) {
-  r.add(OpKind::Gather, make<Gather>);
-  r.add(OpKind::Scatter, make<Scatter>);
+  r.add(OpKind::Gather, factory<Gather>);
+  r.add(OpKind::Scatter, factory<Scatter>);
 }
 
 }  // namespace graft::cuda

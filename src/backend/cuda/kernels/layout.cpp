@@ -214,11 +214,6 @@ class DynamicUpdateSlice final : public Kernel {
   DynamicStarts starts_;
 };
 
-template <class K>
-std::unique_ptr<Kernel> make(const KernelArgs& a) {
-  return std::make_unique<K>(a);
-}
-
 }  // namespace
 
 void register_layout_kernels(KernelRegistry& r) {
@@ -226,10 +221,10 @@ void register_layout_kernels(KernelRegistry& r) {
   r.add(OpKind::Transpose, transpose);
   r.add(OpKind::Slice, slice);
   r.add(OpKind::Reverse, reverse);
-  r.add(OpKind::Concatenate, make<Concatenate>);
-  r.add(OpKind::Pad, make<Pad>);
-  r.add(OpKind::DynamicSlice, make<DynamicSlice>);
-  r.add(OpKind::DynamicUpdateSlice, make<DynamicUpdateSlice>);
+  r.add(OpKind::Concatenate, factory<Concatenate>);
+  r.add(OpKind::Pad, factory<Pad>);
+  r.add(OpKind::DynamicSlice, factory<DynamicSlice>);
+  r.add(OpKind::DynamicUpdateSlice, factory<DynamicUpdateSlice>);
 }
 
 }  // namespace graft::cuda

@@ -1,5 +1,8 @@
 // Data movement: one strided-copy kernel serves broadcast, transpose, slice, reverse, concatenate and the
 // dynamic slices; pad has its own (per-axis source tables); plus float conversions for products.
+#include <algorithm>
+#include <cstdlib>
+
 #include "backend/cuda/kernels/common.cuh"
 
 namespace graft::cuda {
@@ -8,7 +11,8 @@ namespace {
 
 __global__ void probe_kernel() {}
 
-template <class T>
+// I: the index type, 32-bit when every offset fits (division by 64-bit values is several times slower).
+template <class T, class I>
 __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, StridedCopy p, DynamicStarts dyn,
                                     bool has_dyn) {
   int64_t src_base = p.src_offset, dst_base = p.dst_offset;
@@ -22,15 +26,20 @@ __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ d
     if (dyn.to_dst) dst_base += extra;
     else src_base += extra;
   }
-  GS_GRID_LOOP(i, p.count) {
-    int64_t rem = i, so = src_base, d = dst_base;
+  const T* __restrict__ from = src + src_base;
+  T* __restrict__ to = dst + dst_base;
+  I dims[kMaxRank], ss[kMaxRank], ds[kMaxRank];
+  for (int k = 0; k < p.rank; ++k) dims[k] = I(p.dims[k]), ss[k] = I(p.src_strides[k]), ds[k] = I(p.dst_strides[k]);
+  const I count = I(p.count);
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += I(gridDim.x) * blockDim.x) {
+    I rem = i, so = 0, d = 0;
     for (int k = p.rank - 1; k >= 0; --k) {
-      int64_t c = rem % p.dims[k];
-      rem /= p.dims[k];
-      so += c * p.src_strides[k];
-      d += c * p.dst_strides[k];
+      const I c = rem % dims[k];
+      rem /= dims[k];
+      so += c * ss[k];
+      d += c * ds[k];
     }
-    dst[d] = src[so];
+    to[d] = from[so];
   }
 }
 
@@ -67,10 +76,22 @@ cudaError_t launch_strided_copy(const void* src, void* dst, int elem_size, const
                                 const DynamicStarts* starts, cudaStream_t stream) {
   if (p.count == 0) return cudaSuccess;
   DynamicStarts none;
+  // 32-bit indices when every offset relative to the (possibly dynamic) bases fits: signed, since
+  // reversed views have negative strides.
+  int64_t src_reach = 0, dst_reach = 0;  // the largest |offset| either side reaches from its base
+  for (int k = 0; k < p.rank; ++k) {
+    src_reach += std::abs(p.src_strides[k]) * (p.dims[k] - 1);
+    dst_reach += std::abs(p.dst_strides[k]) * (p.dims[k] - 1);
+  }
+  const bool narrow = std::max({p.count, src_reach, dst_reach}) < (int64_t(1) << 30);
   bool ok = dispatch_size(elem_size, [&](auto tag) {
     using T = decltype(tag);
-    strided_copy_kernel<T><<<blocks_for(p.count), kThreads, 0, stream>>>(
-        static_cast<const T*>(src), static_cast<T*>(dst), p, starts ? *starts : none, starts != nullptr);
+    if (narrow)
+      strided_copy_kernel<T, int><<<blocks_for(p.count), kThreads, 0, stream>>>(
+          static_cast<const T*>(src), static_cast<T*>(dst), p, starts ? *starts : none, starts != nullptr);
+    else
+      strided_copy_kernel<T, int64_t><<<blocks_for(p.count), kThreads, 0, stream>>>(
+          static_cast<const T*>(src), static_cast<T*>(dst), p, starts ? *starts : none, starts != nullptr);
   });
   return ok ? launched() : cudaErrorInvalidValue;
 }

@@ -173,18 +173,13 @@ class ReduceWindow final : public Kernel {
   WindowParams p_;
 };
 
-template <class K>
-std::unique_ptr<Kernel> make(const KernelArgs& a) {
-  return std::make_unique<K>(a);
-}
-
 }  // namespace
 
 void register_reduce_kernels(KernelRegistry& r) {
-  r.add(OpKind::Reduce, make<Reduce>);
-  r.add(OpKind::ArgMinMax, make<ArgMinMax>);
-  r.add(OpKind::Cumulative, make<Cumulative>);
-  r.add(OpKind::ReduceWindow, make<ReduceWindow>);
+  r.add(OpKind::Reduce, factory<Reduce>);
+  r.add(OpKind::ArgMinMax, factory<ArgMinMax>);
+  r.add(OpKind::Cumulative, factory<Cumulative>);
+  r.add(OpKind::ReduceWindow, factory<ReduceWindow>);
 }
 
 }  // namespace graft::cuda

@@ -83,16 +83,11 @@ class TopK final : public Kernel {
   size_t workspace_ = 0;
 };
 
-template <class K>
-std::unique_ptr<Kernel> make(const KernelArgs& a) {
-  return std::make_unique<K>(a);
-}
-
 }  // namespace
 
 void register_sort_kernels(KernelRegistry& r) {
-  r.add(OpKind::Sort, make<Sort>);
-  r.add(OpKind::TopK, make<TopK>);
+  r.add(OpKind::Sort, factory<Sort>);
+  r.add(OpKind::TopK, factory<TopK>);
 }
 
 }  // namespace graft::cuda
