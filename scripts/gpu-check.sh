@@ -74,8 +74,11 @@ section summary
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
 name = sys.argv[1].rsplit("/", 1)[-1][:-4]
-t, f, s = int(r.get("tests", 0)), int(r.get("failures", 0)) + int(r.get("errors", 0)), int(r.get("skipped", r.get("disabled", 0)))
-print(f"- {name}: {t - f} of {t} passed, {f} failed" + (f", {s} skipped" if s else ""))
+cases = list(r.iter("testcase"))
+t = len(cases)
+f = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+s = sum(1 for c in cases if c.get("result") == "skipped" or c.find("skipped") is not None)
+print(f"- {name}: {t - f - s} of {t} passed, {f} failed, {s} skipped")
 for c in r.iter("testcase"):
     for fl in c.findall("failure"):
         print(f"  - FAILED {c.get('classname')}.{c.get('name')}: {(fl.get('message') or '').splitlines()[0][:200]}")

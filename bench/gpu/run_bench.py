@@ -114,6 +114,8 @@ def resnet_row():
     add(f"resnet50 b{B} fp32 inference", t, graft("infer", path, B, 0, "f32", RUNS), None, "target: <= PyTorch eager")
 
 
+if not torch.cuda.is_available():
+    sys.exit(f"run_bench: PyTorch {torch.__version__} sees no CUDA GPU")
 print(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}", flush=True)
 for what in (lambda: encoder_rows("minilm", {"f32": 3.6}),
              lambda: encoder_rows("bert_base", {"f32": 15.0, "bf16": 2.9}),
