@@ -68,7 +68,8 @@ std::string serialize_safetensors(const std::vector<std::pair<std::string, Tenso
   for (const auto& [name, t] : tensors) {
     GRAFT_CHECK(name != "__metadata__" && !header.contains(name), "safetensors: duplicate or reserved tensor name \"",
                 name, "\"");
-    GRAFT_CHECK(t.defined() && t.device() == DeviceKind::CPU, "safetensors: tensor \"", name, "\" is not a host tensor");
+    // A device tensor is copied to the host when its bytes are read below.
+    GRAFT_CHECK(t.defined(), "safetensors: tensor \"", name, "\" is undefined");
     header[name] = {{"dtype", safetensors_dtype(t.dtype())},
                     {"shape", t.shape().dims()},
                     {"data_offsets", {offset, offset + t.nbytes()}}};
