@@ -506,7 +506,7 @@ Graph optimize_for_cuda(const Graph& g, const CompileOptions& options) {
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
   // Fused composite kernels come later (docs/gpu.md): until then every composite is expanded.
-  p.keep_composite = [](const CompositeAttrs&) { return false; };
+  p.keep_composite = [](const Op&) { return false; };
   if (options.fold_constants) p.fold = host_evaluator();
   return optimize(g, p);
 }
