@@ -11,8 +11,6 @@
 namespace graft {
 namespace autodiff {
 
-namespace {
-
 const RuleTable& rule_table() {
   static const RuleTable table = [] {
     RuleTable t;
@@ -28,6 +26,8 @@ const RuleTable& rule_table() {
   }();
   return table;
 }
+
+namespace {
 
 struct RefHash {
   size_t operator()(const ValueRef& r) const { return std::hash<int64_t>()((int64_t(r.op) << 20) ^ r.output); }
@@ -121,15 +121,14 @@ std::vector<Node> backprop(const std::vector<Node>& outputs, const std::vector<N
       if (!ct[o].valid() && is_floating(op.outputs[o].dtype)) ct[o] = zeros_like(ctx.out.back());
     }
     ctx.ct = std::move(ct);
-    RuleFn rule = table.find(op.kind);
+    const RuleFn* rule = table.find(op);
     std::string what = ctx.describe();
-    if (op.kind == OpKind::Composite) what += " (" + std::get<CompositeAttrs>(op.attrs).name + ")";
     GRAFT_CHECK(rule, "autodiff: no gradient rule for ", what);
     std::vector<Node> grads;
     {
       NameScope scope(*g, op.name.empty() ? std::string() : op.name + "/grad");
       try {
-        grads = rule(ctx);
+        grads = (*rule)(ctx);
       } catch (const Error& e) {
         std::string msg = e.what();
         if (msg.rfind("autodiff", 0) == 0) throw;

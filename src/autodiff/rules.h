@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graft/autodiff/gradient.h"
+#include "graft/graph/op_table.h"
 #include "graft/graph/ops.h"
 
 namespace graft::autodiff {
@@ -29,11 +30,13 @@ struct GradContext {
 // Returns one entry per operand: the gradient contribution, or an invalid Node for none.
 using RuleFn = std::vector<Node> (*)(const GradContext&);
 
-struct RuleTable {
-  std::array<RuleFn, size_t(OpKind::kCount)> rules{};
-  void add(OpKind k, RuleFn f) { rules[size_t(k)] = f; }
-  RuleFn find(OpKind k) const { return rules[size_t(k)]; }
-};
+// One rule per primitive op kind and one per composite kind (a composite without a closed-form rule
+// registers the rule that differentiates its decomposition). Ops whose outputs carry no gradient (Iota,
+// comparisons, ArgMinMax, ...) register a rule that returns none: that is their declaration.
+using RuleTable = OpTable<RuleFn>;
+
+// The table every rule file registers into (built once).
+const RuleTable& rule_table();
 
 void register_elementwise_rules(RuleTable& t);   // rules_elementwise.cpp
 void register_layout_rules(RuleTable& t);        // rules_layout.cpp

@@ -1,8 +1,8 @@
 // Gradient rules of composite ops. softmax, log_softmax, layer_norm, rms_norm, gelu and silu have
 // closed-form rules (a handful of element-wise ops and reductions, no recomputed decomposition). Every
-// other composite (sdpa, group_norm, batch_norm, user composites) is differentiated through its
+// other composite (attention, group_norm, batch_norm, rnn_scan, user composites) is differentiated through its
 // decomposition: Decompose() records the primitives once more and the reverse sweep runs over them,
-// stopping at the composite's operands. For sdpa that recomputes the attention scores in the backward
+// stopping at the composite's operands. For attention that recomputes the attention scores in the backward
 // graph (as memory-efficient attention kernels do) and uses the softmax rule below for the rest.
 #include <cmath>
 #include <numeric>
@@ -21,7 +21,7 @@ Axes trailing(int from, int rank) {
 
 std::vector<Node> through_decomposition(const GradContext& c) {
   std::vector<Node> outs = Decompose(c.out[0]);
-  // The same node may be passed as several operands (sdpa(x, x, x)): its gradient goes to one of them.
+  // The same node may be passed as several operands (attention(x, x, x)): its gradient goes to one of them.
   std::vector<Node> wrt;
   std::vector<int> slot(c.in.size(), -1);
   for (size_t k = 0; k < c.in.size(); ++k) {
@@ -40,12 +40,19 @@ std::vector<Node> through_decomposition(const GradContext& c) {
   return grads;
 }
 
-std::vector<Node> softmax(const GradContext& c, int axis) {
+template <typename P>
+const P& params(const GradContext& c) {
+  return composite_params<P>(c.op);
+}
+
+std::vector<Node> softmax(const GradContext& c) {
+  const int axis = params<SoftmaxParams>(c).axis;
   Node y = c.out[0], ct = c.ct[0];
   return {y * (ct - ReduceSum(ct * y, {axis}, true))};
 }
 
-std::vector<Node> log_softmax(const GradContext& c, int axis) {
+std::vector<Node> log_softmax(const GradContext& c) {
+  const int axis = params<LogSoftmaxParams>(c).axis;
   Node y = c.out[0], ct = c.ct[0];
   return {ct - Exp(y) * ReduceSum(ct, {axis}, true)};
 }
@@ -53,10 +60,10 @@ std::vector<Node> log_softmax(const GradContext& c, int axis) {
 // y = xhat * scale + bias with xhat = (x - mean) / sqrt(var + eps) over the trailing axes from `axis`:
 //   dxhat = ct * scale,  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
 std::vector<Node> layer_norm(const GradContext& c) {
-  const auto& a = c.attrs<CompositeAttrs>();
-  int axis = int(a.ints[0]);
-  bool hs = a.ints[1] != 0, hb = a.ints[2] != 0;
-  double eps = a.floats[0];
+  const auto& p = params<LayerNormParams>(c);
+  const int axis = p.axis;
+  const bool hs = p.has_scale, hb = p.has_bias;
+  const double eps = p.epsilon;
   Node x = c.in[0], ct = c.ct[0];
   if (c.out[0].shape() != x.shape()) return through_decomposition(c);  // scale/bias widened the output
   Axes axes = trailing(axis, x.rank());
@@ -77,10 +84,10 @@ std::vector<Node> layer_norm(const GradContext& c) {
 
 // y = x * r * scale with r = 1 / sqrt(mean(x^2) + eps):  dx = r * (dxhat - xhat * mean(dxhat * xhat))
 std::vector<Node> rms_norm(const GradContext& c) {
-  const auto& a = c.attrs<CompositeAttrs>();
-  int axis = int(a.ints[0]);
-  bool hs = a.ints[1] != 0;
-  double eps = a.floats[0];
+  const auto& p = params<RmsNormParams>(c);
+  const int axis = p.axis;
+  const bool hs = p.has_scale;
+  const double eps = p.epsilon;
   Node x = c.in[0], ct = c.ct[0];
   if (c.out[0].shape() != x.shape()) return through_decomposition(c);
   Axes axes = trailing(axis, x.rank());
@@ -95,9 +102,9 @@ std::vector<Node> rms_norm(const GradContext& c) {
   return grads;
 }
 
-std::vector<Node> gelu(const GradContext& c, bool tanh_approximation) {
+std::vector<Node> gelu(const GradContext& c) {
   Node x = c.in[0], ct = c.ct[0];
-  if (tanh_approximation) {
+  if (params<GeluParams>(c).tanh_approximation) {
     // y = x/2 (1 + tanh u), u = k (x + 0.044715 x^3), k = sqrt(2/pi)
     double k = std::sqrt(2.0 / M_PI);
     Node x2 = x * x;
@@ -117,26 +124,21 @@ std::vector<Node> silu(const GradContext& c) {
   return {ct * s * (x * (1.0 - s) + 1.0)};
 }
 
-std::vector<Node> composite(const GradContext& c) {
-  const auto& a = c.attrs<CompositeAttrs>();
-  if (c.out.size() == 1) {
-    if (a.name == "softmax") return softmax(c, int(a.ints[0]));
-    if (a.name == "log_softmax") return log_softmax(c, int(a.ints[0]));
-    if (a.name == "layer_norm") return layer_norm(c);
-    if (a.name == "rms_norm") return rms_norm(c);
-    if (a.name == "gelu") return gelu(c, a.ints[0] != 0);
-    if (a.name == "silu") return silu(c);
-  }
-  return through_decomposition(c);
-}
-
 }  // namespace
 
 void register_composite_rules(RuleTable& t) {
-  t.add(OpKind::Composite, composite);
-  t.add(OpKind::Fused, [](const GradContext& c) -> std::vector<Node> {
-    fail("autodiff: ", c.describe(), " is a fused kernel group; take gradients before compiling the graph");
-  });
+  t.add(CompositeKind::Softmax, softmax);
+  t.add(CompositeKind::LogSoftmax, log_softmax);
+  t.add(CompositeKind::Gelu, gelu);
+  t.add(CompositeKind::Silu, silu);
+  t.add(CompositeKind::LayerNorm, layer_norm);
+  t.add(CompositeKind::RmsNorm, rms_norm);
+  // Through their decompositions: for attention that recomputes the scores in the backward graph (as
+  // memory-efficient attention kernels do); for rnn_scan it is backpropagation through time over the
+  // unrolled steps.
+  for (CompositeKind k : {CompositeKind::GroupNorm, CompositeKind::BatchNorm, CompositeKind::Attention,
+                          CompositeKind::RnnScan, CompositeKind::Custom})
+    t.add(k, through_decomposition);
 }
 
 }  // namespace graft::autodiff

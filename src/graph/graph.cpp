@@ -20,6 +20,7 @@ std::string Node::describe() const {
   const Op& o = op();
   std::ostringstream os;
   os << op_name(o.kind);
+  if (o.kind == OpKind::Composite) os << "(" << std::get<CompositeAttrs>(o.attrs).name() << ")";
   if (!o.name.empty())
     os << " \"" << o.name << "\"";
   else

@@ -59,17 +59,18 @@ Node arg_min_max(Node x, int axis, bool keepdims, bool select_last, bool is_min)
   return keepdims ? ExpandDims(r, axis) : r;
 }
 
-Node cumulative(Node x, int axis, ReduceOp op, bool exclusive, bool reverse) {
+}  // namespace
+
+Node Cumulative(Node x, int axis, ReduceOp op, bool exclusive, bool reverse) {
   axis = int(normalize_axes({axis}, x.rank(), "Cumulative of " + x.describe())[0]);
   GRAFT_CHECK(x.dtype() != DType::Bool, "Cumulative of ", x.describe(), ": bool operand");
   return x.graph()->add_op1(OpKind::Cumulative, {x}, CumulativeAttrs{axis, op, exclusive, reverse}, x.type());
 }
-}  // namespace
 
 Node ArgMax(Node x, int axis, bool keepdims, bool select_last) { return arg_min_max(x, axis, keepdims, select_last, false); }
 Node ArgMin(Node x, int axis, bool keepdims, bool select_last) { return arg_min_max(x, axis, keepdims, select_last, true); }
-Node CumSum(Node x, int axis, bool exclusive, bool reverse) { return cumulative(x, axis, ReduceOp::Sum, exclusive, reverse); }
-Node CumProd(Node x, int axis, bool exclusive, bool reverse) { return cumulative(x, axis, ReduceOp::Prod, exclusive, reverse); }
+Node CumSum(Node x, int axis, bool exclusive, bool reverse) { return Cumulative(x, axis, ReduceOp::Sum, exclusive, reverse); }
+Node CumProd(Node x, int axis, bool exclusive, bool reverse) { return Cumulative(x, axis, ReduceOp::Prod, exclusive, reverse); }
 
 std::vector<Node> Sort(std::vector<Node> operands, int axis, bool descending, bool stable) {
   GRAFT_CHECK(!operands.empty(), "Sort: no operands");

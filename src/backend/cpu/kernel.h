@@ -8,6 +8,7 @@
 
 #include "graft/backend/backend.h"
 #include "graft/graph/graph.h"
+#include "graft/graph/op_table.h"
 
 namespace graft::cpu {
 
@@ -44,16 +45,24 @@ using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelArgs&);
 class KernelRegistry {
  public:
   static KernelRegistry& get();
-  void add(OpKind kind, KernelFactory f) { table_[size_t(kind)] = f; }
-  KernelFactory find(OpKind kind) const { return table_[size_t(kind)]; }
-  // Fused kernels for composites, keyed by composite name.
-  void add_composite(const std::string& name, KernelFactory f);
-  KernelFactory find_composite(const std::string& name) const;
+  void add(OpKind kind, KernelFactory f) { table_.add(kind, f); }
+  // Fused kernels for composites, by composite kind (user composites by their name); a composite
+  // without one is expanded into primitives before kernels are built.
+  void add(CompositeKind kind, KernelFactory f) { table_.add(kind, f); }
+  void add_custom_composite(const std::string& name, KernelFactory f) { table_.add_custom(name, f); }
+  // The factory for `op` (a composite's fused kernel), or null.
+  KernelFactory find(const Op& op) const {
+    const KernelFactory* f = table_.find(op);
+    return f ? *f : nullptr;
+  }
+  KernelFactory find(OpKind kind) const {
+    const KernelFactory* f = table_.find(kind);
+    return f ? *f : nullptr;
+  }
 
  private:
   KernelRegistry();
-  KernelFactory table_[size_t(OpKind::kCount)] = {};
-  std::vector<std::pair<std::string, KernelFactory>> composites_;
+  OpTable<KernelFactory> table_;
 };
 
 // Builds the kernel for an op, or throws naming the op when the CPU backend lacks one.

@@ -5,12 +5,7 @@
 // accumulators instead of scalar reductions, selects instead of branches, no libm calls. f64 computes in
 // f64 with libm; f16/bf16 are widened to f32 scratch, computed as f32 and narrowed back.
 //
-// Attributes follow the builders in src/graph/composites.cpp:
-//   softmax, log_softmax   ints {axis}
-//   layer_norm             ints {axis, has_scale, has_bias}, floats {epsilon}; inputs x[, scale][, bias]
-//   rms_norm               ints {axis, has_scale}, floats {epsilon};           inputs x[, scale]
-//   gelu                   ints {tanh_approximation}
-//   silu                   -
+// Parameters: SoftmaxParams, LayerNormParams, ... (graft/graph/composites.h).
 #include <omp.h>
 
 #include <algorithm>
@@ -203,7 +198,7 @@ class SoftmaxKernel final : public Kernel {
  public:
   SoftmaxKernel(const KernelArgs& a, bool log) : log_(log), dtype_(a.inputs[0].dtype) {
     const Shape& s = a.inputs[0].shape;
-    int axis = int(std::get<CompositeAttrs>(a.op.attrs).ints.at(0));
+    const int axis = log ? composite_params<LogSoftmaxParams>(a.op).axis : composite_params<SoftmaxParams>(a.op).axis;
     for (int i = 0; i < s.rank(); ++i) (i < axis ? outer_ : i == axis ? n_ : inner_) *= s[i];
   }
 
@@ -290,11 +285,15 @@ void norm_stats(const C* x, int64_t rows, int64_t n, C eps, C* mean, C* rstd) {
 class NormKernel final : public Kernel {
  public:
   NormKernel(const KernelArgs& a, bool center) : center_(center), dtype_(a.inputs[0].dtype) {
-    const auto& attrs = std::get<CompositeAttrs>(a.op.attrs);
-    const int axis = int(attrs.ints.at(0));
-    const bool has_scale = attrs.ints.at(1) != 0;
-    const bool has_bias = center && attrs.ints.at(2) != 0;
-    eps_ = attrs.floats.at(0);
+    int axis = 0;
+    bool has_scale = false, has_bias = false;
+    if (center) {
+      const auto& p = composite_params<LayerNormParams>(a.op);
+      axis = p.axis, has_scale = p.has_scale, has_bias = p.has_bias, eps_ = p.epsilon;
+    } else {
+      const auto& p = composite_params<RmsNormParams>(a.op);
+      axis = p.axis, has_scale = p.has_scale, eps_ = p.epsilon;
+    }
     x_shape_ = a.inputs[0].shape;
     out_shape_ = a.outputs[0].shape;
     for (int i = 0; i < x_shape_.rank(); ++i) (i < axis ? rows_ : n_) *= x_shape_[i];
@@ -536,7 +535,7 @@ std::unique_ptr<Kernel> rms_norm(const KernelArgs& a) {
 }
 std::unique_ptr<Kernel> gelu(const KernelArgs& a) {
   if (!float_operands(a)) return nullptr;
-  bool tanh_form = std::get<CompositeAttrs>(a.op.attrs).ints.at(0) != 0;
+  const bool tanh_form = composite_params<GeluParams>(a.op).tanh_approximation;
   return std::make_unique<ActivationKernel>(a, tanh_form ? Activation::GeluTanh : Activation::GeluErf);
 }
 std::unique_ptr<Kernel> silu(const KernelArgs& a) {
@@ -546,12 +545,12 @@ std::unique_ptr<Kernel> silu(const KernelArgs& a) {
 }  // namespace
 
 void register_composite_kernels(KernelRegistry& r) {
-  r.add_composite("softmax", softmax);
-  r.add_composite("log_softmax", log_softmax);
-  r.add_composite("layer_norm", layer_norm);
-  r.add_composite("rms_norm", rms_norm);
-  r.add_composite("gelu", gelu);
-  r.add_composite("silu", silu);
+  r.add(CompositeKind::Softmax, softmax);
+  r.add(CompositeKind::LogSoftmax, log_softmax);
+  r.add(CompositeKind::LayerNorm, layer_norm);
+  r.add(CompositeKind::RmsNorm, rms_norm);
+  r.add(CompositeKind::Gelu, gelu);
+  r.add(CompositeKind::Silu, silu);
 }
 
 }  // namespace graft::cpu

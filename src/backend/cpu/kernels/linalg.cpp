@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/strided_copy.h"
 
@@ -95,15 +96,17 @@ void widen(const S* s, D* d, int64_t n) {
 class DotKernel final : public Kernel {
  public:
   explicit DotKernel(const KernelArgs& a) : lhs_shape_(a.inputs[0].shape), rhs_shape_(a.inputs[1].shape) {
-    const auto& d = std::get<DotGeneralAttrs>(a.op.attrs);
+    // A plain DotGeneral, or a cpu.product: the same product with a bias and activation applied by oneDNN.
+    const ProductEpilogue* fused = lowered_form<ProductEpilogue>(a.op);
+    const DotGeneralAttrs& d = fused ? fused->dot : std::get<DotGeneralAttrs>(a.op.attrs);
     lt_ = a.inputs[0].dtype;
     rt_ = a.inputs[1].dtype;
     ot_ = a.outputs[0].dtype;
     lv_ = make_view(lhs_shape_, d.lhs_batch, free_axes(lhs_shape_.rank(), d.lhs_batch, d.lhs_contract), d.lhs_contract);
     rv_ = make_view(rhs_shape_, d.rhs_batch, d.rhs_contract, free_axes(rhs_shape_.rank(), d.rhs_batch, d.rhs_contract));
     B_ = lv_.b, M_ = lv_.x, K_ = lv_.y, N_ = rv_.y;
-    has_bias_ = d.has_bias;
-    epilogue_ = d.epilogue;
+    has_bias_ = fused != nullptr;
+    activation_ = fused ? fused->activation : ProductEpilogue::Activation::None;
     if (lv_.needs_copy) lbuf_.resize(size_t(lhs_shape_.size()) * dtype_size(lt_));
     if (rv_.needs_copy) rbuf_.resize(size_t(rhs_shape_.size()) * dtype_size(rt_));
     use_onednn_ = (lt_ == DType::F32 || lt_ == DType::F16 || lt_ == DType::BF16) && lt_ == rt_ && M_ * N_ * B_ > 0;
@@ -123,11 +126,10 @@ class DotKernel final : public Kernel {
       memory::desc c_md = md(B_, M_, N_, M_ * N_, N_, 1);
       auto& eng = onednn_engine();
       dnnl::primitive_attr attr;
-      if (epilogue_ != Epilogue::None) {
+      if (activation_ != ProductEpilogue::Activation::None) {
         dnnl::post_ops po;
-        dnnl::algorithm alg = epilogue_ == Epilogue::Relu       ? dnnl::algorithm::eltwise_relu
-                              : epilogue_ == Epilogue::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
-                                                               : dnnl::algorithm::eltwise_gelu_tanh;
+        dnnl::algorithm alg = activation_ == ProductEpilogue::Activation::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
+                                                                                   : dnnl::algorithm::eltwise_gelu_tanh;
         po.append_eltwise(1.f, alg, 0.f, 0.f);
         attr.set_post_ops(po);
       }
@@ -226,9 +228,8 @@ class DotKernel final : public Kernel {
       for (int64_t j = 0; j < N_; ++j) {
         float& v = c[i * N_ + j];
         v += bias[j];
-        if (epilogue_ == Epilogue::Relu) v = v > 0 ? v : 0;
-        if (epilogue_ == Epilogue::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
-        if (epilogue_ == Epilogue::GeluTanh)
+        if (activation_ == ProductEpilogue::Activation::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
+        if (activation_ == ProductEpilogue::Activation::GeluTanh)
           v = 0.5f * v * (1 + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
       }
   }
@@ -282,7 +283,7 @@ class DotKernel final : public Kernel {
   memory packed_b_;          // constant weights in oneDNN's layout (when it differs from ours)
   bool b_constant_ = false;  // b_mem_ already holds the (constant) weights
   bool has_bias_ = false;
-  Epilogue epilogue_ = Epilogue::None;
+  ProductEpilogue::Activation activation_ = ProductEpilogue::Activation::None;
   dnnl::stream stream_;
 };
 
@@ -290,6 +291,9 @@ std::unique_ptr<Kernel> dot_general(const KernelArgs& a) { return std::make_uniq
 
 }  // namespace
 
-void register_linalg_kernels(KernelRegistry& r) { r.add(OpKind::DotGeneral, dot_general); }
+void register_linalg_kernels(KernelRegistry& r) {
+  r.add(OpKind::DotGeneral, dot_general);
+  r.add_custom_composite(ProductEpilogue::kName, dot_general);
+}
 
 }  // namespace graft::cpu
