@@ -1,5 +1,6 @@
 #include "backend/cuda/check.h"
 #include "backend/cuda/kernel.h"
+#include "backend/cuda/kernels/plans.h"
 
 namespace graft::cuda {
 
@@ -18,11 +19,13 @@ KernelRegistry& KernelRegistry::get() {
   return r;
 }
 
-std::string KernelArgs::describe() const {
+std::string describe_op(const Op& op) {
   std::string s(op_name(op.kind));
   if (!op.name.empty()) s += " \"" + op.name + "\"";
   return s;
 }
+
+std::string KernelArgs::describe() const { return describe_op(op); }
 
 std::unique_ptr<Kernel> make_kernel(const KernelArgs& args) {
   KernelFactory f = KernelRegistry::get().find(args.op.kind);

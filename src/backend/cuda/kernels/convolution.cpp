@@ -8,8 +8,29 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernel.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/plans.h"
 
 namespace graft::cuda {
+
+ConvGeometry conv_geometry(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output) {
+  const auto& at = std::get<ConvolutionAttrs>(op.attrs);
+  const std::string name = describe_op(op);
+  GRAFT_CHECK(!at.has_epilogue(), name,
+              ": bias/residual/clamp epilogues are set by the CPU backend's own passes, not in graphs given to the CUDA backend");
+  const Shape& x = inputs[0].shape;
+  const Shape& w = inputs[1].shape;
+  const Shape& y = output.shape;
+  ConvGeometry g;
+  g.spatial = x.rank() - 2;
+  GRAFT_CHECK(g.spatial >= 1 && g.spatial <= kMaxSpatial, name, ": ", g.spatial, " spatial axes; the CUDA backend handles 1 to ",
+              kMaxSpatial);
+  g.n = x[0], g.c = x[1], g.o = y[1], g.groups = at.groups, g.transposed = at.transposed;
+  for (int i = 0; i < g.spatial; ++i) {
+    g.in[i] = x[i + 2], g.out[i] = y[i + 2], g.k[i] = w[i + 2];
+    g.stride[i] = at.strides[size_t(i)], g.dil[i] = at.dilations[size_t(i)], g.pad[i] = at.pad_low[size_t(i)];
+  }
+  return g;
+}
 
 namespace {
 
@@ -27,20 +48,8 @@ int alignment_of(size_t n) {
 class Convolution final : public Kernel {
  public:
   explicit Convolution(const KernelArgs& a) : name_(a.describe()), dtype_(a.inputs[0].dtype) {
-    const auto& at = std::get<ConvolutionAttrs>(a.op.attrs);
-    GRAFT_CHECK(!at.has_epilogue(), name_,
-                ": bias/residual/clamp epilogues are set by the CPU backend's own passes, not in graphs given to the CUDA backend");
-    const Shape& x = a.inputs[0].shape;
-    const Shape& w = a.inputs[1].shape;
+    g_ = conv_geometry(a.op, a.inputs, a.outputs[0]);
     const Shape& y = a.outputs[0].shape;
-    g_.spatial = x.rank() - 2;
-    GRAFT_CHECK(g_.spatial >= 1 && g_.spatial <= kMaxSpatial, name_, ": ", g_.spatial, " spatial axes; the CUDA backend handles 1 to ",
-                kMaxSpatial);
-    g_.n = x[0], g_.c = x[1], g_.o = y[1], g_.groups = at.groups, g_.transposed = at.transposed;
-    for (int i = 0; i < g_.spatial; ++i) {
-      g_.in[i] = x[i + 2], g_.out[i] = y[i + 2], g_.k[i] = w[i + 2];
-      g_.stride[i] = at.strides[size_t(i)], g_.dil[i] = at.dilations[size_t(i)], g_.pad[i] = at.pad_low[size_t(i)];
-    }
     variant_ = "direct";
     if (y.size() == 0) return;
     const bool gemm_able = !g_.transposed && g_.groups == 1 &&

@@ -4,6 +4,7 @@
 #include "backend/cuda/check.h"
 #include "backend/cuda/kernel.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/plans.h"
 
 namespace graft::cuda {
 
@@ -58,27 +59,69 @@ std::string index_error(const gs::ErrorRecord& e, const IndexMap& m, const char*
          " (index vector " + std::to_string(e.d) + " of " + std::to_string(m.num_vectors) + ", " + verb + ")";
 }
 
+}  // namespace
+
+IndexMap gather_plan(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output) {
+  const auto& at = std::get<GatherAttrs>(op.attrs);
+  const Shape& operand = inputs[0].shape;
+  const Shape& out = output.shape;
+  const std::string name = describe_op(op);
+  GRAFT_CHECK(inputs[1].dtype == DType::I64, name, ": indices are ", inputs[1].str(), ", expected int64");
+  std::vector<int64_t> offset_dims = at.offset_dims;
+  std::sort(offset_dims.begin(), offset_dims.end());
+  std::vector<int64_t> window_axes(size_t(operand.rank()), -1);
+  size_t j = 0;
+  for (int d = 0; d < operand.rank(); ++d) {
+    const bool collapsed =
+        std::find(at.collapsed_slice_dims.begin(), at.collapsed_slice_dims.end(), d) != at.collapsed_slice_dims.end();
+    if (!collapsed) {
+      GRAFT_CHECK(j < offset_dims.size(), name, ": offset_dims do not cover operand axis ", d);
+      window_axes[size_t(d)] = offset_dims[j++];
+    }
+  }
+  std::vector<int64_t> batch_axes;
+  for (int i = 0; i < out.rank(); ++i)
+    if (!std::binary_search(offset_dims.begin(), offset_dims.end(), int64_t(i))) batch_axes.push_back(i);
+  return make_index_map(operand, inputs[1].shape, at.index_vector_dim, at.start_index_map, out, at.slice_sizes,
+                        window_axes, batch_axes, name);
+}
+
+IndexMap scatter_plan(const Op& op, const std::vector<ValueType>& inputs) {
+  const auto& at = std::get<ScatterAttrs>(op.attrs);
+  const Shape& operand = inputs[0].shape;
+  const Shape& updates = inputs[2].shape;
+  const std::string name = describe_op(op);
+  GRAFT_CHECK(inputs[1].dtype == DType::I64, name, ": indices are ", inputs[1].str(), ", expected int64");
+  std::vector<int64_t> window_dims = at.update_window_dims;
+  std::sort(window_dims.begin(), window_dims.end());
+  std::vector<int64_t> window_axes(size_t(operand.rank()), -1), window_sizes(size_t(operand.rank()), 1);
+  size_t j = 0;
+  for (int d = 0; d < operand.rank(); ++d) {
+    const bool inserted = std::find(at.inserted_window_dims.begin(), at.inserted_window_dims.end(), d) !=
+                          at.inserted_window_dims.end();
+    if (inserted) continue;
+    GRAFT_CHECK(j < window_dims.size(), name, ": update_window_dims do not cover operand axis ", d);
+    window_axes[size_t(d)] = window_dims[j];
+    window_sizes[size_t(d)] = updates[int(window_dims[j])];
+    GRAFT_CHECK(window_sizes[size_t(d)] <= operand[d], name, ": update window of ", window_sizes[size_t(d)],
+                " on operand axis ", d, " exceeds its extent ", operand[d]);
+    ++j;
+  }
+  std::vector<int64_t> batch_axes;
+  for (int i = 0; i < updates.rank(); ++i)
+    if (!std::binary_search(window_dims.begin(), window_dims.end(), int64_t(i))) batch_axes.push_back(i);
+  IndexMap m = make_index_map(operand, inputs[1].shape, at.index_vector_dim, at.scatter_dims_to_operand_dims, updates,
+                              window_sizes, window_axes, batch_axes, name);
+  m.scattering = true;
+  return m;
+}
+
+namespace {
+
 class Gather final : public Kernel {
  public:
-  explicit Gather(const KernelArgs& a) : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))) {
-    const auto& at = std::get<GatherAttrs>(a.op.attrs);
-    const Shape& operand = a.inputs[0].shape;
-    const Shape& out = a.outputs[0].shape;
-    GRAFT_CHECK(a.inputs[1].dtype == DType::I64, name_, ": indices are ", a.inputs[1].str(), ", expected int64");
-    std::vector<int64_t> offset_dims = at.offset_dims;
-    std::sort(offset_dims.begin(), offset_dims.end());
-    std::vector<int64_t> window_axes(size_t(operand.rank()), -1);
-    size_t j = 0;
-    for (int d = 0; d < operand.rank(); ++d) {
-      const bool collapsed =
-          std::find(at.collapsed_slice_dims.begin(), at.collapsed_slice_dims.end(), d) != at.collapsed_slice_dims.end();
-      if (!collapsed) window_axes[size_t(d)] = offset_dims[j++];
-    }
-    std::vector<int64_t> batch_axes;
-    for (int i = 0; i < out.rank(); ++i)
-      if (!std::binary_search(offset_dims.begin(), offset_dims.end(), int64_t(i))) batch_axes.push_back(i);
-    m_ = make_index_map(operand, a.inputs[1].shape, at.index_vector_dim, at.start_index_map, out, at.slice_sizes,
-                        window_axes, batch_axes, name_);
+  explicit Gather(const KernelArgs& a)
+      : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))), m_(gather_plan(a.op, a.inputs, a.outputs[0])) {
     m_.op_id = a.op_id;
   }
   void launch(const LaunchArgs& a) override {
@@ -98,43 +141,19 @@ class Gather final : public Kernel {
 class Scatter final : public Kernel {
  public:
   explicit Scatter(const KernelArgs& a) : name_(a.describe()), dtype_(int(a.inputs[0].dtype)) {
-    const auto& at = std::get<ScatterAttrs>(a.op.attrs);
-    const Shape& operand = a.inputs[0].shape;
-    const Shape& updates = a.inputs[2].shape;
-    GRAFT_CHECK(a.inputs[1].dtype == DType::I64, name_, ": indices are ", a.inputs[1].str(), ", expected int64");
-    switch (at.combiner) {
+    switch (std::get<ScatterAttrs>(a.op.attrs).combiner) {
       case ReduceOp::Replace: combiner_ = kScatterReplace; break;
       case ReduceOp::Sum: combiner_ = gs::kSum; break;
       case ReduceOp::Prod: combiner_ = gs::kProd; break;
       case ReduceOp::Max: combiner_ = gs::kMax; break;
       case ReduceOp::Min: combiner_ = gs::kMin; break;
-      default: fail(name_, ": '", reduce_op_name(at.combiner), "' is no scatter combiner");
+      default: fail(name_, ": '", reduce_op_name(std::get<ScatterAttrs>(a.op.attrs).combiner), "' is no scatter combiner");
     }
-    std::vector<int64_t> window_dims = at.update_window_dims;
-    std::sort(window_dims.begin(), window_dims.end());
-    std::vector<int64_t> window_axes(size_t(operand.rank()), -1), window_sizes(size_t(operand.rank()), 1);
-    size_t j = 0;
-    for (int d = 0; d < operand.rank(); ++d) {
-      const bool inserted = std::find(at.inserted_window_dims.begin(), at.inserted_window_dims.end(), d) !=
-                            at.inserted_window_dims.end();
-      if (inserted) continue;
-      GRAFT_CHECK(j < window_dims.size(), name_, ": update_window_dims do not cover operand axis ", d);
-      window_axes[size_t(d)] = window_dims[j];
-      window_sizes[size_t(d)] = updates[int(window_dims[j])];
-      GRAFT_CHECK(window_sizes[size_t(d)] <= operand[d], name_, ": update window of ", window_sizes[size_t(d)],
-                  " on operand axis ", d, " exceeds its extent ", operand[d]);
-      ++j;
-    }
-    std::vector<int64_t> batch_axes;
-    for (int i = 0; i < updates.rank(); ++i)
-      if (!std::binary_search(window_dims.begin(), window_dims.end(), int64_t(i))) batch_axes.push_back(i);
-    m_ = make_index_map(operand, a.inputs[1].shape, at.index_vector_dim, at.scatter_dims_to_operand_dims, updates,
-                        window_sizes, window_axes, batch_axes, name_);
+    m_ = scatter_plan(a.op, a.inputs);
     m_.op_id = a.op_id;
-    m_.scattering = true;
     GRAFT_CHECK(combiner_ != kScatterReplace || m_.num_vectors < (int64_t(1) << 31), name_, ": ", m_.num_vectors,
                 " index vectors; the CUDA backend's replacing scatter handles fewer than 2^31");
-    operand_elems_ = operand.size();
+    operand_elems_ = a.inputs[0].shape.size();
     bytes_ = size_t(operand_elems_) * dtype_size(a.inputs[0].dtype);
   }
   size_t workspace_bytes() const override { return scatter_workspace_bytes(combiner_, operand_elems_); }

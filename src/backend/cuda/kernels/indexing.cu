@@ -3,6 +3,7 @@
 // offset are. Out-of-range starts are reported through the error record, as the CPU backend throws; the
 // element is then skipped (a gather writes 0 there).
 #include "backend/cuda/kernels/common.cuh"
+#include "backend/cuda/kernels/element_math.h"
 
 namespace graft::cuda {
 
@@ -11,22 +12,11 @@ namespace {
 // The operand offset of element i's window element, or -1 (reported) when its index vector is out of range.
 __device__ __forceinline__ int64_t operand_offset(const int64_t* __restrict__ indices, const IndexMap& m, int64_t i,
                                                   int64_t* vector, gs::ErrorRecord* errors) {
-  int64_t rem = i, b = 0, off = 0;
-  for (int k = m.rank - 1; k >= 0; --k) {
-    const int64_t c = rem % m.dims[k];
-    rem /= m.dims[k];
-    b += c * m.batch_mul[k];
-    off += c * m.window_stride[k];
-  }
-  *vector = b;
-  const int64_t* v = indices + (b / m.post) * m.len * m.post + b % m.post;
-  for (int j = 0; j < m.nstart; ++j) {
-    const int64_t idx = v[j * m.post];
-    if (idx < 0 || idx > m.start_limit[j]) {
-      gs::report(errors, gs::kIndexOutOfRange, m.op_id, idx, m.start_axis[j], m.start_extent[j], b);
-      return -1;
-    }
-    off += idx * m.start_stride[j];
+  int bad = 0;
+  const int64_t off = index_map_offset(indices, m, i, vector, &bad);
+  if (off < 0) {
+    const int64_t* v = indices + (*vector / m.post) * m.len * m.post + *vector % m.post;
+    gs::report(errors, gs::kIndexOutOfRange, m.op_id, v[bad * m.post], m.start_axis[bad], m.start_extent[bad], *vector);
   }
   return off;
 }

@@ -5,13 +5,10 @@
 #include "backend/cuda/check.h"
 #include "backend/cuda/kernel.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/plans.h"
 
 namespace graft::cuda {
 
-namespace {
-
-// A copy of the dims-shaped view (src strides, dst strides) with axes of extent 1 dropped and adjacent axes
-// merged where both views walk them contiguously, so the kernel does as little index arithmetic as it can.
 StridedCopy make_copy(const std::vector<int64_t>& dims, const std::vector<int64_t>& src_strides, int64_t src_offset,
                       const std::vector<int64_t>& dst_strides, int64_t dst_offset, const std::string& op) {
   std::vector<int64_t> d, s, t;
@@ -44,14 +41,82 @@ StridedCopy make_copy(const std::vector<int64_t>& dims, const std::vector<int64_
   return p;
 }
 
+StridedCopy view_copy_plan(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output) {
+  const Shape& in = inputs[0].shape;
+  const std::vector<int64_t> own = in.strides();
+  std::vector<int64_t> src;
+  int64_t offset = 0;
+  switch (op.kind) {
+    case OpKind::BroadcastInDim: {
+      const auto& bd = std::get<BroadcastInDimAttrs>(op.attrs).dims;
+      src.assign(size_t(output.shape.rank()), 0);
+      for (int i = 0; i < in.rank(); ++i)
+        if (in[i] != 1) src[size_t(bd[size_t(i)])] = own[size_t(i)];
+      break;
+    }
+    case OpKind::Transpose:
+      for (int64_t p : std::get<TransposeAttrs>(op.attrs).perm) src.push_back(own[size_t(p)]);
+      break;
+    case OpKind::Slice: {
+      const auto& s = std::get<SliceAttrs>(op.attrs);
+      for (size_t i = 0; i < own.size(); ++i) {
+        offset += s.starts[i] * own[i];
+        src.push_back(own[i] * (s.strides.empty() ? 1 : s.strides[i]));
+      }
+      break;
+    }
+    case OpKind::Reverse:
+      src = own;
+      for (int64_t ax : std::get<ReverseAttrs>(op.attrs).axes) {
+        if (in[int(ax)] == 0) continue;
+        offset += (in[int(ax)] - 1) * src[size_t(ax)];
+        src[size_t(ax)] = -src[size_t(ax)];
+      }
+      break;
+    default: fail(describe_op(op), ": not a view copy");
+  }
+  const std::vector<int64_t>& dims = output.shape.dims();
+  return make_copy(dims, src, offset, strides_of(dims), 0, describe_op(op));
+}
+
+std::vector<StridedCopy> concat_plans(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output) {
+  const int axis = std::get<ConcatenateAttrs>(op.attrs).axis;
+  const std::vector<int64_t> ostrides = output.shape.strides();
+  std::vector<StridedCopy> parts;
+  int64_t at = 0;
+  for (const ValueType& t : inputs) {
+    parts.push_back(make_copy(t.shape.dims(), t.shape.strides(), 0, ostrides, at * ostrides[size_t(axis)], describe_op(op)));
+    at += t.shape[axis];
+  }
+  return parts;
+}
+
+PadParams pad_plan(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output,
+                   std::vector<std::vector<int64_t>>* maps) {
+  const auto& at = std::get<PadAttrs>(op.attrs);
+  const Shape& in = inputs[0].shape;
+  const Shape& out = output.shape;
+  GRAFT_CHECK(in.rank() <= kMaxRank, describe_op(op), ": rank ", in.rank(), " exceeds the CUDA backend's ", kMaxRank);
+  PadParams p;
+  p.rank = in.rank();
+  p.count = out.size();
+  const std::vector<int64_t> istr = in.strides();
+  maps->clear();
+  for (int i = 0; i < in.rank(); ++i) {
+    p.out_dims[i] = out[i];
+    p.in_strides[i] = istr[size_t(i)];
+    maps->push_back(pad_source_map(in[i], at.low[size_t(i)], at.high[size_t(i)], at.mode));
+  }
+  return p;
+}
+
+namespace {
+
 // Copies a fixed view of input 0 into the (contiguous) output.
 class ViewCopy final : public Kernel {
  public:
-  ViewCopy(const KernelArgs& a, const std::vector<int64_t>& src_strides, int64_t src_offset)
-      : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))) {
-    const std::vector<int64_t>& dims = a.outputs[0].shape.dims();
-    p_ = make_copy(dims, src_strides, src_offset, strides_of(dims), 0, name_);
-  }
+  explicit ViewCopy(const KernelArgs& a)
+      : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))), p_(view_copy_plan(a.op, a.inputs, a.outputs[0])) {}
   void launch(const LaunchArgs& a) override {
     check_launch(launch_strided_copy(a.in[0], a.out[0], es_, p_, nullptr, a.stream), name_, "a strided copy");
   }
@@ -62,60 +127,10 @@ class ViewCopy final : public Kernel {
   StridedCopy p_;
 };
 
-std::unique_ptr<Kernel> broadcast_in_dim(const KernelArgs& a) {
-  const auto& bd = std::get<BroadcastInDimAttrs>(a.op.attrs).dims;
-  const Shape& in = a.inputs[0].shape;
-  const std::vector<int64_t> own = in.strides();
-  std::vector<int64_t> src(size_t(a.outputs[0].shape.rank()), 0);
-  for (int i = 0; i < in.rank(); ++i)
-    if (in[i] != 1) src[size_t(bd[size_t(i)])] = own[size_t(i)];
-  return std::make_unique<ViewCopy>(a, src, 0);
-}
-
-std::unique_ptr<Kernel> transpose(const KernelArgs& a) {
-  const auto& perm = std::get<TransposeAttrs>(a.op.attrs).perm;
-  const std::vector<int64_t> own = a.inputs[0].shape.strides();
-  std::vector<int64_t> src;
-  for (int64_t p : perm) src.push_back(own[size_t(p)]);
-  return std::make_unique<ViewCopy>(a, src, 0);
-}
-
-std::unique_ptr<Kernel> slice(const KernelArgs& a) {
-  const auto& s = std::get<SliceAttrs>(a.op.attrs);
-  const std::vector<int64_t> own = a.inputs[0].shape.strides();
-  std::vector<int64_t> src;
-  int64_t offset = 0;
-  for (size_t i = 0; i < own.size(); ++i) {
-    offset += s.starts[i] * own[i];
-    src.push_back(own[i] * (s.strides.empty() ? 1 : s.strides[i]));
-  }
-  return std::make_unique<ViewCopy>(a, src, offset);
-}
-
-std::unique_ptr<Kernel> reverse(const KernelArgs& a) {
-  const auto& axes = std::get<ReverseAttrs>(a.op.attrs).axes;
-  const Shape& sh = a.inputs[0].shape;
-  std::vector<int64_t> src = sh.strides();
-  int64_t offset = 0;
-  for (int64_t ax : axes) {
-    if (sh[int(ax)] == 0) continue;
-    offset += (sh[int(ax)] - 1) * src[size_t(ax)];
-    src[size_t(ax)] = -src[size_t(ax)];
-  }
-  return std::make_unique<ViewCopy>(a, src, offset);
-}
-
 class Concatenate final : public Kernel {
  public:
-  explicit Concatenate(const KernelArgs& a) : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))) {
-    const int axis = std::get<ConcatenateAttrs>(a.op.attrs).axis;
-    const std::vector<int64_t> ostrides = a.outputs[0].shape.strides();
-    int64_t at = 0;
-    for (const ValueType& t : a.inputs) {
-      parts_.push_back(make_copy(t.shape.dims(), t.shape.strides(), 0, ostrides, at * ostrides[size_t(axis)], name_));
-      at += t.shape[axis];
-    }
-  }
+  explicit Concatenate(const KernelArgs& a)
+      : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))), parts_(concat_plans(a.op, a.inputs, a.outputs[0])) {}
   void launch(const LaunchArgs& a) override {
     for (size_t k = 0; k < parts_.size(); ++k)
       check_launch(launch_strided_copy(a.in[k], a.out[0], es_, parts_[k], nullptr, a.stream), name_, "a concatenation");
@@ -130,18 +145,9 @@ class Concatenate final : public Kernel {
 class Pad final : public Kernel {
  public:
   explicit Pad(const KernelArgs& a) : name_(a.describe()), es_(int(dtype_size(a.outputs[0].dtype))) {
-    const auto& at = std::get<PadAttrs>(a.op.attrs);
-    const Shape& in = a.inputs[0].shape;
-    const Shape& out = a.outputs[0].shape;
-    GRAFT_CHECK(in.rank() <= kMaxRank, name_, ": rank ", in.rank(), " exceeds the CUDA backend's ", kMaxRank);
-    p_.rank = in.rank();
-    p_.count = out.size();
-    const std::vector<int64_t> istr = in.strides();
-    for (int i = 0; i < in.rank(); ++i) {
-      p_.out_dims[i] = out[i];
-      p_.in_strides[i] = istr[size_t(i)];
-      p_.maps[i] = out[i] > 0 ? a.ctx.upload(pad_source_map(in[i], at.low[size_t(i)], at.high[size_t(i)], at.mode)) : nullptr;
-    }
+    std::vector<std::vector<int64_t>> maps;
+    p_ = pad_plan(a.op, a.inputs, a.outputs[0], &maps);
+    for (int i = 0; i < p_.rank; ++i) p_.maps[i] = p_.out_dims[i] > 0 ? a.ctx.upload(maps[size_t(i)]) : nullptr;
   }
   void launch(const LaunchArgs& a) override {
     check_launch(launch_pad(a.in[0], a.in[1], a.out[0], es_, p_, a.stream), name_, "a pad");
@@ -217,10 +223,10 @@ class DynamicUpdateSlice final : public Kernel {
 }  // namespace
 
 void register_layout_kernels(KernelRegistry& r) {
-  r.add(OpKind::BroadcastInDim, broadcast_in_dim);
-  r.add(OpKind::Transpose, transpose);
-  r.add(OpKind::Slice, slice);
-  r.add(OpKind::Reverse, reverse);
+  r.add(OpKind::BroadcastInDim, factory<ViewCopy>);
+  r.add(OpKind::Transpose, factory<ViewCopy>);
+  r.add(OpKind::Slice, factory<ViewCopy>);
+  r.add(OpKind::Reverse, factory<ViewCopy>);
   r.add(OpKind::Concatenate, factory<Concatenate>);
   r.add(OpKind::Pad, factory<Pad>);
   r.add(OpKind::DynamicSlice, factory<DynamicSlice>);

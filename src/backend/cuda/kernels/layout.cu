@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "backend/cuda/kernels/common.cuh"
+#include "backend/cuda/kernels/element_math.h"
 
 namespace graft::cuda {
 
@@ -32,13 +33,8 @@ __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ d
   for (int k = 0; k < p.rank; ++k) dims[k] = I(p.dims[k]), ss[k] = I(p.src_strides[k]), ds[k] = I(p.dst_strides[k]);
   const I count = I(p.count);
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += I(gridDim.x) * blockDim.x) {
-    I rem = i, so = 0, d = 0;
-    for (int k = p.rank - 1; k >= 0; --k) {
-      const I c = rem % dims[k];
-      rem /= dims[k];
-      so += c * ss[k];
-      d += c * ds[k];
-    }
+    I so, d;
+    strided_offsets(p.rank, dims, ss, ds, i, &so, &d);
     to[d] = from[so];
   }
 }
@@ -47,16 +43,8 @@ template <class T>
 __global__ void pad_kernel(const T* __restrict__ src, const T* __restrict__ value, T* __restrict__ dst, PadParams p) {
   const T v = *value;
   GS_GRID_LOOP(i, p.count) {
-    int64_t rem = i, off = 0;
-    bool padded = false;
-    for (int k = p.rank - 1; k >= 0; --k) {
-      int64_t c = rem % p.out_dims[k];
-      rem /= p.out_dims[k];
-      int64_t m = p.maps[k][c];
-      padded |= m < 0;
-      off += m * p.in_strides[k];
-    }
-    dst[i] = padded ? v : src[off];
+    const int64_t off = pad_source(p, i);
+    dst[i] = off < 0 ? v : src[off];
   }
 }
 

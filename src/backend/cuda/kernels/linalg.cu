@@ -2,6 +2,7 @@
 // convolutions: a direct kernel that handles every geometry (groups, dilation, padding, transposed, any
 // number of spatial axes) and im2col, which turns a convolution into cuBLASLt products.
 #include "backend/cuda/kernels/common.cuh"
+#include "backend/cuda/kernels/element_math.h"
 
 namespace graft::cuda {
 
@@ -27,83 +28,20 @@ __global__ void dot_kernel(const L* __restrict__ a, const R* __restrict__ b, O* 
   }
 }
 
-// Output coordinate (n, oc, q...) of y; x is [N, C, in...], w is [O, C/G, k...] or, transposed,
-// [C, O/G, k...]. Accumulates in double like the CPU's direct loops.
+// Output element i of y = conv(x, w) (element_math.h), accumulating in double like the CPU's direct loops.
 template <class T>
 __global__ void conv_direct_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y, ConvGeometry g) {
-  const int64_t out_sz = g.out_size(), in_sz = g.in_size(), k_sz = g.k_size();
-  const int64_t cg = g.c / g.groups, og = g.o / g.groups;
-  GS_GRID_LOOP(i, g.n * g.o * out_sz) {
-    const int64_t q = i % out_sz, oc = (i / out_sz) % g.o, n = i / (out_sz * g.o);
-    const int64_t grp = oc / og;
-    int64_t qc[kMaxSpatial];
-    {
-      int64_t rem = q;
-      for (int d = g.spatial - 1; d >= 0; --d) {
-        qc[d] = rem % g.out[d];
-        rem /= g.out[d];
-      }
-    }
-    double acc = 0;
-    for (int64_t kk = 0; kk < k_sz; ++kk) {
-      // Input position of this tap, or none.
-      int64_t rem = kk, pos = 0, in_stride = 1;
-      bool valid = true;
-      for (int d = g.spatial - 1; d >= 0; --d) {
-        const int64_t kd = rem % g.k[d];
-        rem /= g.k[d];
-        int64_t p;
-        if (!g.transposed) {
-          p = qc[d] * g.stride[d] - g.pad[d] + kd * g.dil[d];
-        } else {  // y[i*s - pad + k*dil] += w * x[i]: solve for i
-          const int64_t t = qc[d] + g.pad[d] - kd * g.dil[d];
-          if (t < 0 || t % g.stride[d] != 0) {
-            valid = false;
-            break;
-          }
-          p = t / g.stride[d];
-        }
-        if (p < 0 || p >= g.in[d]) {
-          valid = false;
-          break;
-        }
-        pos += p * in_stride;
-        in_stride *= g.in[d];
-      }
-      if (!valid) continue;
-      for (int64_t ci = 0; ci < cg; ++ci) {
-        const int64_t ic = grp * cg + ci;
-        const T xv = x[(n * g.c + ic) * in_sz + pos];
-        const T wv = g.transposed ? w[(ic * og + oc % og) * k_sz + kk] : w[(oc * cg + ci) * k_sz + kk];
-        acc += double(gs::to_compute(xv)) * double(gs::to_compute(wv));
-      }
-    }
-    y[i] = gs::convert<T>(acc);
+  GS_GRID_LOOP(i, g.n * g.o * g.out_size()) {
+    y[i] = gs::convert<T>(conv_direct_at(x, w, g, i, [](T v) { return double(gs::to_compute(v)); }));
   }
 }
 
 template <class T>
 __global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, ConvGeometry g, int64_t image0,
                               int64_t images) {
-  const int64_t out_sz = g.out_size(), in_sz = g.in_size(), k_sz = g.k_size();
-  const int64_t cg = g.c / g.groups;
-  const int64_t rows = cg * k_sz;  // per (image, group)
-  GS_GRID_LOOP(i, images * g.groups * rows * out_sz) {
-    const int64_t p = i % out_sz, r = (i / out_sz) % rows, ig = i / (out_sz * rows);
-    const int64_t grp = ig % g.groups, n = image0 + ig / g.groups;
-    const int64_t ci = r / k_sz, kk = r % k_sz;
-    int64_t prem = p, krem = kk, pos = 0, in_stride = 1;
-    bool valid = true;
-    for (int d = g.spatial - 1; d >= 0; --d) {
-      const int64_t od = prem % g.out[d], kd = krem % g.k[d];
-      prem /= g.out[d];
-      krem /= g.k[d];
-      const int64_t c = od * g.stride[d] - g.pad[d] + kd * g.dil[d];
-      valid &= c >= 0 && c < g.in[d];
-      pos += c * in_stride;
-      in_stride *= g.in[d];
-    }
-    col[i] = valid ? x[(n * g.c + grp * cg + ci) * in_sz + pos] : gs::convert<T>(0.0f);
+  GS_GRID_LOOP(i, images * g.c * g.k_size() * g.out_size()) {
+    const int64_t src = im2col_source(g, image0, i);
+    col[i] = src >= 0 ? x[src] : gs::convert<T>(0.0f);
   }
 }
 

@@ -4,8 +4,47 @@
 #include "backend/cuda/check.h"
 #include "backend/cuda/kernel.h"
 #include "backend/cuda/kernels/launch.h"
+#include "backend/cuda/kernels/plans.h"
 
 namespace graft::cuda {
+
+WindowParams window_plan(const Op& op, const std::vector<ValueType>& inputs, const ValueType& output) {
+  const std::string name = describe_op(op);
+  WindowParams p;
+  const auto& at = std::get<ReduceWindowAttrs>(op.attrs);
+  const Shape& in = inputs[0].shape;
+  const Shape& out = output.shape;
+  const int r = in.rank();
+  GRAFT_CHECK(int(at.window.size()) == r && int(at.strides.size()) == r && int(at.dilations.size()) == r &&
+                  int(at.pad_low.size()) == r && int(at.pad_high.size()) == r,
+              name, ": window attributes must have the operand's rank ", r);
+  GRAFT_CHECK(r <= kMaxRank, name, ": rank ", r, " exceeds the CUDA backend's ", kMaxRank);
+  const DType t = inputs[0].dtype;
+  switch (at.op) {
+    case ReduceOp::Max: p.op = gs::kMax; break;
+    case ReduceOp::Min: p.op = gs::kMin; break;
+    case ReduceOp::Sum: p.op = gs::kSum; break;
+    case ReduceOp::Mean: p.op = kWindowMean; break;
+    default: fail(name, ": unsupported window combiner ", reduce_op_name(at.op));
+  }
+  GRAFT_CHECK(t != DType::Bool || at.op == ReduceOp::Max || at.op == ReduceOp::Min, name, ": ",
+              reduce_op_name(at.op), " of bool");
+  p.rank = r;
+  p.count = out.size();
+  p.taps = 1;
+  for (int i = 0; i < r; ++i) {
+    p.in_dims[i] = in[i];
+    p.out_dims[i] = out[i];
+    p.window[i] = at.window[size_t(i)];
+    p.stride[i] = at.strides[size_t(i)];
+    p.dilation[i] = at.dilations[size_t(i)];
+    p.pad_low[i] = at.pad_low[size_t(i)];
+    p.taps *= at.window[size_t(i)];
+  }
+  p.count_include_pad = at.count_include_pad;
+  p.dtype = int(t);
+  return p;
+}
 
 namespace {
 
@@ -130,40 +169,7 @@ class Cumulative final : public Kernel {
 
 class ReduceWindow final : public Kernel {
  public:
-  explicit ReduceWindow(const KernelArgs& a) : name_(a.describe()) {
-    const auto& at = std::get<ReduceWindowAttrs>(a.op.attrs);
-    const Shape& in = a.inputs[0].shape;
-    const Shape& out = a.outputs[0].shape;
-    const int r = in.rank();
-    GRAFT_CHECK(int(at.window.size()) == r && int(at.strides.size()) == r && int(at.dilations.size()) == r &&
-                    int(at.pad_low.size()) == r && int(at.pad_high.size()) == r,
-                name_, ": window attributes must have the operand's rank ", r);
-    GRAFT_CHECK(r <= kMaxRank, name_, ": rank ", r, " exceeds the CUDA backend's ", kMaxRank);
-    const DType t = a.inputs[0].dtype;
-    switch (at.op) {
-      case ReduceOp::Max: p_.op = gs::kMax; break;
-      case ReduceOp::Min: p_.op = gs::kMin; break;
-      case ReduceOp::Sum: p_.op = gs::kSum; break;
-      case ReduceOp::Mean: p_.op = kWindowMean; break;
-      default: fail(name_, ": unsupported window combiner ", reduce_op_name(at.op));
-    }
-    GRAFT_CHECK(t != DType::Bool || at.op == ReduceOp::Max || at.op == ReduceOp::Min, name_, ": ",
-                reduce_op_name(at.op), " of bool");
-    p_.rank = r;
-    p_.count = out.size();
-    p_.taps = 1;
-    for (int i = 0; i < r; ++i) {
-      p_.in_dims[i] = in[i];
-      p_.out_dims[i] = out[i];
-      p_.window[i] = at.window[size_t(i)];
-      p_.stride[i] = at.strides[size_t(i)];
-      p_.dilation[i] = at.dilations[size_t(i)];
-      p_.pad_low[i] = at.pad_low[size_t(i)];
-      p_.taps *= at.window[size_t(i)];
-    }
-    p_.count_include_pad = at.count_include_pad;
-    p_.dtype = int(t);
-  }
+  explicit ReduceWindow(const KernelArgs& a) : name_(a.describe()), p_(window_plan(a.op, a.inputs, a.outputs[0])) {}
   void launch(const LaunchArgs& a) override {
     check_launch(launch_reduce_window(a.in[0], a.out[0], p_, a.stream), name_, "a window reduction");
   }

@@ -2,6 +2,7 @@
 // the CPU backend's: accumulation in the compute type (f32 for 16-bit floats), integer sums and
 // products wrapping, NaN winning Max/Min, the identity for empty reductions.
 #include "backend/cuda/kernels/common.cuh"
+#include "backend/cuda/kernels/element_math.h"
 
 namespace graft::cuda {
 
@@ -105,37 +106,18 @@ __global__ void reduce_window_kernel(const T* __restrict__ x, T* __restrict__ y,
   const bool mean = p.op == kWindowMean;
   const int op = mean ? int(gs::kSum) : p.op;
   GS_GRID_LOOP(i, p.count) {
-    int64_t out_c[kMaxRank];
-    int64_t rem = i;
-    for (int k = p.rank - 1; k >= 0; --k) {
-      out_c[k] = rem % p.out_dims[k];
-      rem /= p.out_dims[k];
-    }
     C acc = gs::identity<C>(op);
     double dacc = 0;  // integer means
-    int64_t valid = 0;
-    for (int64_t t = 0; t < p.taps; ++t) {
-      int64_t trem = t, off = 0, in_stride = 1;
-      bool inside = true;
-      for (int k = p.rank - 1; k >= 0; --k) {
-        const int64_t w = trem % p.window[k];
-        trem /= p.window[k];
-        const int64_t c = out_c[k] * p.stride[k] - p.pad_low[k] + w * p.dilation[k];
-        inside &= c >= 0 && c < p.in_dims[k];
-        off += c * in_stride;
-        in_stride *= p.in_dims[k];
-      }
-      if (!inside) continue;
-      ++valid;
+    const int64_t valid = window_taps(p, i, [&](int64_t off) {
       const C v = gs::to_compute(x[off]);
       if constexpr (gs::traits<T>::is_int) {
         if (mean) {
           dacc += double(v);
-          continue;
+          return;
         }
       }
       acc = gs::combine(op, acc, v);
-    }
+    });
     if (mean) {
       const int64_t count = p.count_include_pad ? p.taps : valid;
       if constexpr (gs::traits<T>::is_int) {

@@ -6,6 +6,7 @@
 #include <cub/device/device_segmented_radix_sort.cuh>
 
 #include "backend/cuda/kernels/common.cuh"
+#include "backend/cuda/kernels/element_math.h"
 
 namespace graft::cuda {
 
@@ -22,31 +23,12 @@ constexpr size_t key_bytes() {
 }
 
 template <class K, class T>
-__device__ __forceinline__ K sort_key(T v) {
-  if constexpr (gs::traits<T>::is_float) {
-    typedef typename gs::compute<T>::type C;  // f32, or f64 for f64
-    C f = gs::to_compute(v);
-    if (f != f) return ~K(0);  // every NaN is the largest key
-    if (f == C(0)) f = C(0);   // -0 sorts with +0
-    K bits;
-    memcpy(&bits, &f, sizeof(K));
-    const K sign = K(1) << (sizeof(K) * 8 - 1);
-    return (bits & sign) ? ~bits : (bits | sign);
-  } else if constexpr (gs::is_signed_int<T>::value) {
-    typedef typename gs::conditional<sizeof(K) == 8, long long, int>::type S;
-    return K(S(v)) ^ (K(1) << (sizeof(K) * 8 - 1));
-  } else {
-    return K(v);
-  }
-}
-
-template <class K, class T>
 __global__ void make_keys_kernel(const T* __restrict__ x, K* __restrict__ keys, int* __restrict__ positions,
                                  SortLines l, bool descending) {
   GS_GRID_LOOP(i, l.outer * l.inner * l.len) {
     const int64_t line = i / l.len, t = i % l.len;
     const int64_t src = (line / l.inner) * l.len * l.inner + line % l.inner + t * l.inner;
-    const K k = sort_key<K>(x[src]);
+    const K k = sort_key<K>(gs::to_compute(x[src]));
     keys[i] = descending ? ~k : k;
     positions[i] = int(t);
   }
