@@ -190,9 +190,10 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
   fs::path resolved = fs::canonical(full, ec);
   GRAFT_CHECK(!ec, "external data of tensor '", name, "': cannot resolve ", full.string(), ": ", ec.message());
   std::optional<fs::path> blobs = hub_blobs_dir(base);
-  GRAFT_CHECK(is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)), "external data of tensor '", name,
-              "': location '", location, "' resolves to ", resolved.string(), ", outside the model's folder ",
-              base.string());
+  GRAFT_CHECK(allow_symlinks_ || is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)),
+              "external data of tensor '", name, "': location '", location, "' resolves (through a symlink) to ", resolved.string(),
+              ", outside the model's folder ", base.string(),
+              "; allow that with LoadOptions::allow_external_symlinks (graft: --allow-external-symlinks)");
   auto file = map(resolved, name);
   size_t need = size_t(shape.size()) * dtype_size(dtype);
   if (length < 0) length = int64_t(file->size) - offset;

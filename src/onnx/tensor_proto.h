@@ -28,11 +28,13 @@ struct MappedFile {
   ~MappedFile();
 };
 
-// Resolves and maps external-data files below one folder. Locations must be relative, stay inside the
-// folder (after following symlinks), and every offset/length must lie inside the file.
+// Resolves and maps external-data files below one folder. Locations must be relative and stay inside the
+// folder by name; after following symlinks too unless `allow_symlinks` (LoadOptions::allow_external_symlinks);
+// every offset/length must lie inside the file.
 class ExternalDataStore {
  public:
-  explicit ExternalDataStore(std::filesystem::path base_dir) : base_dir_(std::move(base_dir)) {}
+  explicit ExternalDataStore(std::filesystem::path base_dir, bool allow_symlinks = false)
+      : base_dir_(std::move(base_dir)), allow_symlinks_(allow_symlinks) {}
   // The bytes of tensor `t` (whose data_location is EXTERNAL); `nbytes` is what its shape and type need.
   // Returns a tensor sharing the mapping when the data is suitably aligned, a copy otherwise.
   Tensor load(const ::onnx::TensorProto& t, DType dtype, const Shape& shape);
@@ -41,6 +43,7 @@ class ExternalDataStore {
  private:
   std::shared_ptr<MappedFile> map(const std::filesystem::path& resolved, const std::string& tensor);
   std::filesystem::path base_dir_;
+  bool allow_symlinks_ = false;
   std::mutex mutex_;
   std::map<std::filesystem::path, std::shared_ptr<MappedFile>> files_;
 };
