@@ -92,8 +92,8 @@ EncodedBatch TextEncoder::encode(const std::vector<std::string>& texts, const En
   return to_tensors(tokenizer_.encode_batch(texts, o.add_special_tokens), o);
 }
 
-EncodedBatch TextEncoder::encode(const std::vector<std::pair<std::string, std::string>>& pairs,
-                                 const EncodeOptions& o) {
+EncodedBatch TextEncoder::encode_pairs(const std::vector<std::pair<std::string, std::string>>& pairs,
+                                       const EncodeOptions& o) {
   configure(o);
   return to_tensors(tokenizer_.encode_batch(pairs, o.add_special_tokens), o);
 }

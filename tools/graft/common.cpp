@@ -11,8 +11,21 @@ namespace graft::cli {
 
 namespace fs = std::filesystem;
 
+void add_model_input_options(CLI::App* c, std::string& model, std::vector<std::string>& inputs,
+                             std::vector<std::string>& dims) {
+  c->add_option("MODEL", model, "the .onnx file")->type_name("MODEL")->required();
+  c->add_option("--input", inputs, "a model input from a .npy file (repeatable)")->type_name("NAME=FILE.npy");
+  c->add_option("--dims", dims, "extents of symbolic dimensions the given inputs do not fix")->type_name("SYMBOL=N,...");
+}
+
+void add_compute_options(CLI::App* c, int& threads, std::string& device, bool& allow_symlinks) {
+  add_threads_option(c, threads);
+  add_device_option(c, device);
+  add_symlinks_flag(c, allow_symlinks);
+}
+
 void add_threads_option(CLI::App* c, int& threads) {
-  c->add_option("--threads", threads, "threads to compute with (default 0: all cores)");
+  c->add_option("--threads", threads, "threads to compute with (default 0: all cores)")->type_name("N");
 }
 
 int checked_threads(int threads) {
@@ -25,7 +38,7 @@ int checked_threads(int threads) {
 }
 
 void add_device_option(CLI::App* c, std::string& device) {
-  c->add_option("--device", device, "cpu, cuda or cuda:N (default: $GRAFT_DEVICE, else cpu)");
+  c->add_option("--device", device, "cpu, cuda or cuda:N (default: $GRAFT_DEVICE, else cpu)")->type_name("DEVICE");
 }
 
 void add_symlinks_flag(CLI::App* c, bool& allow) {
@@ -38,7 +51,7 @@ void add_format_option(CLI::App* c, std::string& format, const std::vector<std::
   std::string list;
   for (const auto& ch : choices) list += (list.empty() ? "" : ", ") + ch;
   auto* f = c->add_option("--format", format, "output format: " + list + " (default " + choices.front() + ")")
-                ->check(CLI::IsMember(choices));
+                ->type_name("FORMAT")->check(CLI::IsMember(choices));
   if (std::find(choices.begin(), choices.end(), "json") != choices.end())
     c->add_flag_callback("--json", [&format] { format = "json"; }, "same as --format json")->excludes(f);
 }

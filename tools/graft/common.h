@@ -15,6 +15,12 @@ namespace graft::cli {
 
 using app::usage_error;
 
+// MODEL, --input NAME=FILE.npy..., --dims SYMBOL=N,...: a model and its inputs (run, bench).
+void add_model_input_options(CLI::App* command, std::string& model, std::vector<std::string>& inputs,
+                             std::vector<std::string>& dims);
+// --threads, --device and --allow-external-symlinks: how a model is loaded and run (run, bench, embed).
+void add_compute_options(CLI::App* command, int& threads, std::string& device, bool& allow_symlinks);
+
 // --threads N (0: all cores).
 void add_threads_option(CLI::App* command, int& threads);
 // The value of --threads, checked: negative is a usage error; more than the machine's cores is allowed

@@ -10,22 +10,20 @@ namespace graft::cli {
 
 CLI::App* add_embed_command(CLI::App& app, EmbedArgs& a) {
   auto* c = app.add_subcommand("embed", "sentence embeddings of texts with an ONNX model from a folder or the Hub");
-  c->add_option("--model", a.model, "Hub repo id (org/name) or a local folder laid out like one")->required();
-  c->add_option("--revision", a.revision, "branch, tag or commit of the Hub repo (default main)");
-  c->add_option("TEXT", a.texts, "texts to embed");
-  c->add_option("--text-file", a.text_file, "read texts from FILE, one per line ('-': stdin)");
+  c->add_option("--model", a.model, "Hub repo id (org/name) or a local folder laid out like one")->type_name("ID_OR_DIR")->required();
+  c->add_option("--revision", a.revision, "branch, tag or commit of the Hub repo (default main)")->type_name("REV");
+  c->add_option("TEXT", a.texts, "texts to embed")->type_name("TEXT");
+  c->add_option("--text-file", a.text_file, "read texts from FILE, one per line ('-': stdin)")->type_name("FILE");
   add_format_option(c, a.format, {"json", "npy"});
-  c->add_option("--output", a.output, "write to FILE instead of stdout (required for npy)");
+  c->add_option("--output", a.output, "write to FILE instead of stdout (required for npy)")->type_name("FILE");
   c->add_flag("--normalize", a.normalize, "L2-normalize each vector (also done when modules.json has Normalize)");
-  c->add_option("--pooling", a.pooling, "override the pooling: mean, cls, max, mean_sqrt_len, lasttoken")
+  c->add_option("--pooling", a.pooling, "override the pooling: mean, cls, max, mean_sqrt_len, lasttoken")->type_name("MODE")
       ->check(CLI::IsMember({"mean", "cls", "max", "mean_sqrt_len", "lasttoken"}));
   c->add_option("--max-length", a.max_length,
                 "truncate texts to N tokens (default: sentence_bert_config.json's max_seq_length, else the most "
-                "the model takes)");
-  c->add_option("--batch", a.batch, "texts per model run (default 32)");
-  add_threads_option(c, a.threads);
-  add_device_option(c, a.device);
-  add_symlinks_flag(c, a.allow_symlinks);
+                "the model takes)")->type_name("N");
+  c->add_option("--batch", a.batch, "texts per model run (default 32)")->type_name("N");
+  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
   return c;
 }
 

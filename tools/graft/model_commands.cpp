@@ -27,16 +27,11 @@ Model load_model(const std::string& path, bool allow_symlinks) {
   return Model::load(path, {.allow_external_symlinks = allow_symlinks});
 }
 
+// "80 B", "90.3 MB": bytes below a megabyte exactly, more in MB.
 std::string human_bytes(uint64_t n) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
   char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  if (n < 1000000) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
+  else std::snprintf(buf, sizeof buf, "%.1f MB", double(n) / 1e6);
   return buf;
 }
 
@@ -91,7 +86,7 @@ nlohmann::ordered_json value_info_json(const onnx::ValueInfo& v) {
 
 CLI::App* add_info_command(CLI::App& app, InfoArgs& a) {
   auto* c = app.add_subcommand("info", "opsets, inputs/outputs, op histogram, parameters, external data, unsupported ops");
-  c->add_option("MODEL", a.model, "the .onnx file")->required();
+  c->add_option("MODEL", a.model, "the .onnx file")->type_name("MODEL")->required();
   add_format_option(c, a.format, {"text", "json"});
   add_symlinks_flag(c, a.allow_symlinks);
   return c;
@@ -177,13 +172,9 @@ int run_info(const InfoArgs& a) {
 
 CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
   auto* c = app.add_subcommand("run", "run a model on .npy inputs; missing inputs get seeded random values");
-  c->add_option("MODEL", a.model, "the .onnx file")->required();
-  c->add_option("--input", a.inputs, "NAME=FILE.npy: a model input from a .npy file (repeatable)");
-  c->add_option("--dims", a.dims, "SYMBOL=N,...: extents of symbolic dimensions the given inputs do not fix");
-  c->add_option("--output-dir", a.output_dir, "write each output to DIR/<name>.npy");
-  add_threads_option(c, a.threads);
-  add_device_option(c, a.device);
-  add_symlinks_flag(c, a.allow_symlinks);
+  add_model_input_options(c, a.model, a.inputs, a.dims);
+  c->add_option("--output-dir", a.output_dir, "write each output to DIR/<name>.npy")->type_name("DIR");
+  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
   return c;
 }
 
@@ -227,15 +218,11 @@ int run_run(const RunArgs& a) {
 
 CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   auto* c = app.add_subcommand("bench", "compile time, first-run time and latency percentiles");
-  c->add_option("MODEL", a.model, "the .onnx file")->required();
-  c->add_option("--input", a.inputs, "NAME=FILE.npy: a model input from a .npy file (repeatable)");
-  c->add_option("--dims", a.dims, "SYMBOL=N,...: extents of symbolic dimensions the given inputs do not fix");
-  add_threads_option(c, a.threads);
-  c->add_option("--warmup", a.warmup, "untimed runs before measuring (default 3)");
-  c->add_option("--runs", a.runs, "timed runs (default 20)");
+  add_model_input_options(c, a.model, a.inputs, a.dims);
+  c->add_option("--warmup", a.warmup, "untimed runs before measuring (default 3)")->type_name("N");
+  c->add_option("--runs", a.runs, "timed runs (default 20)")->type_name("N");
   add_format_option(c, a.format, {"text", "json"});
-  add_device_option(c, a.device);
-  add_symlinks_flag(c, a.allow_symlinks);
+  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
   return c;
 }
 

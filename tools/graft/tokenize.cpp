@@ -15,18 +15,18 @@ namespace graft::cli {
 CLI::App* add_tokenize_command(CLI::App& app, TokenizeArgs& a) {
   auto* c = app.add_subcommand("tokenize", "encode texts with a tokenizer.json; one JSON object per text (line)");
   c->add_option("--tokenizer", a.tokenizer,
-                "a tokenizer.json file, a folder holding one, or a Hub repo id (org/name)")->required();
-  c->add_option("--revision", a.revision, "branch, tag or commit of the Hub repo (default main)");
-  c->add_option("TEXT", a.texts, "texts to encode, one per argument (default: lines of stdin)");
-  c->add_option("--text-file", a.text_file, "read texts from FILE, one per line ('-': stdin)");
-  c->add_option("--output", a.output, "write to FILE instead of stdout");
+                "a tokenizer.json file, a folder holding one, or a Hub repo id (org/name)")->type_name("FILE|DIR|REPO_ID")->required();
+  c->add_option("--revision", a.revision, "branch, tag or commit of the Hub repo (default main)")->type_name("REV");
+  c->add_option("TEXT", a.texts, "texts to encode, one per argument (default: lines of stdin)")->type_name("TEXT");
+  c->add_option("--text-file", a.text_file, "read texts from FILE, one per line ('-': stdin)")->type_name("FILE");
+  c->add_option("--output", a.output, "write to FILE instead of stdout")->type_name("FILE");
   c->add_flag("--pair", a.pair, "each text is two texts separated by a TAB (with --jsonl: an array of two strings)");
   c->add_flag("--jsonl", a.jsonl, "each text is a JSON string, or a JSON array of two strings for a pair");
   c->add_flag("--no-special", a.no_special, "do not add the post-processor's special tokens");
   c->add_flag("--byte-offsets", a.byte_offsets, "UTF-8 byte offsets instead of character offsets");
   c->add_flag("--no-padding", a.no_padding, "do not pad, whatever the tokenizer file configures");
   c->add_flag("--no-truncation", a.no_truncation, "do not truncate, whatever the tokenizer file configures");
-  c->add_option("--max-length", a.max_length, "truncate to N tokens (instead of the file's truncation)");
+  c->add_option("--max-length", a.max_length, "truncate to N tokens (instead of the file's truncation)")->type_name("N");
   add_threads_option(c, a.threads);
   return c;
 }

@@ -71,7 +71,8 @@ class TextEncoder {
  public:
   explicit TextEncoder(text::Tokenizer tokenizer);
   EncodedBatch encode(const std::vector<std::string>& texts, const EncodeOptions& options = {});
-  EncodedBatch encode(const std::vector<std::pair<std::string, std::string>>& pairs, const EncodeOptions& options = {});
+  EncodedBatch encode_pairs(const std::vector<std::pair<std::string, std::string>>& pairs,
+                            const EncodeOptions& options = {});
   const text::Tokenizer& tokenizer() const { return tokenizer_; }
 
  private:
