@@ -1,19 +1,20 @@
 # graft_add_layer(NAME [DIR subdir] DEPS ... [PRIVATE_DEPS ...]): one static library `graft_NAME` from every
-# .cpp under src/<DIR or NAME>. Sources are globbed so that adding a file needs no CMake edit. DEPS are
-# public (the layer's headers need them); PRIVATE_DEPS only reach consumers as link dependencies.
+# .cpp (and .cu, for the CUDA backend) under src/<DIR or NAME>. Sources are globbed so that adding a file
+# needs no CMake edit. DEPS are public (the layer's headers need them); PRIVATE_DEPS only reach consumers
+# as link dependencies.
 set(GRAFT_LAYER_TARGETS "" CACHE INTERNAL "")
 function(graft_add_layer name)
   cmake_parse_arguments(L "" "DIR" "DEPS;PRIVATE_DEPS" ${ARGN})
   if(NOT L_DIR)
     set(L_DIR ${name})
   endif()
-  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cpp)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cpp ${PROJECT_SOURCE_DIR}/src/${L_DIR}/*.cu)
   add_library(graft_${name} STATIC ${srcs})
   target_include_directories(graft_${name}
     PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
     PRIVATE ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(graft_${name} PUBLIC ${L_DEPS} PRIVATE ${L_PRIVATE_DEPS})
-  target_compile_options(graft_${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(graft_${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
   set(GRAFT_LAYER_TARGETS ${GRAFT_LAYER_TARGETS} graft_${name} CACHE INTERNAL "")
 endfunction()
 

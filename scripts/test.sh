@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures, builds (ccache-friendly, -j2) and runs graft's whole test suite, ending with CTest's summary.
+# Configures, builds (ccache-friendly, -j2) and runs graft's whole test suite (CTest), then the sanitizer runs and
+# the fuzz harnesses that CI affords (scripts/sanitize.sh --ci).
 # Usage: bash scripts/test.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,8 @@ cmake --build "$BUILD" -j"$JOBS"
 bash scripts/check-install.sh "$BUILD"
 # Tests run two at a time; each test binary uses one thread of OpenMP so they do not fight for the cores.
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 600
+# Sanitizer builds and the fuzz harnesses on their corpora (docs/robustness.md says what runs where and how
+# long it takes). GRAFT_SKIP_SANITIZERS=1 leaves them out, e.g. for a quick local run.
+if [ "${GRAFT_SKIP_SANITIZERS:-0}" != 1 ]; then
+  bash scripts/sanitize.sh --ci
+fi

@@ -14,6 +14,7 @@
 // Every header uses graft's own types only, so `using namespace graft;` is safe next to any library.
 #include "graft/core/dtype.h"
 #include "graft/core/error.h"
+#include "graft/core/limits.h"
 #include "graft/core/shape.h"
 #include "graft/core/tensor.h"
 

@@ -152,7 +152,12 @@ CompletedInputs complete_inputs(const onnx::Model& m, std::map<std::string, Tens
   // Extents the given inputs fix, then --dims where they agree.
   std::map<std::string, Binding> bound;
   for (const auto& in : m.inputs())
-    if (auto it = given.find(in.name); it != given.end()) bind_given(in, it->second, bound);
+    if (auto it = given.find(in.name); it != given.end()) {
+      // NumPy has no bfloat16: .npy files (ONNX's test data, write_npy) hold its bit patterns as uint16.
+      if (in.dtype == DType::BF16 && it->second.dtype() == DType::U16)
+        it->second = Tensor::from_bytes(DType::BF16, it->second.shape(), it->second.raw(), it->second.nbytes());
+      bind_given(in, it->second, bound);
+    }
   for (const auto& [name, extent] : dims) {
     auto [it, fresh] = bound.try_emplace(name, Binding{extent, "--dims"});
     if (!fresh && it->second.extent != extent)

@@ -11,23 +11,27 @@
 namespace graft {
 namespace autodiff {
 
-namespace {
-
 const RuleTable& rule_table() {
   static const RuleTable table = [] {
     RuleTable t;
     register_elementwise_rules(t);
     register_layout_rules(t);
-    register_reduce_rules(t);
     register_indexing_rules(t);
+    register_reduction_rules(t);
+    register_sort_rules(t);
+    register_pooling_rules(t);
     register_linalg_rules(t);
-    register_sort_scan_window_rules(t);
+    register_convolution_rules(t);
     register_control_rules(t);
+    register_activation_rules(t);
+    register_normalization_rules(t);
     register_composite_rules(t);
     return t;
   }();
   return table;
 }
+
+namespace {
 
 struct RefHash {
   size_t operator()(const ValueRef& r) const { return std::hash<int64_t>()((int64_t(r.op) << 20) ^ r.output); }
@@ -121,15 +125,14 @@ std::vector<Node> backprop(const std::vector<Node>& outputs, const std::vector<N
       if (!ct[o].valid() && is_floating(op.outputs[o].dtype)) ct[o] = zeros_like(ctx.out.back());
     }
     ctx.ct = std::move(ct);
-    RuleFn rule = table.find(op.kind);
+    const RuleFn* rule = table.find(op);
     std::string what = ctx.describe();
-    if (op.kind == OpKind::Composite) what += " (" + std::get<CompositeAttrs>(op.attrs).name + ")";
     GRAFT_CHECK(rule, "autodiff: no gradient rule for ", what);
     std::vector<Node> grads;
     {
       NameScope scope(*g, op.name.empty() ? std::string() : op.name + "/grad");
       try {
-        grads = rule(ctx);
+        grads = (*rule)(ctx);
       } catch (const Error& e) {
         std::string msg = e.what();
         if (msg.rfind("autodiff", 0) == 0) throw;

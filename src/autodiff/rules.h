@@ -1,12 +1,13 @@
 #pragma once
 // Internal interface between the reverse-mode driver (gradient.cpp) and the gradient rules, which live
-// one file per op family (rules_*.cpp). A rule sees one forward op, its operands and outputs, and the
+// one file per op family. A rule sees one forward op, its operands and outputs, and the
 // cotangent of each output, and returns the cotangent contribution for each operand.
 #include <array>
 #include <string>
 #include <vector>
 
 #include "graft/autodiff/gradient.h"
+#include "graft/graph/op_table.h"
 #include "graft/graph/ops.h"
 
 namespace graft::autodiff {
@@ -29,20 +30,30 @@ struct GradContext {
 // Returns one entry per operand: the gradient contribution, or an invalid Node for none.
 using RuleFn = std::vector<Node> (*)(const GradContext&);
 
-struct RuleTable {
-  std::array<RuleFn, size_t(OpKind::kCount)> rules{};
-  void add(OpKind k, RuleFn f) { rules[size_t(k)] = f; }
-  RuleFn find(OpKind k) const { return rules[size_t(k)]; }
-};
+// One rule per primitive op kind and one per composite kind (a composite without a closed-form rule
+// registers the rule that differentiates its decomposition). Ops whose outputs carry no gradient (Iota,
+// comparisons, ArgMinMax, ...) register a rule that returns none: that is their declaration.
+using RuleTable = OpTable<RuleFn>;
 
-void register_elementwise_rules(RuleTable& t);   // rules_elementwise.cpp
-void register_layout_rules(RuleTable& t);        // rules_layout.cpp
-void register_reduce_rules(RuleTable& t);        // rules_reduce.cpp
-void register_indexing_rules(RuleTable& t);      // rules_indexing.cpp
-void register_linalg_rules(RuleTable& t);        // rules_linalg.cpp (dot-general, convolution)
-void register_sort_scan_window_rules(RuleTable& t);  // rules_sort_scan_window.cpp
-void register_control_rules(RuleTable& t);       // rules_control.cpp
-void register_composite_rules(RuleTable& t);     // rules_composite.cpp
+// The table every rule file registers into (built once).
+const RuleTable& rule_table();
+
+// One file per op family, named as the family's builders, kernels, converters and exporters are.
+void register_elementwise_rules(RuleTable& t);    // elementwise.cpp
+void register_layout_rules(RuleTable& t);         // layout.cpp
+void register_indexing_rules(RuleTable& t);       // indexing.cpp
+void register_reduction_rules(RuleTable& t);      // reduction.cpp (Reduce, ArgMinMax, Cumulative)
+void register_sort_rules(RuleTable& t);           // sort.cpp (Sort, TopK)
+void register_pooling_rules(RuleTable& t);        // pooling.cpp (ReduceWindow)
+void register_linalg_rules(RuleTable& t);         // linalg.cpp (DotGeneral)
+void register_convolution_rules(RuleTable& t);    // convolution.cpp
+void register_control_rules(RuleTable& t);        // control.cpp (If, While)
+void register_activation_rules(RuleTable& t);     // activation.cpp (softmax, log_softmax, gelu, silu)
+void register_normalization_rules(RuleTable& t);  // normalization.cpp
+void register_composite_rules(RuleTable& t);      // composite.cpp (attention, rnn_scan, user composites)
+
+// The rule of composites without a closed form: differentiate their decomposition (composite.cpp).
+std::vector<Node> through_decomposition(const GradContext& c);
 
 // The reverse sweep itself. With `stop_at_wrt`, cotangents do not flow past the wrt nodes into whatever
 // computed them (used to differentiate one composite's decomposition in isolation); otherwise the result

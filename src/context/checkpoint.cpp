@@ -2,8 +2,13 @@
 #include "graft/context/checkpoint.h"
 
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -63,7 +68,8 @@ std::string serialize_safetensors(const std::vector<std::pair<std::string, Tenso
   for (const auto& [name, t] : tensors) {
     GRAFT_CHECK(name != "__metadata__" && !header.contains(name), "safetensors: duplicate or reserved tensor name \"",
                 name, "\"");
-    GRAFT_CHECK(t.defined() && t.device() == DeviceKind::CPU, "safetensors: tensor \"", name, "\" is not a host tensor");
+    // A device tensor is copied to the host when its bytes are read below.
+    GRAFT_CHECK(t.defined(), "safetensors: tensor \"", name, "\" is undefined");
     header[name] = {{"dtype", safetensors_dtype(t.dtype())},
                     {"shape", t.shape().dims()},
                     {"data_offsets", {offset, offset + t.nbytes()}}};
@@ -126,9 +132,11 @@ SafetensorsFile parse_safetensors(const void* data, size_t nbytes, const std::st
     DType dt = dtype_from_safetensors(e["dtype"].get<std::string>(), tw);
     GRAFT_CHECK(e["shape"].is_array(), tw, ": shape is not an array");
     std::vector<int64_t> dims;
+    GRAFT_CHECK(e["shape"].size() <= 64, tw, ": shape has ", e["shape"].size(), " axes (at most 64)");
     for (const json& d : e["shape"]) {
-      GRAFT_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), tw,
-                  ": shape holds a non-integer or negative extent");
+      GRAFT_CHECK((d.is_number_unsigned() && d.get<uint64_t>() <= uint64_t(INT64_MAX)) ||
+                      (d.is_number_integer() && d.get<int64_t>() >= 0),
+                  tw, ": shape holds a non-integer, negative or too large extent");
       dims.push_back(d.get<int64_t>());
     }
     const json& off = e["data_offsets"];
@@ -137,7 +145,13 @@ SafetensorsFile parse_safetensors(const void* data, size_t nbytes, const std::st
     uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
     GRAFT_CHECK(b <= en && en <= data_size, tw, ": data_offsets [", b, ", ", en, "] out of range (the data section has ",
                 data_size, " bytes)");
-    Shape shape(dims);
+    Shape shape = [&] {
+      try {
+        return Shape(dims);
+      } catch (const Error& err) {
+        fail(tw, ": ", err.what());
+      }
+    }();
     uint64_t want = uint64_t(shape.size()) * dtype_size(dt);
     GRAFT_CHECK(en - b == want, tw, ": ", en - b, " bytes for ", e["dtype"].get<std::string>(), shape, " which needs ",
                 want);
@@ -210,6 +224,7 @@ void save_context(const Context& ctx, const std::filesystem::path& path, const C
 CheckpointExtra load_context(Context& ctx, const std::filesystem::path& path, bool strict) {
   SafetensorsFile f = read_safetensors(path);
   std::filesystem::path jp = json_path(path);
+  const std::string jw = "checkpoint: " + jp.string();
   json meta;
   {
     std::ifstream in(jp);
@@ -217,43 +232,94 @@ CheckpointExtra load_context(Context& ctx, const std::filesystem::path& path, bo
     try {
       meta = json::parse(in);
     } catch (const json::exception& e) {
-      fail("checkpoint: ", jp.string(), " is not valid JSON: ", e.what());
+      fail(jw, " is not valid JSON: ", e.what());
     }
   }
-  GRAFT_CHECK(meta.is_object() && meta.value("format", "") == "graft-checkpoint", "checkpoint: ", jp.string(),
+  GRAFT_CHECK(meta.is_object() && meta.value("format", json()) == "graft-checkpoint", jw,
               " is not a graft checkpoint description");
-  std::map<std::string, json> info;
-  for (const json& v : meta.at("variables")) info[v.at("name").get<std::string>()] = v;
+  // Everything read from the JSON is type-checked: a hand-edited or corrupted file gives an error naming it.
+  std::map<std::string, std::pair<std::optional<bool>, std::optional<std::string>>> info;  // trainable, origin
+  if (meta.contains("variables")) {
+    GRAFT_CHECK(meta["variables"].is_array(), jw, ": \"variables\" must be an array");
+    for (const json& v : meta["variables"]) {
+      GRAFT_CHECK(v.is_object() && v.contains("name") && v["name"].is_string(), jw,
+                  ": every entry of \"variables\" needs a string \"name\"");
+      auto& [trainable, origin] = info[v["name"].get<std::string>()];
+      if (v.contains("trainable")) {
+        GRAFT_CHECK(v["trainable"].is_boolean(), jw, ": \"trainable\" of variable \"", v["name"].get<std::string>(),
+                    "\" must be true or false");
+        trainable = v["trainable"].get<bool>();
+      }
+      if (v.contains("origin")) {
+        GRAFT_CHECK(v["origin"].is_string(), jw, ": \"origin\" of variable \"", v["name"].get<std::string>(),
+                    "\" must be a string");
+        origin = v["origin"].get<std::string>();
+      }
+    }
+  }
+  GRAFT_CHECK(!meta.contains("hparams") || meta["hparams"].is_object(), jw, ": \"hparams\" must be an object");
   if (strict) {
-    for (const Variable* v : static_cast<const Context&>(ctx).variables())
-      GRAFT_CHECK(f.find(v->name) != nullptr, "checkpoint: ", path.string(), " has no tensor for variable \"", v->name,
-                  "\"");
+    for (const Variable* v : static_cast<const Context&>(ctx).variables()) {
+      bool found = f.find(v->name) != nullptr || (v->name.size() > 1 && f.find(v->name.substr(1)) != nullptr);
+      GRAFT_CHECK(found, "checkpoint: ", path.string(), " has no tensor for variable \"", v->name, "\"");
+    }
   }
   for (const auto& [name, t] : f.tensors) {
-    Variable* v = ctx.find(name.empty() || name[0] != '/' ? "/" + name : name);
+    const std::string full = name.empty() || name[0] != '/' ? "/" + name : name;
+    Variable* v = ctx.find(full);
     if (v) {
       GRAFT_CHECK(v->value.dtype() == t.dtype() && v->value.shape() == t.shape(), "checkpoint: ", path.string(),
                   ": tensor \"", name, "\" is ", dtype_name(t.dtype()), t.shape(), " but the variable is ",
                   dtype_name(v->value.dtype()), v->value.shape());
       v->value = t;
     } else {
-      v = &ctx.variable(name[0] == '/' ? name : "/" + name, t);
+      try {
+        v = &ctx.variable(full, t);
+      } catch (const Error& e) {
+        fail("checkpoint: ", path.string(), ": tensor \"", name, "\": ", e.what());
+      }
     }
     auto it = info.find(name);
     if (it != info.end()) {
-      v->trainable = it->second.value("trainable", v->trainable);
-      v->origin = it->second.value("origin", v->origin);
+      if (it->second.first) v->trainable = *it->second.first;
+      if (it->second.second) v->origin = *it->second.second;
     }
   }
   if (meta.contains("hparams"))
     for (auto it = meta["hparams"].begin(); it != meta["hparams"].end(); ++it)
-      ctx.set_hparam(it.key(), hparam_from_json(it.value(), jp.string()));
+      ctx.set_hparam(it.key(), hparam_from_json(it.value(), jp.string() + ": hyper-parameter \"" + it.key() + "\""));
   CheckpointExtra extra;
   if (meta.contains("extra") && meta["extra"].is_object())
     for (auto it = meta["extra"].begin(); it != meta["extra"].end(); ++it)
       extra[it.key()] = hparam_from_json(it.value(), jp.string() + " (extra \"" + it.key() + "\")");
   return extra;
 }
+
+namespace {
+// flock(2) on <dir>/.lock for the lifetime of the object: CheckpointManager's savers (threads or processes)
+// take it exclusively, so a safetensors file and its JSON always come from the same save and pruning never
+// deletes what another saver is writing; restore takes it shared, so it never reads a pair half replaced.
+class FolderLock {
+ public:
+  FolderLock(const std::filesystem::path& dir, bool exclusive) {
+    std::filesystem::path p = dir / ".lock";
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    GRAFT_CHECK(fd_ >= 0, "checkpoint: cannot open lock file ", p.string(), ": ", std::strerror(errno));
+    while (::flock(fd_, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd_);
+      fail("checkpoint: cannot lock ", p.string(), ": ", std::strerror(e));
+    }
+  }
+  ~FolderLock() { ::close(fd_); }  // closing releases the lock
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+}  // namespace
 
 CheckpointManager::CheckpointManager(std::filesystem::path dir, int keep_last) : dir_(std::move(dir)), keep_last_(keep_last) {
   GRAFT_CHECK(keep_last_ >= 1, "CheckpointManager: keep_last must be >= 1, got ", keep_last_);
@@ -272,8 +338,8 @@ std::vector<int64_t> CheckpointManager::steps() const {
   for (const auto& e : std::filesystem::directory_iterator(dir_)) {
     std::smatch m;
     std::string fn = e.path().filename().string();
-    if (std::regex_match(fn, m, re) && std::filesystem::exists(dir_ / fn.substr(0, fn.size() - 5)))
-      out.push_back(std::stoll(m[1].str()));
+    if (!std::regex_match(fn, m, re) || m[1].length() > 18) continue;  // 18 digits fit an int64_t
+    if (std::filesystem::exists(dir_ / fn.substr(0, fn.size() - 5))) out.push_back(std::stoll(m[1].str()));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -287,6 +353,7 @@ std::optional<int64_t> CheckpointManager::latest() const {
 
 std::filesystem::path CheckpointManager::save(const Context& ctx, int64_t step, const CheckpointExtra& extra) {
   std::filesystem::create_directories(dir_);
+  FolderLock lock(dir_, /*exclusive=*/true);
   CheckpointExtra e = extra;
   e["step"] = step;
   std::filesystem::path p = path_for(step);
@@ -302,6 +369,8 @@ std::filesystem::path CheckpointManager::save(const Context& ctx, int64_t step, 
 }
 
 std::optional<CheckpointExtra> CheckpointManager::restore(Context& ctx, std::optional<int64_t> step) const {
+  if (!std::filesystem::is_directory(dir_)) return std::nullopt;
+  FolderLock lock(dir_, /*exclusive=*/false);
   if (!step) step = latest();
   if (!step) return std::nullopt;
   return load_context(ctx, path_for(*step));

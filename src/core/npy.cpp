@@ -1,7 +1,10 @@
 // NumPy .npy reader and writer. Format: magic "\x93NUMPY", version, header length, a Python-dict header
 // {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, padding to 64 bytes, then the data.
 #include <fstream>
-#include <regex>
+#include <cctype>
+#include <climits>
+#include <cstring>
+#include <string_view>
 
 #include "graft/core/tensor.h"
 #include "core/atomic_file.h"
@@ -23,13 +26,14 @@ std::string npy_descr(DType t) {
     case DType::F16: return "<f2";
     case DType::F32: return "<f4";
     case DType::F64: return "<f8";
-    case DType::BF16: break;
+    case DType::BF16: return "<u2";  // NumPy has no bfloat16: its bit patterns as uint16, as ONNX's test data
   }
   fail("write_npy: dtype ", dtype_name(t), " has no NumPy equivalent");
 }
 
 DType dtype_from_descr(const std::string& d, const std::string& what) {
-  GRAFT_CHECK(d.size() >= 3, what, ": bad dtype descriptor '", d, "'");
+  GRAFT_CHECK(d.size() >= 3 && (d[0] == '<' || d[0] == '>' || d[0] == '|' || d[0] == '='), what,
+              ": bad dtype descriptor '", d, "'");
   GRAFT_CHECK(d[0] != '>' || d.substr(1) == "i1" || d.substr(1) == "u1" || d.substr(1) == "b1", what,
               ": big-endian dtype '", d, "' is not supported");
   std::string k = d.substr(1);
@@ -73,6 +77,119 @@ Tensor fortran_to_c(const Tensor& f_as_reversed) {
 }
 }  // namespace
 
+namespace {
+
+// The header is a Python dict literal, {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }, read by
+// a small scanner (no regex: a header is up to 4 GiB of attacker-chosen text in versions 2 and 3).
+class HeaderScanner {
+ public:
+  HeaderScanner(std::string_view text, const std::string& what) : s_(text), what_(what) {}
+
+  void skip_space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+  }
+  bool accept(char c) {
+    skip_space();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c, const char* where) {
+    if (!accept(c)) fail(what_, ": malformed .npy header: expected '", std::string(1, c), "' ", where, " at byte ", i_,
+                         " of: ", excerpt());
+  }
+  std::string string_literal(const char* where) {
+    skip_space();
+    GRAFT_CHECK(i_ < s_.size() && (s_[i_] == '\'' || s_[i_] == '"'), what_, ": malformed .npy header: expected a string ",
+                where, " at byte ", i_, " of: ", excerpt());
+    char quote = s_[i_++];
+    size_t end = s_.find(quote, i_);
+    GRAFT_CHECK(end != std::string_view::npos, what_, ": malformed .npy header: unterminated string ", where);
+    std::string out(s_.substr(i_, end - i_));
+    i_ = end + 1;
+    return out;
+  }
+  std::string word() {
+    skip_space();
+    size_t b = i_;
+    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_')) ++i_;
+    return std::string(s_.substr(b, i_ - b));
+  }
+  // A non-negative integer (Python 2 headers may write 3L).
+  int64_t integer(const char* where) {
+    skip_space();
+    size_t b = i_;
+    int64_t v = 0;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+      GRAFT_CHECK(v <= (INT64_MAX - 9) / 10, what_, ": .npy header: extent ", where, " is too large");
+      v = v * 10 + (s_[i_++] - '0');
+    }
+    GRAFT_CHECK(i_ > b, what_, ": malformed .npy header: expected a non-negative integer ", where, " at byte ", b,
+                " of: ", excerpt());
+    if (i_ < s_.size() && s_[i_] == 'L') ++i_;
+    return v;
+  }
+  std::string excerpt() const { return std::string(s_.substr(0, 120)) + (s_.size() > 120 ? "..." : ""); }
+
+ private:
+  std::string_view s_;
+  size_t i_ = 0;
+  const std::string& what_;
+};
+
+struct NpyHeader {
+  DType dtype = DType::F32;
+  bool fortran = false;
+  std::vector<int64_t> dims;
+};
+
+NpyHeader parse_header(std::string_view text, const std::string& what) {
+  HeaderScanner in(text, what);
+  NpyHeader h;
+  bool have_descr = false, have_order = false, have_shape = false;
+  in.expect('{', "at the start of the header");
+  while (!in.accept('}')) {
+    std::string key = in.string_literal("(a key)");
+    in.expect(':', "after a key");
+    if (key == "descr") {
+      in.skip_space();
+      std::string d = in.string_literal("for 'descr' (structured dtypes are not supported)");
+      h.dtype = dtype_from_descr(d, what);
+      have_descr = true;
+    } else if (key == "fortran_order") {
+      std::string v = in.word();
+      GRAFT_CHECK(v == "True" || v == "False", what, ": .npy header: 'fortran_order' must be True or False, got '", v, "'");
+      h.fortran = v == "True";
+      have_order = true;
+    } else if (key == "shape") {
+      in.expect('(', "to open 'shape'");
+      while (!in.accept(')')) {
+        GRAFT_CHECK(h.dims.size() < 64, what, ": .npy header: 'shape' has more than 64 axes");
+        h.dims.push_back(in.integer("in 'shape'"));
+        if (!in.accept(',')) {
+          in.expect(')', "to close 'shape'");
+          break;
+        }
+      }
+      have_shape = true;
+    } else {
+      fail(what, ": .npy header has an unknown key '", key, "'");
+    }
+    if (!in.accept(',')) {
+      in.expect('}', "to close the header");
+      break;
+    }
+  }
+  GRAFT_CHECK(have_descr, what, ": .npy header has no 'descr': ", in.excerpt());
+  GRAFT_CHECK(have_order, what, ": .npy header has no 'fortran_order': ", in.excerpt());
+  GRAFT_CHECK(have_shape, what, ": .npy header has no 'shape': ", in.excerpt());
+  return h;
+}
+
+}  // namespace
+
 Tensor parse_npy(const void* data, size_t nbytes, const std::string& what) {
   const auto* p = static_cast<const unsigned char*>(data);
   GRAFT_CHECK(nbytes >= 10 && std::memcmp(p, "\x93NUMPY", 6) == 0, what, ": not a .npy file (bad magic)");
@@ -88,32 +205,23 @@ Tensor parse_npy(const void* data, size_t nbytes, const std::string& what) {
   } else {
     fail(what, ": unsupported .npy version ", major);
   }
-  GRAFT_CHECK(header_start + header_len <= nbytes, what, ": truncated .npy header");
-  std::string header(reinterpret_cast<const char*>(p + header_start), header_len);
-
-  std::smatch m;
-  static const std::regex descr_re(R"('descr'\s*:\s*'([^']*)')");
-  static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
-  static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
-  GRAFT_CHECK(std::regex_search(header, m, descr_re), what, ": .npy header has no 'descr': ", header);
-  DType dtype = dtype_from_descr(m[1].str(), what);
-  GRAFT_CHECK(std::regex_search(header, m, fortran_re), what, ": .npy header has no 'fortran_order'");
-  bool fortran = m[1].str() == "True";
-  GRAFT_CHECK(std::regex_search(header, m, shape_re), what, ": .npy header has no 'shape'");
-  std::vector<int64_t> dims;
-  std::string shape_text = m[1].str();
-  static const std::regex int_re(R"(\d+)");
-  for (auto it = std::sregex_iterator(shape_text.begin(), shape_text.end(), int_re); it != std::sregex_iterator(); ++it)
-    dims.push_back(std::stoll(it->str()));
-
-  Shape shape(dims);
+  GRAFT_CHECK(header_len <= nbytes - header_start, what, ": truncated .npy header (", header_len,
+              " bytes announced, the file has ", nbytes, ")");
+  NpyHeader h = parse_header(std::string_view(reinterpret_cast<const char*>(p + header_start), header_len), what);
+  Shape shape = [&] {
+    try {
+      return Shape(h.dims);
+    } catch (const Error& e) {
+      fail(what, ": .npy header: ", e.what());
+    }
+  }();
   size_t data_start = header_start + header_len;
-  size_t need = size_t(shape.size()) * dtype_size(dtype);
-  GRAFT_CHECK(nbytes - data_start >= need, what, ": truncated .npy data: shape ", shape, " ", dtype_name(dtype),
+  uint64_t need = uint64_t(shape.size()) * dtype_size(h.dtype);
+  GRAFT_CHECK(nbytes - data_start >= need, what, ": truncated .npy data: shape ", shape, " ", dtype_name(h.dtype),
               " needs ", need, " bytes, file has ", nbytes - data_start);
-  if (!fortran || shape.rank() < 2) return Tensor::from_bytes(dtype, shape, p + data_start, need);
-  std::vector<int64_t> rev(dims.rbegin(), dims.rend());
-  return fortran_to_c(Tensor::from_bytes(dtype, Shape(rev), p + data_start, need));
+  if (!h.fortran || shape.rank() < 2) return Tensor::from_bytes(h.dtype, shape, p + data_start, size_t(need));
+  std::vector<int64_t> rev(h.dims.rbegin(), h.dims.rend());
+  return fortran_to_c(Tensor::from_bytes(h.dtype, Shape(rev), p + data_start, size_t(need)));
 }
 
 Tensor read_npy(const std::filesystem::path& path) {

@@ -7,7 +7,17 @@
 namespace graft {
 
 void Shape::validate() const {
-  for (int64_t d : dims_) GRAFT_CHECK(d >= 0, "shape ", str(), " has a negative dimension");
+  // The element count is bounded so that size() and any byte count (size() * 8) fit in an int64_t: a shape
+  // read from a file or computed from one can claim any extents.
+  constexpr int64_t kMaxElements = int64_t(1) << 56;
+  int64_t n = 1;
+  bool empty = false;
+  for (int64_t d : dims_) {
+    GRAFT_CHECK(d >= 0, "shape ", str(), " has a negative dimension");
+    if (d == 0) empty = true;
+    else if (!empty && (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)) n = kMaxElements + 1;
+  }
+  GRAFT_CHECK(empty || n <= kMaxElements, "shape ", str(), " has more than 2^56 elements");
 }
 
 int64_t Shape::size() const {

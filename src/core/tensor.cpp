@@ -1,6 +1,9 @@
 #include "graft/core/tensor.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <cstdio>
@@ -64,36 +67,246 @@ LargeBlockCache& block_cache() {
 
 }  // namespace
 
+// ---- devices and transfer counters ----------------------------------------------------------------
+
+namespace {
+
+struct Transfers {
+  std::atomic<uint64_t> to_device{0}, to_device_bytes{0}, to_host{0}, to_host_bytes{0};
+  // GRAFT_PROFILE: the totals are printed at exit, next to the executables' kernel profiles.
+  ~Transfers() {
+    const char* p = std::getenv("GRAFT_PROFILE");
+    if (!p || !*p || std::string(p) == "0" || (to_device.load() == 0 && to_host.load() == 0)) return;
+    std::fprintf(stderr, "graft transfers: %llu host->device (%.1f MB), %llu device->host (%.1f MB)\n",
+                 (unsigned long long)to_device.load(), double(to_device_bytes.load()) / 1e6,
+                 (unsigned long long)to_host.load(), double(to_host_bytes.load()) / 1e6);
+  }
+};
+
+Transfers& transfers() {
+  static Transfers t;
+  return t;
+}
+
+struct DeviceTable {
+  std::mutex mu;
+  std::vector<std::shared_ptr<Device>> devices;
+};
+
+DeviceTable& device_table() {
+  static DeviceTable* t = new DeviceTable();  // never destroyed: tensors may release device memory at exit
+  return *t;
+}
+
+}  // namespace
+
+void count_transfer(bool to_device, size_t nbytes) {
+  Transfers& t = transfers();
+  if (to_device) {
+    t.to_device.fetch_add(1, std::memory_order_relaxed);
+    t.to_device_bytes.fetch_add(nbytes, std::memory_order_relaxed);
+  } else {
+    t.to_host.fetch_add(1, std::memory_order_relaxed);
+    t.to_host_bytes.fetch_add(nbytes, std::memory_order_relaxed);
+  }
+}
+
+TransferCounters transfer_counters() {
+  Transfers& t = transfers();
+  return {t.to_device.load(), t.to_device_bytes.load(), t.to_host.load(), t.to_host_bytes.load()};
+}
+
+void register_device(std::shared_ptr<Device> device) {
+  GRAFT_CHECK(device != nullptr, "register_device: null device");
+  DeviceTable& t = device_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  std::string name = device->name();
+  for (auto& d : t.devices)
+    if (d->name() == name) {
+      d = std::move(device);
+      return;
+    }
+  t.devices.push_back(std::move(device));
+}
+
+std::shared_ptr<Device> find_device(std::string_view name) {
+  std::string want(name);
+  if (want.find(':') == std::string::npos) want += ":0";
+  DeviceTable& t = device_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  for (auto& d : t.devices)
+    if (d->name() == want) return d;
+  return nullptr;
+}
+
+// ---- Storage ------------------------------------------------------------------------------------------
+
+namespace {
+void* allocate_host_block(size_t nbytes, size_t* capacity) {
+  size_t rounded = LargeBlockCache::round(std::max<size_t>(nbytes, 1));
+  void* p = block_cache().take(rounded);
+  if (!p) p = std::aligned_alloc(64, rounded);
+  GRAFT_CHECK(p != nullptr, "out of memory allocating ", nbytes, " bytes");
+  *capacity = rounded;
+  return p;
+}
+}  // namespace
+
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, bool zero) {
   auto s = std::shared_ptr<Storage>(new Storage());
-  size_t rounded = LargeBlockCache::round(std::max<size_t>(nbytes, 1));
-  s->data_ = block_cache().take(rounded);
-  if (!s->data_) s->data_ = std::aligned_alloc(64, rounded);
-  GRAFT_CHECK(s->data_ != nullptr, "out of memory allocating ", nbytes, " bytes");
-  if (zero) std::memset(s->data_, 0, rounded);
+  s->host_ = allocate_host_block(nbytes, &s->capacity_);
+  if (zero) std::memset(s->host_, 0, s->capacity_);
   s->nbytes_ = nbytes;
-  s->capacity_ = rounded;
   s->owned_ = true;
+  s->host_valid_.store(true, std::memory_order_release);
   return s;
 }
 
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::shared_ptr<void> owner) {
   auto s = std::shared_ptr<Storage>(new Storage());
-  s->data_ = data;
+  s->host_ = data;
   s->nbytes_ = nbytes;
   s->owner_ = std::move(owner);
+  s->host_valid_.store(true, std::memory_order_release);
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::allocate_on(std::shared_ptr<Device> device, size_t nbytes) {
+  GRAFT_CHECK(device != nullptr, "Storage::allocate_on: null device");
+  auto s = std::shared_ptr<Storage>(new Storage());
+  s->nbytes_ = nbytes;
+  s->device_data_ = device->allocate(nbytes);
+  s->device_owned_ = true;
+  s->device_ = std::move(device);
+  s->device_valid_.store(true, std::memory_order_release);
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::wrap_device(std::shared_ptr<Device> device, void* data, size_t nbytes,
+                                              std::shared_ptr<void> owner) {
+  GRAFT_CHECK(device != nullptr, "Storage::wrap_device: null device");
+  auto s = std::shared_ptr<Storage>(new Storage());
+  s->nbytes_ = nbytes;
+  s->device_data_ = data;
+  s->device_owner_ = std::move(owner);
+  s->device_ = std::move(device);
+  s->device_valid_.store(true, std::memory_order_release);
   return s;
 }
 
 Storage::~Storage() {
-  if (owned_) block_cache().give(data_, capacity_);
+  if (owned_) block_cache().give(host_, capacity_);
+  if (device_data_ && device_owned_) device_->deallocate(device_data_, nbytes_);
+}
+
+void Storage::ensure_host_block() {
+  if (host_) return;
+  host_ = allocate_host_block(nbytes_, &capacity_);
+  owned_ = true;
+}
+
+void Storage::release_device() {
+  device_valid_.store(false, std::memory_order_release);
+  if (device_data_ && device_owned_) device_->deallocate(device_data_, nbytes_);
+  device_data_ = nullptr;
+  device_owned_ = false;
+  device_owner_.reset();
+  device_.reset();
+}
+
+void* Storage::sync_host() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!host_valid_.load(std::memory_order_acquire)) {
+    ensure_host_block();
+    if (nbytes_) {
+      device_->copy_to_host(host_, device_data_, nbytes_);
+      count_transfer(false, nbytes_);
+    }
+    host_valid_.store(true, std::memory_order_release);
+  }
+  return host_;
+}
+
+void* Storage::mutable_host() {
+  if (host_valid_.load(std::memory_order_acquire) && !device_valid_.load(std::memory_order_acquire)) return host_;
+  sync_host();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (device_data_) release_device();
+  return host_;
+}
+
+// Makes the device copy exist on `d` (moving off another device through the host), uploading the host
+// copy into it when `upload` and it is stale.
+void Storage::ensure_device(const std::shared_ptr<Device>& d, bool upload) {
+  GRAFT_CHECK(d != nullptr, "tensor storage: null device");
+  if (device_ && device_.get() != d.get()) {
+    if (!host_valid_.load(std::memory_order_acquire)) {
+      ensure_host_block();
+      if (nbytes_) {
+        device_->copy_to_host(host_, device_data_, nbytes_);
+        count_transfer(false, nbytes_);
+      }
+      host_valid_.store(true, std::memory_order_release);
+    }
+    release_device();
+  }
+  if (!device_data_) {
+    device_data_ = d->allocate(nbytes_);
+    device_owned_ = true;
+    device_ = d;
+  }
+  if (!device_valid_.load(std::memory_order_acquire)) {
+    if (upload && nbytes_) {
+      d->copy_from_host(device_data_, host_, nbytes_);
+      count_transfer(true, nbytes_);
+    }
+    device_valid_.store(true, std::memory_order_release);
+  }
+}
+
+const void* Storage::device_data(const std::shared_ptr<Device>& d) const {
+  if (device_valid_.load(std::memory_order_acquire) && device_.get() == d.get()) return device_data_;
+  auto* self = const_cast<Storage*>(this);
+  std::lock_guard<std::mutex> lock(mu_);
+  self->ensure_device(d, /*upload=*/true);
+  return device_data_;
+}
+
+void* Storage::mutable_device_data(const std::shared_ptr<Device>& d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ensure_device(d, /*upload=*/true);
+  host_valid_.store(false, std::memory_order_release);
+  return device_data_;
+}
+
+void* Storage::device_data_for_overwrite(const std::shared_ptr<Device>& d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (device_ && device_.get() != d.get()) release_device();  // about to be overwritten: nothing to keep
+  if (!device_data_) {
+    device_data_ = d->allocate(nbytes_);
+    device_owned_ = true;
+    device_ = d;
+  }
+  device_valid_.store(true, std::memory_order_release);
+  host_valid_.store(false, std::memory_order_release);
+  return device_data_;
+}
+
+std::shared_ptr<Device> Storage::device_ptr() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return device_;
+}
+
+DeviceKind Storage::device() const {
+  if (host_valid_.load(std::memory_order_acquire)) return DeviceKind::CPU;
+  std::lock_guard<std::mutex> lock(mu_);
+  return device_ ? device_->kind() : DeviceKind::CPU;
 }
 
 // ---- Tensor -------------------------------------------------------------------------------------------
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   storage_ = Storage::allocate(nbytes(), /*zero=*/true);
-  data_ = storage_->data();
 }
 
 Tensor Tensor::uninitialized(DType dtype, Shape shape) {
@@ -101,7 +314,6 @@ Tensor Tensor::uninitialized(DType dtype, Shape shape) {
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.storage_ = Storage::allocate(t.nbytes(), /*zero=*/false);
-  t.data_ = t.storage_->data();
   return t;
 }
 
@@ -109,7 +321,7 @@ Tensor Tensor::from_bytes(DType dtype, Shape shape, const void* data, size_t nby
   Tensor t = uninitialized(dtype, std::move(shape));
   GRAFT_CHECK(nbytes == t.nbytes(), "Tensor::from_bytes: ", nbytes, " bytes given for ", dtype_name(dtype), " ",
               t.shape(), " which needs ", t.nbytes());
-  if (nbytes) std::memcpy(t.data_, data, nbytes);
+  if (nbytes) std::memcpy(t.raw(), data, nbytes);
   return t;
 }
 
@@ -118,8 +330,67 @@ Tensor Tensor::wrap(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.storage_ = Storage::wrap(data, t.nbytes(), std::move(owner));
-  t.data_ = data;
   return t;
+}
+
+Tensor Tensor::empty_on(std::shared_ptr<Device> device, DType dtype, Shape shape) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.storage_ = Storage::allocate_on(std::move(device), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::wrap_device(std::shared_ptr<Device> device, DType dtype, Shape shape, void* data,
+                           std::shared_ptr<void> owner) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.storage_ = Storage::wrap_device(std::move(device), data, t.nbytes(), std::move(owner));
+  return t;
+}
+
+std::string Tensor::device_name() const {
+  if (!storage_ || !storage_->device_valid()) return "cpu";
+  auto d = storage_->device_ptr();
+  return d ? d->name() : "cpu";
+}
+
+Tensor Tensor::to_device(const std::shared_ptr<Device>& device) const {
+  GRAFT_CHECK(defined(), "to_device: undefined tensor");
+  GRAFT_CHECK(device != nullptr, "to_device: null device");
+  storage_->device_data(device);
+  return *this;
+}
+
+Tensor Tensor::to_device(std::string_view name) const {
+  if (name == "cpu") return to_host();
+  std::shared_ptr<Device> d = find_device(name);
+  GRAFT_CHECK(d != nullptr, "to_device: no device '", name,
+              "' in this process (create its backend first, e.g. graft::cuda_backend() or "
+              "graft::backend_for_device(\"", name, "\"))");
+  return to_device(d);
+}
+
+Tensor Tensor::to_host() const {
+  GRAFT_CHECK(defined(), "to_host: undefined tensor");
+  storage_->host();
+  return *this;
+}
+
+const void* Tensor::device_data(const std::shared_ptr<Device>& device) const {
+  GRAFT_CHECK(defined(), "device_data: undefined tensor");
+  return storage_->device_data(device);
+}
+
+void* Tensor::mutable_device_data(const std::shared_ptr<Device>& device) {
+  GRAFT_CHECK(defined(), "mutable_device_data: undefined tensor");
+  return storage_->mutable_device_data(device);
+}
+
+void* Tensor::device_data_for_overwrite(const std::shared_ptr<Device>& device) {
+  GRAFT_CHECK(defined(), "device_data_for_overwrite: undefined tensor");
+  return storage_->device_data_for_overwrite(device);
 }
 
 Tensor Tensor::full(DType dtype, Shape shape, double value) {
@@ -131,7 +402,7 @@ Tensor Tensor::full(DType dtype, Shape shape, double value) {
       v = T(float(value));
     else
       v = static_cast<T>(value);
-    T* p = static_cast<T*>(t.data_);
+    T* p = static_cast<T*>(t.raw());
     for (int64_t i = 0; i < t.size(); ++i) p[i] = v;
   });
   return t;
@@ -158,13 +429,21 @@ int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
 double Tensor::value_as_double(int64_t i) const {
   return visit_dtype(dtype_, [&](auto tag) -> double {
     using T = decltype(tag);
-    return double(to_compute(static_cast<const T*>(data_)[i]));
+    return double(to_compute(static_cast<const T*>(raw())[i]));
   });
 }
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
-  return from_bytes(dtype_, shape_, data_, nbytes());
+  if (!storage_->host_valid()) {  // a device tensor: the copy stays on the device
+    std::shared_ptr<Device> d = storage_->device_ptr();
+    if (d) {
+      Tensor t = empty_on(d, dtype_, shape_);
+      if (nbytes()) d->copy_on_device(t.storage_->mutable_device_data(d), storage_->device_data(d), nbytes());
+      return t;
+    }
+  }
+  return from_bytes(dtype_, shape_, raw(), nbytes());
 }
 
 Tensor Tensor::reshape(Shape shape) const {

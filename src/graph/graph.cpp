@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "graft/core/limits.h"
 #include "graft/graph/ops.h"
 
 namespace graft {
@@ -20,6 +21,7 @@ std::string Node::describe() const {
   const Op& o = op();
   std::ostringstream os;
   os << op_name(o.kind);
+  if (o.kind == OpKind::Composite) os << "(" << std::get<CompositeAttrs>(o.attrs).name() << ")";
   if (!o.name.empty())
     os << " \"" << o.name << "\"";
   else
@@ -52,6 +54,12 @@ void Graph::set_outputs(std::vector<Node> outputs) {
 }
 
 std::vector<Node> Graph::add_op(OpKind kind, std::vector<Node> inputs, Attrs attrs, std::vector<ValueType> outputs) {
+  // Every value of every graph is checked against the memory limit when it is recorded, so a model whose
+  // shapes (computed while tracing) need too much memory fails here, before anything is allocated.
+  for (const ValueType& t : outputs)
+    if (uint64_t bytes = uint64_t(t.shape.size()) * dtype_size(t.dtype); bytes > memory_limit())
+      check_memory(bytes, detail::concat(op_name(kind), current_name_.empty() ? "" : " \"" + current_name_ + "\"",
+                                         ": result ", dtype_name(t.dtype), t.shape));
   Op op{kind, {}, std::move(outputs), std::move(attrs), current_name_};
   for (const Node& in : inputs) {
     GRAFT_CHECK(in.graph() == this, op_name(kind), ": operand ", in.describe(),

@@ -70,7 +70,6 @@ std::optional<std::string> cse_key(const Op& op, const std::vector<ValueRef>& in
           return true;
         } else if constexpr (std::is_same_v<A, DotGeneralAttrs>) {
           put_ints(os, a.lhs_batch), put_ints(os, a.rhs_batch), put_ints(os, a.lhs_contract), put_ints(os, a.rhs_contract);
-          os << a.has_bias << int(a.epilogue);
           return true;
         } else {
           return false;
@@ -154,11 +153,9 @@ class Rewriter {
         if (opt_.drop_stop_gradient) return {in[0]};
         break;
       case OpKind::Composite: {
-        const auto& a = std::get<CompositeAttrs>(op.attrs);
-        if (!opt_.keep_composite || !opt_.keep_composite(a)) {
+        if (!opt_.keep_composite || !opt_.keep_composite(op)) {
           changed_ = true;
-          auto decompose = a.decompose;
-          return decompose(in);
+          return Decompose(std::get<CompositeAttrs>(op.attrs), in);
         }
         break;
       }
@@ -268,7 +265,7 @@ Graph eliminate_dead_code(const Graph& g) {
   PassOptions o;
   o.simplify = false;
   o.cse = false;
-  o.keep_composite = [](const CompositeAttrs&) { return true; };
+  o.keep_composite = [](const Op&) { return true; };
   o.drop_stop_gradient = false;
   return optimize(g, o);
 }

@@ -816,21 +816,7 @@ void Exporter::emit_reduce(const Graph& g, const Op& op, const Names& in, const 
 }
 
 void Exporter::emit_dot(const Graph& g, const Op& op, const Names& in, const Names& out) {
-  auto a = std::get<DotGeneralAttrs>(op.attrs);
-  if (a.has_bias || a.epilogue != Epilogue::None) {  // backend-fused forms: product, then bias and activation
-    emit_lowered(op, in, out, g, [a](Graph&, std::vector<Node>& p) {
-      DotGeneralAttrs plain = a;
-      plain.has_bias = false;
-      plain.epilogue = Epilogue::None;
-      Node y = DotGeneral(p[0], p[1], plain);
-      if (a.has_bias) y = y + Convert(p[2], y.dtype());
-      if (a.epilogue == Epilogue::Relu) y = Max(y, ScalarLike(y, 0));
-      if (a.epilogue == Epilogue::GeluErf || a.epilogue == Epilogue::GeluTanh)
-        y = Gelu(y, a.epilogue == Epilogue::GeluTanh);
-      return std::vector<Node>{y};
-    });
-    return;
-  }
+  const auto& a = std::get<DotGeneralAttrs>(op.attrs);
   const ValueType& lt = in_type(g, op, 0);
   const ValueType& rt = in_type(g, op, 1);
   DType od = op.outputs[0].dtype;
@@ -890,8 +876,6 @@ void Exporter::emit_dot(const Graph& g, const Op& op, const Names& in, const Nam
 
 void Exporter::emit_conv(const Graph& g, const Op& op, const Names& in, const Names& out) {
   const auto& a = std::get<ConvolutionAttrs>(op.attrs);
-  // Fused epilogues exist only inside the CPU backend's compiled copy of a graph, never in user graphs.
-  if (a.has_epilogue()) unsupported(op, "a convolution with a backend-fused epilogue (export the graph before compiling it)");
   const Shape& ws = in_type(g, op, 1).shape;
   std::vector<int64_t> kernel(ws.dims().begin() + 2, ws.dims().end());
   std::vector<int64_t> pads = a.pad_low;
@@ -1075,68 +1059,64 @@ void Exporter::emit_composite(const Graph& g, const Op& op, const Names& in, con
   auto ones = [&](const std::vector<int64_t>& dims) {
     return constant(Tensor::full(xt.dtype, Shape(dims), 1.0), "ones");
   };
-  const std::string& name = a.name;
-  if (name == "softmax" || name == "log_softmax") {
-    this->op(name == "softmax" ? "Softmax" : "LogSoftmax", {in[0]}, out[0], [&](N& n) { n.i("axis", a.ints[0]); });
+  if (const auto* p = a.get_if<SoftmaxParams>()) {
+    this->op("Softmax", {in[0]}, out[0], [&](N& n) { n.i("axis", p->axis); });
     return;
   }
-  if (name == "layer_norm" && opset_ >= 17) {
-    int axis = int(a.ints[0]);
-    bool hs = a.ints[1], hb = a.ints[2];
+  if (const auto* p = a.get_if<LogSoftmaxParams>()) {
+    this->op("LogSoftmax", {in[0]}, out[0], [&](N& n) { n.i("axis", p->axis); });
+    return;
+  }
+  if (const auto* p = a.get_if<LayerNormParams>(); p && opset_ >= 17) {
     bool fits = true;
     for (size_t i = 1; i < op.inputs.size(); ++i)
-      fits &= in_type(g, op, i).shape.dims() == trailing(axis) && in_type(g, op, i).dtype == xt.dtype;
+      fits &= in_type(g, op, i).shape.dims() == trailing(p->axis) && in_type(g, op, i).dtype == xt.dtype;
     if (fits) {
-      Names ins{in[0], hs ? in[1] : ones(trailing(axis))};
-      if (hb) ins.push_back(in[hs ? 2 : 1]);
-      this->op("LayerNormalization", ins, out[0], [&](N& n) { n.i("axis", axis).f("epsilon", a.floats[0]); });
+      Names ins{in[0], p->has_scale ? in[1] : ones(trailing(p->axis))};
+      if (p->has_bias) ins.push_back(in[p->has_scale ? 2 : 1]);
+      this->op("LayerNormalization", ins, out[0], [&](N& n) { n.i("axis", p->axis).f("epsilon", p->epsilon); });
       return;
     }
   }
-  if (name == "rms_norm" && opset_ >= 23) {
-    int axis = int(a.ints[0]);
-    bool hs = a.ints[1];
-    if (!hs || (in_type(g, op, 1).shape.dims() == trailing(axis) && in_type(g, op, 1).dtype == xt.dtype)) {
-      this->op("RMSNormalization", {in[0], hs ? in[1] : ones(trailing(axis))}, out[0],
-               [&](N& n) { n.i("axis", axis).f("epsilon", a.floats[0]); });
+  if (const auto* p = a.get_if<RmsNormParams>(); p && opset_ >= 23) {
+    if (!p->has_scale ||
+        (in_type(g, op, 1).shape.dims() == trailing(p->axis) && in_type(g, op, 1).dtype == xt.dtype)) {
+      this->op("RMSNormalization", {in[0], p->has_scale ? in[1] : ones(trailing(p->axis))}, out[0],
+               [&](N& n) { n.i("axis", p->axis).f("epsilon", p->epsilon); });
       return;
     }
   }
-  if (name == "group_norm" && r >= 3) {
-    int64_t groups = a.ints[0];
-    if (groups == xt.shape[1]) {
-      this->op("InstanceNormalization", in, out[0], [&](N& n) { n.f("epsilon", a.floats[0]); });
+  if (const auto* p = a.get_if<GroupNormParams>(); p && r >= 3) {
+    if (p->groups == xt.shape[1]) {
+      this->op("InstanceNormalization", in, out[0], [&](N& n) { n.f("epsilon", p->epsilon); });
       return;
     }
     if (opset_ >= 21) {
-      this->op("GroupNormalization", in, out[0],
-               [&](N& n) { n.f("epsilon", a.floats[0]).i("num_groups", groups); });
+      this->op("GroupNormalization", in, out[0], [&](N& n) { n.f("epsilon", p->epsilon).i("num_groups", p->groups); });
       return;
     }
   }
-  if (name == "batch_norm" && r >= 2) {
-    this->op("BatchNormalization", in, out[0], [&](N& n) { n.f("epsilon", a.floats[0]); });
+  if (const auto* p = a.get_if<BatchNormParams>(); p && r >= 2) {
+    this->op("BatchNormalization", in, out[0], [&](N& n) { n.f("epsilon", p->epsilon); });
     return;
   }
-  if (name == "gelu" && opset_ >= 20) {
-    this->op("Gelu", in, out[0], [&](N& n) { n.s("approximate", a.ints[0] ? "tanh" : "none"); });
+  if (const auto* p = a.get_if<GeluParams>(); p && opset_ >= 20) {
+    this->op("Gelu", in, out[0], [&](N& n) { n.s("approximate", p->tanh_approximation ? "tanh" : "none"); });
     return;
   }
-  if (name == "sdpa" && opset_ >= 23 && r == 4) {
-    bool has_mask = a.ints[1];
-    bool mask_ok = !has_mask || in_type(g, op, 3).dtype == DType::Bool || in_type(g, op, 3).dtype == xt.dtype;
+  if (const auto* p = a.get_if<AttentionParams>(); p && opset_ >= 23 && r == 4) {
+    bool mask_ok = !p->has_mask || in_type(g, op, 3).dtype == DType::Bool || in_type(g, op, 3).dtype == xt.dtype;
     if (mask_ok) {
       this->op("Attention", in, out[0], [&](N& n) {
-        if (a.ints[0]) n.i("is_causal", 1);
-        n.f("scale", a.floats[0]);
+        if (p->causal) n.i("is_causal", 1);
+        n.f("scale", p->scale);
       });
       return;
     }
   }
-  // Anything else: its decomposition.
+  // Anything else (silu, rnn_scan, user composites, forms the opset lacks): its decomposition.
   emit_lowered(op, in, out, g, [&a](Graph&, std::vector<Node>& p) {
-    auto decompose = a.decompose;
-    return decompose(std::span<const Node>(p.data(), p.size()));
+    return Decompose(a, std::span<const Node>(p.data(), p.size()));
   });
 }
 
@@ -1233,8 +1213,6 @@ void Exporter::emit_op(const Graph& g, const Op& op, const Names& in, const Name
     case OpKind::If: return emit_if(op, in, out);
     case OpKind::While: return emit_while(g, op, in, out);
     case OpKind::Composite: return emit_composite(g, op, in, out);
-    case OpKind::Fused:
-      unsupported(op, "a backend-internal fused op (export the graph before compiling it)");
     default: unsupported(op, "no ONNX mapping");
   }
 }

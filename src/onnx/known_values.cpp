@@ -1,6 +1,8 @@
 // Host evaluation of traced values, op by op, with an injected OpEvaluator (known_values.h).
 #include "onnx/known_values.h"
 
+#include "graft/graph/ops.h"
+
 namespace graft::onnx {
 
 namespace {
@@ -9,12 +11,10 @@ namespace {
 // evaluated like any other ops.
 std::optional<std::vector<Tensor>> evaluate_decomposition(const Op& op, const std::vector<Tensor>& args,
                                                           const OpEvaluator& evaluate) {
-  const auto& attrs = std::get<CompositeAttrs>(op.attrs);
-  if (!attrs.decompose) return std::nullopt;
   Graph scratch("host_eval");
   std::vector<Node> operands;
   for (const Tensor& t : args) operands.push_back(scratch.constant(t));
-  std::vector<Node> outs = attrs.decompose(operands);
+  std::vector<Node> outs = Decompose(std::get<CompositeAttrs>(op.attrs), operands);
   OpValues memo;
   auto no_parameters = [](int) -> std::optional<Tensor> { return std::nullopt; };
   std::vector<Tensor> values;

@@ -10,6 +10,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "onnx/converter.h"
+#include "onnx/graph_order.h"
 #include "onnx/model_impl.h"
 
 namespace graft::onnx {
@@ -68,32 +69,6 @@ std::string node_label(const ::onnx::NodeProto& n, int index) {
   return n.name().empty() ? n.op_type() + "#" + std::to_string(index) : n.name();
 }
 
-// Checks that every name a graph reads is defined before use, which catches most truncated or corrupted
-// files that still parse as protobuf. Sub-graphs may read names of enclosing graphs.
-void check_graph(const ::onnx::GraphProto& g, std::set<std::string> defined, const std::string& where) {
-  for (const auto& i : g.input()) defined.insert(i.name());
-  for (const auto& t : g.initializer()) defined.insert(t.name());
-  for (const auto& t : g.sparse_initializer()) defined.insert(t.values().name());
-  for (int k = 0; k < g.node_size(); ++k) {
-    const auto& n = g.node(k);
-    GRAFT_CHECK(!n.op_type().empty(), where, ": node #", k, " has no op_type (corrupted file?)");
-    for (const auto& in : n.input())
-      GRAFT_CHECK(in.empty() || defined.count(in), where, ": node ", n.op_type(), " \"", node_label(n, k),
-                  "\" reads '", in,
-                  "', which no graph input, initializer or earlier node defines (truncated or corrupted file, or "
-                  "nodes not in topological order)");
-    for (const auto& a : n.attribute()) {
-      if (a.has_g()) check_graph(a.g(), defined, where);
-      for (const auto& sg : a.graphs()) check_graph(sg, defined, where);
-    }
-    for (const auto& out : n.output())
-      if (!out.empty()) defined.insert(out);
-  }
-  for (const auto& o : g.output())
-    GRAFT_CHECK(defined.count(o.name()), where, ": graph output '", o.name(),
-                "' is not produced by any node (truncated or corrupted file?)");
-}
-
 // Checks the parsed protobuf in impl->proto and builds the indexes.
 void index_model(Model::Impl& impl, fs::path base_dir, const LoadOptions& options) {
   const std::string& what = impl.source;
@@ -109,7 +84,7 @@ void index_model(Model::Impl& impl, fs::path base_dir, const LoadOptions& option
     impl.opsets.push_back({"", 1});
     impl.opset_map[""] = 1;
   }
-  check_graph(m.graph(), {}, what);
+  order_model_graphs(impl.proto, what);  // topological order, cycles and undefined names refused
   const auto& g = m.graph();
   for (int i = 0; i < g.initializer_size(); ++i) impl.initializer_index[g.initializer(i).name()] = i;
   for (const auto& v : g.input())
@@ -223,7 +198,7 @@ int64_t Model::parameter_count() const {
   int64_t n = 0;
   for (const auto& t : impl_->proto.graph().initializer()) {
     auto d = dtype_from_onnx(t.data_type());
-    if (d && is_floating(*d)) n += proto_num_elements(t);
+    if (d && is_floating(*d) && __builtin_add_overflow(n, proto_num_elements(t), &n)) return INT64_MAX;
   }
   return n;
 }

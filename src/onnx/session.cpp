@@ -134,8 +134,7 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
   // NonZero's operand) are computed from this run's inputs; each becomes a guard of the entry.
   topts.runtime_inputs = &inputs.tensors;
   TraceResult tr = model_.trace(g, params, outputs, topts);
-  stats_.traces++;
-  stats_.last_trace_ms = ms_since(t0);
+  e.trace_ms = ms_since(t0);
   e.guards = std::move(tr.guards);
   if (!e.guards.empty()) {
     // One graph computing every staged value from the inputs: the ancestors of the guard nodes.
@@ -190,8 +189,7 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
   g.set_outputs(outs);
   auto t1 = std::chrono::steady_clock::now();
   e.exe = options_.backend->compile(g, options_.compile);
-  stats_.compiles++;
-  stats_.last_compile_ms = ms_since(t1);
+  e.compile_ms = ms_since(t1);
   return e;
 }
 
@@ -213,30 +211,61 @@ bool InferenceSession::guards_hold(Entry& e, const std::map<std::string, Tensor>
   return true;
 }
 
+std::shared_ptr<InferenceSession::Entry> InferenceSession::lookup(const std::string& key, const FlatInputs& inputs) {
+  // Several entries may share a signature when their traces assumed different staged values; the first
+  // whose guards hold on these inputs is used.
+  for (auto it = lru_.begin(); it != lru_.end(); ++it)
+    if ((*it)->key == key && guards_hold(**it, inputs.tensors)) {
+      stats_.cache_hits++;
+      lru_.splice(lru_.begin(), lru_, it);
+      return lru_.front();
+    }
+  return nullptr;
+}
+
 std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::string, IoValue>& inputs,
                                                              const std::vector<std::string>& output_names) {
   ThreadsForRun threads(options_.threads);
   FlatInputs flat = flatten(inputs);
   std::string key = signature(flat, output_names);
-  // Several entries may share a signature when their traces assumed different staged values; the first
-  // whose guards hold on these inputs is used.
-  auto it = lru_.begin();
-  for (; it != lru_.end(); ++it)
-    if (it->key == key && guards_hold(*it, flat.tensors)) break;
-  if (it != lru_.end()) {
-    stats_.cache_hits++;
-    lru_.splice(lru_.begin(), lru_, it);
-  } else {
-    lru_.push_front(build(flat, output_names, key));
-    while (lru_.size() > options_.cache_capacity) lru_.pop_back();
+  std::unique_lock<std::mutex> lock(mu_);
+  std::shared_ptr<Entry> entry = lookup(key, flat);
+  if (!entry) {
+    // Trace and compile outside mu_ (runs of other signatures go on), one build at a time: a thread that
+    // waited for another's build of the same signature finds it in the cache.
+    lock.unlock();
+    std::lock_guard<std::mutex> building(build_mu_);
+    lock.lock();
+    entry = lookup(key, flat);
+    if (!entry) {
+      lock.unlock();
+      auto built = std::make_shared<Entry>(build(flat, output_names, key));
+      lock.lock();
+      stats_.traces++;
+      stats_.compiles++;
+      stats_.last_trace_ms = built->trace_ms;
+      stats_.last_compile_ms = built->compile_ms;
+      lru_.push_front(built);
+      while (lru_.size() > options_.cache_capacity) lru_.pop_back();
+      entry = built;
+    }
   }
-  Entry& e = lru_.front();
+  const Entry& e = *entry;
+  const uint64_t run_number = runs_++;
+  last_entry_ = entry;
+  last_stats_ = &e.exe->stats();
+  lock.unlock();
   std::vector<Tensor> args;
   for (const auto& name : e.param_names)
-    args.push_back(name == kRunCounter ? Tensor::scalar(uint64_t(runs_)) : flat.tensors.at(name));
-  ++runs_;
-  std::vector<Tensor> outs = e.exe->run(std::span<const Tensor>(args));
-  last_stats_ = &e.exe->stats();
+    args.push_back(name == kRunCounter ? Tensor::scalar(run_number) : flat.tensors.at(name));
+  std::vector<Tensor> outs;
+  try {
+    outs = e.exe->run(std::span<const Tensor>(args));  // one run at a time per executable
+  } catch (const Error& err) {
+    std::string msg = err.what();
+    if (msg.rfind(model_.source(), 0) == 0) throw;
+    throw Error(model_.source() + ": " + msg);  // a kernel's run-time error, named with the model
+  }
   std::map<std::string, IoValue> result;
   for (const OutputSlot& slot : e.outputs) {
     IoValue v;

@@ -4,12 +4,13 @@
 #include <optional>
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "graft/core/limits.h"
 
 namespace graft::onnx {
 
@@ -93,8 +94,8 @@ std::string type_proto_str(const ::onnx::TypeProto& t) {
   }
 }
 
-MappedFile::~MappedFile() {
-  if (data && size) munmap(data, size);
+DataFile::~DataFile() {
+  if (fd >= 0) ::close(fd);
 }
 
 namespace {
@@ -126,31 +127,26 @@ std::optional<fs::path> hub_blobs_dir(const fs::path& model_dir) {
 
 }  // namespace
 
-std::shared_ptr<MappedFile> ExternalDataStore::map(const fs::path& resolved, const std::string& tensor) {
+std::shared_ptr<DataFile> ExternalDataStore::open(const fs::path& resolved, const fs::path& base,
+                                                  const std::optional<fs::path>& blobs, const std::string& tensor) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = files_.find(resolved);
   if (it != files_.end()) return it->second;
-  int fd = ::open(resolved.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  auto f = std::make_shared<DataFile>();
+  f->path = resolved;
+  f->fd = ::open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (f->fd < 0)
     fail("external data of tensor '", tensor, "': cannot open ", resolved.string(), ": ", std::strerror(errno));
   struct stat st{};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
     fail("external data of tensor '", tensor, "': ", resolved.string(), " is not a regular file");
-  }
-  auto f = std::make_shared<MappedFile>();
-  f->path = resolved;
-  f->size = size_t(st.st_size);
-  if (f->size > 0) {
-    void* p = mmap(nullptr, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int e = errno;
-      ::close(fd);
-      fail("external data of tensor '", tensor, "': cannot map ", resolved.string(), ": ", std::strerror(e));
-    }
-    f->data = p;
-  }
-  ::close(fd);
+  // The file actually opened must still be inside the allowed folders (a path component may have been
+  // swapped for a symlink since it was resolved).
+  std::error_code ec;
+  fs::path opened = fs::read_symlink("/proc/self/fd/" + std::to_string(f->fd), ec);
+  GRAFT_CHECK(ec || allow_symlinks_ || is_inside(opened, base) || (blobs && is_inside(opened, *blobs)),
+              "external data of tensor '", tensor, "': ", resolved.string(), " resolves to ", opened.string(),
+              ", outside the model's folder ", base.string());
   files_[resolved] = f;
   return f;
 }
@@ -160,18 +156,28 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
-    try {
-      if (kv.key() == "location")
-        location = kv.value();
-      else if (kv.key() == "offset")
-        offset = std::stoll(kv.value());
-      else if (kv.key() == "length")
-        length = std::stoll(kv.value());
-    } catch (const std::exception&) {
-      fail("external data of tensor '", name, "': bad ", kv.key(), " '", kv.value(), "'");
-    }
+    auto number = [&](const std::string& v) {
+      size_t used = 0;
+      long long x = -1;
+      try {
+        x = std::stoll(v, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      GRAFT_CHECK(used == v.size() && x >= 0, "external data of tensor '", name, "': ", kv.key(), " '", v,
+                  "' is not a non-negative integer");
+      return int64_t(x);
+    };
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      offset = number(kv.value());
+    else if (kv.key() == "length")
+      length = number(kv.value());
   }
   GRAFT_CHECK(!location.empty(), "external data of tensor '", name, "': no location given");
+  GRAFT_CHECK(location.find('\0') == std::string::npos, "external data of tensor '", name,
+              "': the location holds a NUL character");
   GRAFT_CHECK(!base_dir_.empty(), "external data of tensor '", name, "' (", location,
               "): the model was loaded from memory without a folder to resolve it against");
   fs::path loc(location);
@@ -191,28 +197,38 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
   GRAFT_CHECK(!ec, "external data of tensor '", name, "': cannot resolve ", full.string(), ": ", ec.message());
   std::optional<fs::path> blobs = hub_blobs_dir(base);
   GRAFT_CHECK(allow_symlinks_ || is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)),
-              "external data of tensor '", name, "': location '", location, "' resolves (through a symlink) to ", resolved.string(),
-              ", outside the model's folder ", base.string(),
+              "external data of tensor '", name, "': location '", location, "' resolves (through a symlink) to ",
+              resolved.string(), ", outside the model's folder ", base.string(),
               "; allow that with LoadOptions::allow_external_symlinks (graft: --allow-external-symlinks)");
-  auto file = map(resolved, name);
-  size_t need = size_t(shape.size()) * dtype_size(dtype);
-  if (length < 0) length = int64_t(file->size) - offset;
-  GRAFT_CHECK(offset >= 0 && uint64_t(offset) <= file->size && length >= 0 &&
-                  uint64_t(offset) + uint64_t(length) <= file->size,
+  auto file = open(resolved, base, blobs, name);
+  struct stat st{};
+  GRAFT_CHECK(fstat(file->fd, &st) == 0, "external data of tensor '", name, "': cannot stat ", resolved.string());
+  const uint64_t size = uint64_t(st.st_size);
+  const uint64_t need = uint64_t(shape.size()) * dtype_size(dtype);
+  if (length < 0) length = uint64_t(offset) <= size ? int64_t(size - uint64_t(offset)) : -1;
+  GRAFT_CHECK(uint64_t(offset) <= size && length >= 0 && uint64_t(length) <= size - uint64_t(offset),
               "external data of tensor '", name, "': offset ", offset, " + length ", length, " is outside ",
-              resolved.string(), " (", file->size, " bytes)");
+              resolved.string(), " (", size, " bytes)");
   GRAFT_CHECK(uint64_t(length) == need, "external data of tensor '", name, "' in ", resolved.string(), ": length ",
               length, " bytes, but ", dtype_name(dtype), shape, " needs ", need);
-  const char* p = static_cast<const char*>(file->data) + offset;
-  if (need == 0) return Tensor(dtype, shape);
-  if (reinterpret_cast<uintptr_t>(p) % 64 == 0)
-    return Tensor::wrap(dtype, shape, const_cast<char*>(p), std::shared_ptr<void>(file, file.get()));
-  return Tensor::from_bytes(dtype, shape, p, need);  // kernels may assume aligned data
+  check_memory(need, "external data of tensor '" + name + "'");
+  Tensor out = Tensor::uninitialized(dtype, shape);
+  char* dst = static_cast<char*>(out.raw());
+  for (uint64_t done = 0; done < need;) {
+    ssize_t r = ::pread(file->fd, dst + done, size_t(std::min<uint64_t>(need - done, 1u << 30)), off_t(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    GRAFT_CHECK(r > 0, "external data of tensor '", name, "': reading ", resolved.string(), " at offset ",
+                offset + done, " failed: ", r < 0 ? std::strerror(errno) : "the file is shorter than when it was "
+                "checked (changed while the model was loaded?)");
+    done += uint64_t(r);
+  }
+  return out;
 }
 
 int64_t proto_num_elements(const TensorProto& t) {
   int64_t n = 1;
-  for (int64_t d : t.dims()) n *= d;
+  for (int64_t d : t.dims())
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return 0;  // invalid; reading the tensor reports why
   return n;
 }
 
@@ -235,7 +251,13 @@ Tensor tensor_from_proto(const TensorProto& t, ExternalDataStore* store, const s
               " is not supported by graft");
   std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
   for (int64_t d : dims) GRAFT_CHECK(d >= 0, what, ": negative dimension ", d);
-  Shape shape(dims);
+  Shape shape = [&] {
+    try {
+      return Shape(dims);
+    } catch (const Error& e) {
+      fail(what, ": ", e.what());
+    }
+  }();
   size_t need = size_t(shape.size()) * dtype_size(*dtype);
   if (t.data_location() == TensorProto::EXTERNAL) {
     GRAFT_CHECK(store != nullptr, what, ": external data of tensor '", t.name(),

@@ -20,32 +20,34 @@ std::string onnx_elem_type_name(int32_t data_type);  // "float", "int64", "strin
 // "tensor(float)", "seq(tensor(int64))", "optional(tensor(float))", "map(int64,tensor(float))"
 std::string type_proto_str(const ::onnx::TypeProto& t);
 
-// A read-only file mapped into memory, shared by every tensor that points into it.
-struct MappedFile {
+// An external-data file opened once and read with pread.
+struct DataFile {
   std::filesystem::path path;
-  void* data = nullptr;
-  size_t size = 0;
-  ~MappedFile();
+  int fd = -1;
+  ~DataFile();
 };
 
-// Resolves and maps external-data files below one folder. Locations must be relative and stay inside the
-// folder by name; after following symlinks too unless `allow_symlinks` (LoadOptions::allow_external_symlinks);
-// every offset/length must lie inside the file.
+// Resolves and reads external-data files below one folder. Locations must be relative and stay inside the
+// folder by name; after following symlinks too (checked again on the opened file, so a symlink swapped in
+// between cannot redirect the read) unless `allow_symlinks` (LoadOptions::allow_external_symlinks); and
+// every offset/length must lie inside the file. The bytes are copied into
+// the tensor rather than mapped: a file truncated or rewritten while the model is in use then gives an error
+// naming it (a short read), never a SIGBUS in whatever touches the weights later.
 class ExternalDataStore {
  public:
   explicit ExternalDataStore(std::filesystem::path base_dir, bool allow_symlinks = false)
       : base_dir_(std::move(base_dir)), allow_symlinks_(allow_symlinks) {}
-  // The bytes of tensor `t` (whose data_location is EXTERNAL); `nbytes` is what its shape and type need.
-  // Returns a tensor sharing the mapping when the data is suitably aligned, a copy otherwise.
+  // The bytes of tensor `t` (whose data_location is EXTERNAL) for `dtype` and `shape`.
   Tensor load(const ::onnx::TensorProto& t, DType dtype, const Shape& shape);
   const std::filesystem::path& base_dir() const { return base_dir_; }
 
  private:
-  std::shared_ptr<MappedFile> map(const std::filesystem::path& resolved, const std::string& tensor);
+  std::shared_ptr<DataFile> open(const std::filesystem::path& resolved, const std::filesystem::path& base,
+                                 const std::optional<std::filesystem::path>& blobs, const std::string& tensor);
   std::filesystem::path base_dir_;
   bool allow_symlinks_ = false;
   std::mutex mutex_;
-  std::map<std::filesystem::path, std::shared_ptr<MappedFile>> files_;
+  std::map<std::filesystem::path, std::shared_ptr<DataFile>> files_;
 };
 
 // The value of a TensorProto (raw_data, typed fields, or external data through `store`, which may be null

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "graft/core/error.h"
+#include "graft/core/limits.h"
 #include "text/added_vocabulary.h"
 #include "text/components.h"
 #include "text/unicode.h"
@@ -226,7 +227,13 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
 Tokenizer Tokenizer::from_json(std::string_view text) {
   json j;
   try {
-    j = json::parse(text);
+    // Components nest (a Sequence of normalizers may hold Sequences) and are built recursively: bound the
+    // depth while parsing, before a hostile file can exhaust the stack.
+    j = json::parse(text, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonNesting)
+        fail("tokenizer: JSON nested more than ", kMaxJsonNesting, " levels deep (a corrupted or hostile file?)");
+      return true;
+    });
   } catch (const json::exception& e) {
     fail("tokenizer: invalid JSON: ", e.what());
   }

@@ -372,16 +372,22 @@ TEST(GraphComposites, OutputTypesAndDecomposition) {
   Node s = Softmax(x, 1);
   EXPECT_EQ(s.op().kind, OpKind::Composite);
   EXPECT_EQ(s.type(), x.type());
-  const auto& ca = std::get<CompositeAttrs>(s.op().attrs);
-  EXPECT_EQ(ca.name, "softmax");
-  EXPECT_EQ(ca.ints, (std::vector<int64_t>{1}));
-  EXPECT_EQ(std::get<CompositeAttrs>(Softmax(x, -1).op().attrs).ints, (std::vector<int64_t>{2}));
+  EXPECT_EQ(std::get<CompositeAttrs>(s.op().attrs).name(), "softmax");
+  EXPECT_EQ(composite_kind(s.op()), CompositeKind::Softmax);
+  EXPECT_EQ(composite_params<SoftmaxParams>(s.op()).axis, 1);
+  EXPECT_EQ(composite_params<SoftmaxParams>(Softmax(x, -1).op()).axis, 2) << "negative axes are normalized";
   Node sc = g.parameter("scale", DType::F32, {8});
   Node ln = LayerNorm(x, sc, std::nullopt, -1, 1e-3);
-  const auto& la = std::get<CompositeAttrs>(ln.op().attrs);
-  EXPECT_EQ(la.name, "layer_norm");
-  EXPECT_EQ(la.ints, (std::vector<int64_t>{2, 1, 0}));
-  EXPECT_EQ(la.floats, (std::vector<double>{1e-3}));
+  const auto& la = composite_params<LayerNormParams>(ln.op());
+  EXPECT_EQ(std::get<CompositeAttrs>(ln.op().attrs).name(), "layer_norm");
+  EXPECT_EQ(la.axis, 2);
+  EXPECT_TRUE(la.has_scale);
+  EXPECT_FALSE(la.has_bias);
+  EXPECT_EQ(la.epsilon, 1e-3);
+  // Reading a composite's parameters as another kind's names both.
+  EXPECT_HAS(error_of([&] { composite_params<RmsNormParams>(ln.op()); }), "Composite(layer_norm)");
+  EXPECT_HAS(error_of([&] { composite_params<RmsNormParams>(ln.op()); }), "is not a rms_norm composite");
+  EXPECT_HAS(error_of([&] { composite_params<RmsNormParams>(x.op()); }), "is not a rms_norm composite");
   EXPECT_EQ(ln.type(), x.type());
   EXPECT_EQ(Gelu(x, true).type(), x.type());
 
@@ -402,6 +408,8 @@ TEST(GraphComposites, OutputTypesAndDecomposition) {
     return std::vector<Node>{Convert(ReduceSum(in[0], {1}), DType::F64)};
   });
   EXPECT_EQ(c.type().str(), "float64[2, 8]");
+  EXPECT_EQ(std::get<CompositeAttrs>(c.op().attrs).name(), "sum_rows");
+  EXPECT_EQ(composite_params<CustomCompositeParams>(c.op()).ints, (std::vector<int64_t>{1}));
   int before = g.num_ops();
   std::vector<Node> expanded = Decompose(c);
   ASSERT_EQ(expanded.size(), 1u);

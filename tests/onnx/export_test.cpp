@@ -662,11 +662,6 @@ TEST(Export, ClearErrors) {
   EXPECT_THROW_WITH(export_graph(g, {.weights = {{"x", Tensor::from_vector<float>({1.f})}}}), "weight \"x\"");
   EXPECT_THROW_WITH(export_graph(g, {.opset = 12}), "opset 12");
   EXPECT_THROW_WITH(export_graph(g, {.output_names = {"x"}}), "output name \"x\"");
-  Graph f("fused");
-  Node y = f.parameter("y", DType::F32, {2});
-  f.set_current_name("my_fused");
-  f.set_outputs({f.add_op1(OpKind::Fused, {y}, FusedAttrs{}, y.type())});
-  EXPECT_THROW_WITH(export_graph(f), "Fused", "my_fused");
 }
 
 // A graph with many op kinds passes onnx.checker (full_check: shape inference too). Debian's python3-onnx is

@@ -20,7 +20,7 @@ int count_composites(const Model& m, const std::string& name) {
   m.trace(g, {{"x", x}});
   int n = 0;
   for (const Op& op : g.ops())
-    if (op.kind == OpKind::Composite && std::get<CompositeAttrs>(op.attrs).name == name) ++n;
+    if (op.kind == OpKind::Composite && std::get<CompositeAttrs>(op.attrs).name() == name) ++n;
   return n;
 }
 

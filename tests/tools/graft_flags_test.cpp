@@ -190,6 +190,13 @@ TEST_F(GraftFlags, DeviceChoice) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("GRAFT_DEVICE=cuda:x"), std::string::npos) << r.err;
   EXPECT_EQ(run_graft(base, "", "GRAFT_DEVICE=cpu").status, 0);
+  // CUDA: runs where the build and the machine have it; otherwise a runtime error saying which.
+  r = run_graft(base + " --device cuda:0");
+  if (r.status != 0) {
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("--device cuda:0"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("CUDA"), std::string::npos) << r.err;
+  }
 }
 
 // ---- info and external data ----------------------------------------------------------------------------------

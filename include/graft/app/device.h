@@ -9,13 +9,10 @@
 namespace graft::app {
 
 // The backend for a device spec: "cpu", "cuda" or "cuda:N"; an empty spec reads GRAFT_DEVICE and means
-// "cpu" when that is unset too. A spec that is none of these is an app::UsageError naming it; a device
-// this build or machine cannot use is a graft::Error saying so.
-//
-// The one place pipelines and the command line choose a backend. The CUDA backend's chooser,
-// graft::backend_for_device (graft/backend/backend.h, being added with src/backend/cuda), is not on this
-// branch yet: until it is, "cuda" specs are refused here with a message saying so, and this function is
-// where that call goes.
+// "cpu" when that is unset too. A spec that is none of these is an app::UsageError naming it (and where it
+// came from: --device or GRAFT_DEVICE); a well-formed one is graft::backend_for_device's, whose errors
+// (graft built without CUDA, no such GPU) are graft::Errors. The one place pipelines and the command line
+// choose a backend.
 std::shared_ptr<Backend> backend_for(const std::string& spec = {});
 
 // The spec as given, or GRAFT_DEVICE's value, or "cpu": for messages and reports.

@@ -5,12 +5,19 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "graft/graph/graph.h"
 #include "graft/graph/passes.h"
 
 namespace graft {
+
+// The arithmetic of products (DotGeneral, Convolution) and attention. F32: as written. BF16 / F16
+// (autocast): f32 operands of those ops are rounded to 16 bits and multiplied with f32 accumulation and
+// f32 results; everything else (norms, softmax, reductions, losses, optimizer updates) stays f32.
+// Applied by the CUDA backend; the CPU backend ignores it for now.
+enum class Precision : uint8_t { F32, BF16, F16 };
 
 struct CompileOptions {
   bool fold_constants = true;
@@ -22,6 +29,10 @@ struct CompileOptions {
   bool conv_channels_last = true;  // values passed only between convolutions are stored channels-last (NHWC)
   bool fuse_attention = true;  // product -> scale -> mask -> softmax -> product chains run as one kernel
   bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
+  // f32 products may run on TF32 tensor cores (CUDA): ~10 bits of mantissa per operand, relative
+  // errors near 1e-3 instead of 1e-6. Off by default so results match the CPU's.
+  bool allow_tf32 = false;
+  Precision precision = Precision::F32;
 };
 
 struct ExecutableStats {
@@ -58,10 +69,19 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual std::unique_ptr<Executable> compile(const Graph& graph, const CompileOptions& options = {}) = 0;
+  // The device whose memory the executables' results live in (tensor.to_device(backend->device())), or
+  // nullptr for a host backend.
+  virtual std::shared_ptr<Device> device() const { return nullptr; }
 };
 
 // The CPU backend (oneDNN for products and convolutions, own vectorized kernels for the rest).
 std::shared_ptr<Backend> cpu_backend();
+
+// The backend for a device spec: "cpu", "cuda" (device 0) or "cuda:N". An empty spec reads the
+// environment variable GRAFT_DEVICE, and means "cpu" when that is unset or empty. Unknown specs, and
+// CUDA where graft was built without it or no GPU/driver is usable, are errors that say which.
+// (Defined in graft_backend_device; see graft/backend/cuda.h for the CUDA backend itself.)
+std::shared_ptr<Backend> backend_for_device(std::string_view spec = {});
 
 // Evaluates single ops on host tensors with the CPU backend's kernels (nullopt for an op it has no
 // kernel for). Constant folding, the ONNX importer's known values and staged tracing use it; any

@@ -1,45 +1,90 @@
 #pragma once
-// Tensor: a dense, row-major, ref-counted array on a device. Copies of a Tensor share storage
-// (like a shared_ptr); clone() makes a deep copy. Host tensors are what users create, print and save.
+// Tensor: a dense, row-major, ref-counted array. Copies of a Tensor share storage (like a shared_ptr);
+// clone() makes a deep copy. Host tensors are what users create, print and save; a tensor may also hold
+// a copy of its data on a device (an accelerator's memory, graft/core/device.h), next to or instead of
+// the host copy. Host access (raw(), data<T>(), ...) brings a stale host copy up to date first, and
+// mutable host access drops the device copy, so host code never sees anything but current values.
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "graft/core/device.h"
 #include "graft/core/dtype.h"
 #include "graft/core/error.h"
 #include "graft/core/shape.h"
 
 namespace graft {
 
-enum class DeviceKind : uint8_t { CPU, CUDA };
-
-// A block of bytes and how to free it. Host storage is 64-byte aligned so kernels can use aligned
-// vector loads; foreign memory (an mmapped external-data file, a user's buffer) is wrapped with its own
-// release function and never copied.
+// A block of bytes on the host, on a device, or on both. Host storage is 64-byte aligned so kernels
+// can use aligned vector loads; foreign memory (an mmapped external-data file, a user's buffer, a
+// device buffer owned elsewhere) is wrapped with its own owner and never copied.
+//
+// Each copy is valid (up to date) or not; at least one is. Reading one that is stale copies the other
+// into it; writing one makes the other stale (the device copy is then released). Transitions take a
+// lock, so tensors sharing a storage may be read from several threads.
 class Storage {
  public:
   static std::shared_ptr<Storage> allocate(size_t nbytes, bool zero = true);
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner);
+  // Device-only storage: uninitialized device memory, or device memory owned by `owner`.
+  static std::shared_ptr<Storage> allocate_on(std::shared_ptr<Device> device, size_t nbytes);
+  static std::shared_ptr<Storage> wrap_device(std::shared_ptr<Device> device, void* data, size_t nbytes,
+                                              std::shared_ptr<void> owner);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
-  void* data() const { return data_; }
+
   size_t nbytes() const { return nbytes_; }
-  DeviceKind device() const { return device_; }
+  // The host copy for reading (brought up to date from the device when stale) or for writing (the
+  // device copy is dropped). data() is mutable_host().
+  const void* host() const {
+    if (host_valid_.load(std::memory_order_acquire)) return host_;
+    return const_cast<Storage*>(this)->sync_host();
+  }
+  void* mutable_host();
+  void* data() { return mutable_host(); }
+
+  // The copy on `device`, for backends: for reading (uploaded when stale), for writing (uploaded when
+  // stale, the host copy becomes stale), or to be overwritten whole (nothing uploaded). A storage lives
+  // on one device at a time: asking for another moves it there through the host.
+  const void* device_data(const std::shared_ptr<Device>& device) const;
+  void* mutable_device_data(const std::shared_ptr<Device>& device);
+  void* device_data_for_overwrite(const std::shared_ptr<Device>& device);
+
+  bool host_valid() const { return host_valid_.load(std::memory_order_acquire); }
+  bool device_valid() const { return device_valid_.load(std::memory_order_acquire); }
+  // The device holding the device copy (null when there is none).
+  std::shared_ptr<Device> device_ptr() const;
+  // Where the data lives: the device when only the device copy is current, else the host.
+  DeviceKind device() const;
 
  private:
   Storage() = default;
-  void* data_ = nullptr;
+  void* sync_host();                                      // takes mu_
+  void ensure_host_block();                               // mu_ held
+  void ensure_device(const std::shared_ptr<Device>& d, bool upload);  // mu_ held
+  void release_device();                                  // mu_ held
+
+  // Host copy.
+  void* host_ = nullptr;
   size_t nbytes_ = 0;
-  size_t capacity_ = 0;  // bytes actually allocated (owned storage)
-  DeviceKind device_ = DeviceKind::CPU;
+  size_t capacity_ = 0;  // bytes actually allocated (owned host storage)
   bool owned_ = false;
   std::shared_ptr<void> owner_;
+  // Device copy.
+  std::shared_ptr<Device> device_;
+  void* device_data_ = nullptr;
+  bool device_owned_ = false;
+  std::shared_ptr<void> device_owner_;
+  std::atomic<bool> host_valid_{false}, device_valid_{false};
+  mutable std::mutex mu_;
 };
 
 namespace detail {
@@ -85,13 +130,14 @@ class Tensor {
   int rank() const { return shape_.rank(); }
   int64_t size() const { return shape_.size(); }
   size_t nbytes() const { return size_t(shape_.size()) * dtype_size(dtype_); }
-  DeviceKind device() const { return storage_ ? storage_->device() : DeviceKind::CPU; }
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
-  void* raw() { return data_; }
-  const void* raw() const { return data_; }
-  template <typename T> T* data() { check_type(dtype_v<T>); return static_cast<T*>(data_); }
-  template <typename T> const T* data() const { check_type(dtype_v<T>); return static_cast<const T*>(data_); }
+  // Host data. The const accessors read (a stale host copy is first brought up to date from the
+  // device); the others may write, so they also drop the device copy.
+  void* raw() { return storage_ ? storage_->mutable_host() : nullptr; }
+  const void* raw() const { return storage_ ? storage_->host() : nullptr; }
+  template <typename T> T* data() { check_type(dtype_v<T>); return static_cast<T*>(storage_->mutable_host()); }
+  template <typename T> const T* data() const { check_type(dtype_v<T>); return static_cast<const T*>(storage_->host()); }
   template <typename T> std::span<T> span() { return {data<T>(), size_t(size())}; }
   template <typename T> std::span<const T> span() const { return {data<T>(), size_t(size())}; }
 
@@ -113,6 +159,29 @@ class Tensor {
   // Element-wise conversion with C++ static_cast semantics (for host-side convenience).
   Tensor cast(DType dtype) const;
 
+  // ---- devices ----
+  // A tensor of `shape` in uninitialized memory of `device` only (no host copy until one is asked for).
+  static Tensor empty_on(std::shared_ptr<Device> device, DType dtype, Shape shape);
+  // Shares device memory without copying; `owner` keeps it alive.
+  static Tensor wrap_device(std::shared_ptr<Device> device, DType dtype, Shape shape, void* data,
+                            std::shared_ptr<void> owner);
+  // Where the tensor lives: DeviceKind::CUDA when only its device copy is current, else CPU.
+  DeviceKind device() const { return storage_ ? storage_->device() : DeviceKind::CPU; }
+  bool is_on_device() const { return storage_ && storage_->device_valid(); }  // has a current device copy
+  bool is_on_host() const { return storage_ && storage_->host_valid(); }      // has a current host copy
+  std::string device_name() const;  // "cpu", or the device's name ("cuda:0") when it has a current copy there
+  // Makes sure a current copy exists on `device` (uploading the host copy when needed; the host copy
+  // stays) and returns this tensor (same storage). By name: a device registered by its backend
+  // ("cuda", "cuda:1"); "cpu" is to_host().
+  Tensor to_device(const std::shared_ptr<Device>& device) const;
+  Tensor to_device(std::string_view device) const;
+  // Makes sure a current host copy exists (downloading it when needed; the device copy stays).
+  Tensor to_host() const;
+  // Device data for backends: see Storage::device_data and friends.
+  const void* device_data(const std::shared_ptr<Device>& device) const;
+  void* mutable_device_data(const std::shared_ptr<Device>& device);
+  void* device_data_for_overwrite(const std::shared_ptr<Device>& device);
+
   // "[2][3]float32{ {{1, 2, 3}, {4, 5, 6}} }", eliding long axes with "...".
   std::string str(int edge_items = 3) const;
 
@@ -127,7 +196,6 @@ class Tensor {
   int64_t flat_index(std::initializer_list<int64_t> index) const;
 
   std::shared_ptr<Storage> storage_;
-  void* data_ = nullptr;
   DType dtype_ = DType::F32;
   Shape shape_;
 };
@@ -155,7 +223,7 @@ Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape) {
   if constexpr (std::is_same_v<T, bool>) {
     for (size_t i = 0; i < values.size(); ++i) t.data<bool>()[i] = values[i];
   } else {
-    if (!values.empty()) std::memcpy(t.data_, values.data(), values.size() * sizeof(T));
+    if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));
   }
   return t;
 }
@@ -164,13 +232,13 @@ template <typename T>
 std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(static_cast<size_t>(this->size()));
   if (dtype_ == dtype_v<T>) {
-    const T* p = static_cast<const T*>(data_);
+    const T* p = static_cast<const T*>(raw());
     for (size_t i = 0; i < out.size(); ++i) out[i] = p[i];
     return out;
   }
   visit_dtype(dtype_, [&](auto tag) {
     using S = decltype(tag);
-    const S* p = static_cast<const S*>(data_);
+    const S* p = static_cast<const S*>(raw());
     for (size_t i = 0; i < out.size(); ++i) {
       if constexpr (std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>)
         out[i] = T(float(to_compute(p[i])));

@@ -1,5 +1,6 @@
 #pragma once
-// Attributes of each primitive: one plain struct per op kind that needs them, held in a variant.
+// Attributes of each primitive: one plain struct per op kind that needs them, held in a variant. They say
+// what an op computes, nothing about how a backend runs it (fused forms are each backend's own business).
 #include <functional>
 #include <limits>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "graft/core/tensor.h"
+#include "graft/graph/composites.h"
 #include "graft/graph/op_kind.h"
 
 namespace graft {
@@ -50,13 +52,8 @@ struct ScatterAttrs {
 struct ReduceAttrs { ReduceOp op = ReduceOp::Sum; std::vector<int64_t> axes; };  // reduced axes are removed
 struct ArgMinMaxAttrs { int axis = 0; bool is_min = false; bool select_last = false; };
 // Output axes: batch dims, then lhs free dims, then rhs free dims (XLA's dot_general).
-enum class Epilogue : uint8_t { None, Relu, GeluErf, GeluTanh };
 struct DotGeneralAttrs {
   std::vector<int64_t> lhs_batch, rhs_batch, lhs_contract, rhs_contract;
-  // Set only by backend passes that fuse what follows a product into it: input 2 is then a bias of the
-  // last output axis's extent, added before `epilogue` is applied.
-  bool has_bias = false;
-  Epilogue epilogue = Epilogue::None;
 };
 // N-d convolution over [N, C, spatial...] inputs with [O, C/groups, k...] kernels (ONNX layout).
 // Transposed: kernel [C, O/groups, k...], output size (in-1)*stride - pad_lo - pad_hi + dil*(k-1) + 1 + out_pad.
@@ -64,15 +61,6 @@ struct ConvolutionAttrs {
   std::vector<int64_t> strides, pad_low, pad_high, dilations, output_padding;
   int64_t groups = 1;
   bool transposed = false;
-  // Set only by backend passes that fuse what follows a convolution into it (backend/cpu/conv_epilogue):
-  // y = clamp((conv + bias) + residual) where input 2 is a bias [O] when has_bias, the next input a
-  // tensor of the output's shape when has_residual, and the clamp is Min(Max(., clip_lo), clip_hi) with
-  // graft's NaN-propagating Max/Min (the defaults -inf/+inf clamp nothing).
-  bool has_bias = false;
-  bool has_residual = false;
-  double clip_lo = -std::numeric_limits<double>::infinity();
-  double clip_hi = std::numeric_limits<double>::infinity();
-  bool has_epilogue() const { return has_bias || has_residual || clip_lo != -std::numeric_limits<double>::infinity() || clip_hi != std::numeric_limits<double>::infinity(); }
 };
 // A window reduction over every axis (window 1 on axes that are not pooled).
 struct ReduceWindowAttrs {
@@ -87,23 +75,24 @@ struct CumulativeAttrs { int axis = 0; ReduceOp op = ReduceOp::Sum; bool exclusi
 struct IfAttrs { std::shared_ptr<Graph> then_branch, else_branch; };
 struct WhileAttrs { std::shared_ptr<Graph> cond, body; };
 
-// A composite op: `name` and parameters say what it computes, `decompose` builds it from primitives in
-// the graph the node lives in. Backends may run it with a fused kernel of their own instead.
+// A composite op (graft/graph/composites.h): its typed parameters say what it computes. Built-in composites
+// are decomposed from their parameters (Decompose in graft/graph/ops.h); a user composite carries its
+// decomposition as a function. Backends may run a composite with a fused kernel of their own instead.
 struct CompositeAttrs {
   using Decompose = std::function<std::vector<Node>(std::span<const Node> inputs)>;
-  std::string name;
-  std::vector<int64_t> ints;      // e.g. the axis of softmax
-  std::vector<double> floats;     // e.g. epsilon of layer_norm
-  Decompose decompose;
-};
+  CompositeParams params;
+  Decompose decompose;  // CompositeKind::Custom only
 
-// A chain of element-wise ops compiled into one kernel by the fusion pass; see backend/cpu/fusion.
-struct FusedAttrs { std::shared_ptr<const void> program; };
+  CompositeKind kind() const { return CompositeKind(params.index()); }
+  std::string_view name() const;  // "layer_norm", or a user composite's own name
+  template <typename P>
+  const P* get_if() const { return std::get_if<P>(&params); }
+};
 
 using Attrs = std::variant<NoAttrs, ParameterAttrs, ConstantAttrs, IotaAttrs, BroadcastInDimAttrs, TransposeAttrs,
                            SliceAttrs, DynamicSliceAttrs, ConcatenateAttrs, PadAttrs, ReverseAttrs, GatherAttrs,
                            ScatterAttrs, ReduceAttrs, ArgMinMaxAttrs, DotGeneralAttrs, ConvolutionAttrs,
                            ReduceWindowAttrs, SortAttrs, TopKAttrs, CumulativeAttrs, IfAttrs, WhileAttrs,
-                           CompositeAttrs, FusedAttrs>;
+                           CompositeAttrs>;
 
 }  // namespace graft

@@ -2,6 +2,7 @@
 // Graph: the ops a user records through the builder functions (graft/graph/ops.h). A `Node` is a
 // handle to one output of one op; it is cheap to copy and valid while its Graph lives.
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,12 @@ struct Op {
   Attrs attrs;
   std::string name;  // optional: where it came from (an ONNX node name), used in errors
 };
+
+// The parameters of a composite op of kind composite_kind_of<P>(); throws naming the op otherwise.
+template <typename P>
+const P& composite_params(const Op& op);
+// The composite kind of `op`, or nullopt when it is not a composite.
+std::optional<CompositeKind> composite_kind(const Op& op);
 
 class Node {
  public:
@@ -99,5 +106,14 @@ class Graph {
   std::vector<ValueRef> outputs_;
   std::string current_name_;
 };
+
+[[noreturn]] void throw_composite_mismatch(const Op& op, CompositeKind wanted);
+
+template <typename P>
+const P& composite_params(const Op& op) {
+  if (op.kind == OpKind::Composite)
+    if (const P* p = std::get<CompositeAttrs>(op.attrs).get_if<P>()) return *p;
+  throw_composite_mismatch(op, composite_kind_of<P>());
+}
 
 }  // namespace graft

@@ -20,7 +20,7 @@ namespace graft {
   X(Parameter) X(Constant) X(Iota) X(Select) X(Convert) X(BroadcastInDim) X(Reshape) X(Transpose) X(Slice) \
   X(DynamicSlice) X(DynamicUpdateSlice) X(Concatenate) X(Pad) X(Reverse) X(Gather) X(Scatter) X(Reduce)    \
   X(ArgMinMax) X(DotGeneral) X(Convolution) X(ReduceWindow) X(Sort) X(TopK) X(Cumulative) X(If) X(While)   \
-  X(Composite) X(StopGradient) X(Fused)
+  X(Composite) X(StopGradient)
 
 enum class OpKind : uint16_t {
 #define GRAFT_ENUM(name) name,

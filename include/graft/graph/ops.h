@@ -5,7 +5,9 @@
 //   Graph g;
 //   Node x = g.parameter("x", DType::F32, {2, 3});
 //   Node y = Softmax(MatMul(x, Transpose(x, {1, 0})) + 1.0, -1);
+#include <functional>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -97,6 +99,8 @@ Node ReduceAll(Node x, Axes axes = {}, bool keepdims = false);
 Node ReduceAny(Node x, Axes axes = {}, bool keepdims = false);
 Node ArgMax(Node x, int axis, bool keepdims = false, bool select_last = false);  // int64
 Node ArgMin(Node x, int axis, bool keepdims = false, bool select_last = false);
+// Running combination along `axis` (Sum, Prod, Max, Min); exclusive shifts by one, reverse runs backwards.
+Node Cumulative(Node x, int axis, ReduceOp op, bool exclusive = false, bool reverse = false);
 Node CumSum(Node x, int axis, bool exclusive = false, bool reverse = false);
 Node CumProd(Node x, int axis, bool exclusive = false, bool reverse = false);
 // Sorts every operand along `axis` by the keys in operands[0] (stable). Returns the permuted operands.
@@ -122,26 +126,57 @@ std::vector<Node> If(Node pred, const Graph& then_branch, const Graph& else_bran
 // `cond` maps the state to a bool scalar, `body` maps the state to the next state.
 std::vector<Node> While(const Graph& cond, const Graph& body, std::vector<Node> init);
 
-// ---- composites (a node with a decomposition into the primitives above) -------------------------------
+// ---- composites (a node with a decomposition into the primitives above; see graft/graph/composites.h) ---
+// A user composite: `decompose` builds it from primitives; `ints`/`floats` are free for the user's own
+// kernels or passes to read (CustomCompositeParams).
 Node Composite(std::string name, std::vector<Node> inputs, std::vector<int64_t> ints, std::vector<double> floats,
                CompositeAttrs::Decompose decompose);
+// The general form: any number of outputs, data of its own; `types` when the caller knows the output
+// types (otherwise the decomposition is built once to find them).
+std::vector<Node> Composite(CustomCompositeParams params, std::vector<Node> inputs, CompositeAttrs::Decompose decompose,
+                            std::optional<std::vector<ValueType>> types = std::nullopt);
+// activation
 Node Softmax(Node x, int axis = -1);
 Node LogSoftmax(Node x, int axis = -1);
-// Normalizes over the trailing axes from `axis` on; scale/bias broadcast against those axes.
+Node Gelu(Node x, bool tanh_approximation = false);
+Node Silu(Node x);
+// normalization: LayerNorm/RmsNorm normalize over the trailing axes from `axis` on; scale/bias broadcast
+// against those axes.
 Node LayerNorm(Node x, std::optional<Node> scale, std::optional<Node> bias, int axis = -1, double epsilon = 1e-5);
 Node RmsNorm(Node x, std::optional<Node> scale, int axis = -1, double epsilon = 1e-6);
 // [N, C, ...] inputs; scale/bias of shape [C].
 Node GroupNorm(Node x, Node scale, Node bias, int64_t groups, double epsilon = 1e-5);
 Node InstanceNorm(Node x, Node scale, Node bias, double epsilon = 1e-5);
 Node BatchNormInference(Node x, Node scale, Node bias, Node mean, Node var, double epsilon = 1e-5);
-Node Gelu(Node x, bool tanh_approximation = false);
-Node Silu(Node x);
-// q [.., Hq, Lq, D], k/v [.., Hkv, Lk, D] with Hq a multiple of Hkv (grouped-query attention).
+// attention: q [.., Hq, Lq, D], k/v [.., Hkv, Lk, D] with Hq a multiple of Hkv (grouped-query attention).
 // mask: bool (true = attend) or additive float, broadcast to [.., Hq, Lq, Lk]. scale defaults to 1/sqrt(D).
 Node ScaledDotProductAttention(Node q, Node k, Node v, std::optional<Node> mask = std::nullopt,
                                bool causal = false, std::optional<double> scale = std::nullopt);
+// recurrent: one RNN/GRU/LSTM layer's recurrences with the default activations, operands and results as
+// RnnScanParams describes (Y..., last h..., last c..., one per direction).
+std::vector<Node> RnnScan(const RnnScanParams& params, std::vector<Node> operands);
+// One direction of such a recurrence unrolled step by step with any activations (f: the gate activation,
+// then the candidate's, then the LSTM output's), for what rnn_scan does not cover. lens: [batch] int64.
+// Returns {Y [seq, batch, hidden], last h, last c}.
+using RecurrenceActivation = std::function<Node(Node)>;
+std::vector<Node> UnrollRecurrence(const RnnScanParams& params, bool reverse,
+                                   std::span<const RecurrenceActivation> activations, Node xp, Node rt, Node h0,
+                                   Node c0, std::optional<Node> lens = std::nullopt,
+                                   std::optional<Node> peepholes = std::nullopt,
+                                   std::optional<Node> recurrent_bias = std::nullopt);
 
-// Expands a Composite node into primitives (recursively), returning the replacement outputs.
+// ---- shape rules -------------------------------------------------------------------------------------
+// Records `op` (an op of some graph) again over `inputs` (nodes of `g`; none for sources) through its
+// builder, so its result types are inferred and its operands checked anew: a pass that changes operand
+// types (autocasting products to bf16, say) rebuilds ops this way. The builder may simplify (a Reshape to
+// the operand's own shape returns the operand). One rule per op kind: src/graph/shape_rules.cpp.
+std::vector<Node> Rebuild(Graph& g, const Op& op, std::span<const Node> inputs);
+// Whether op kind `k` has such a rule (the completeness test asks).
+bool has_shape_rule(OpKind k);
+
+// Expands a Composite node into primitives, returning the replacement outputs.
 std::vector<Node> Decompose(Node composite);
+// The same for a composite described by `attrs` over `inputs` (nodes of the graph to record into).
+std::vector<Node> Decompose(const CompositeAttrs& attrs, std::span<const Node> inputs);
 
 }  // namespace graft

@@ -18,8 +18,8 @@ using OpEvaluator = std::function<std::optional<std::vector<Tensor>>(
 struct PassOptions {
   bool simplify = true;  // algebraic identities: transpose/reshape chains, x*1, x+0, double negation
   bool cse = true;       // common-subexpression elimination
-  // Expands composites for which this returns false (all, when unset).
-  std::function<bool(const CompositeAttrs&)> keep_composite;
+  // Expands composite ops for which this returns false (all, when unset).
+  std::function<bool(const Op& composite)> keep_composite;
   // Evaluates an op whose operands are all constants; nullopt leaves it in place. Unset: no folding.
   OpEvaluator fold;
   bool drop_stop_gradient = true;  // StopGradient is the identity once gradients are built

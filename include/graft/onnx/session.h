@@ -6,12 +6,18 @@
 // value runs on the actual inputs, the rest is traced with the result, and the compiled entry keeps a
 // guard (the prefix, compiled) that later runs check before reusing it.
 //
+// Thread safety: run() and run_values() may be called from several threads at once on one session; the
+// cache is locked, compiles of a new signature happen once (other threads wait for it), and runs of one
+// compiled entry are serialized by its Executable (docs/robustness.md). stats() and last_executable_stats()
+// are for reading when no run is in flight.
+//
 //   graft::onnx::InferenceSession s(graft::onnx::Model::load("model.onnx"));
 //   auto out = s.run({{"input_ids", ids}, {"attention_mask", mask}});
 //   graft::Tensor h = out.at("last_hidden_state");
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,7 +77,10 @@ class InferenceSession {
 
   const Model& model() const { return model_; }
   const SessionStats& stats() const { return stats_; }
-  size_t cache_size() const { return lru_.size(); }
+  size_t cache_size() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lru_.size();
+  }
   // Statistics of the executable the last run used.
   const ExecutableStats* last_executable_stats() const { return last_stats_; }
 
@@ -97,18 +106,24 @@ class InferenceSession {
     // the values it must give again for the entry to be reused.
     std::unique_ptr<Executable> guard_exe;
     std::vector<std::string> guard_inputs;
+    double trace_ms = 0, compile_ms = 0;
   };
   bool guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs);
   FlatInputs flatten(const std::map<std::string, IoValue>& inputs) const;
   std::string signature(const FlatInputs& inputs, const std::vector<std::string>& outputs) const;
   Entry build(const FlatInputs& inputs, const std::vector<std::string>& outputs, std::string key);
 
+  std::shared_ptr<Entry> lookup(const std::string& key, const FlatInputs& inputs);  // under mu_
+
   Model model_;
   SessionOptions options_;
-  std::list<Entry> lru_;                // most recently used first
+  mutable std::mutex mu_;               // guards everything below
+  std::mutex build_mu_;                 // one trace + compile at a time (a signature is compiled once)
+  std::list<std::shared_ptr<Entry>> lru_;  // most recently used first; runs in flight hold their entry
   bool random_ = false;                 // the model has random ops: feed them a run counter
   uint64_t runs_ = 0;
   SessionStats stats_;
+  std::shared_ptr<Entry> last_entry_;   // keeps last_stats_ valid after eviction
   const ExecutableStats* last_stats_ = nullptr;
 };
 

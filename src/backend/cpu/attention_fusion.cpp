@@ -1,6 +1,7 @@
 #include "backend/cpu/attention_fusion.h"
 
 #include "backend/cpu/graph_rewrite.h"
+#include "backend/cpu/lowered.h"
 
 #include <optional>
 #include <span>
@@ -30,9 +31,9 @@ class Matcher {
   std::optional<Match> at_softmax(int i) const {
     const Op& sm = g_.op(i);
     if (sm.kind != OpKind::Composite) return std::nullopt;
-    const auto& ca = std::get<CompositeAttrs>(sm.attrs);
+    const auto* ca = std::get<CompositeAttrs>(sm.attrs).get_if<SoftmaxParams>();
     const ValueType& st = sm.outputs[0];
-    if (ca.name != "softmax" || st.dtype != DType::F32 || st.shape.rank() != 4 || ca.ints.at(0) != 3) return std::nullopt;
+    if (!ca || st.dtype != DType::F32 || st.shape.rank() != 4 || ca->axis != 3) return std::nullopt;
     if (uses_.count[size_t(i)] != 1 || st.shape[3] == 0) return std::nullopt;
     Match m;
     m.softmax = i;
@@ -93,7 +94,7 @@ class Matcher {
   bool is_batched_product(const Op& op, std::vector<int64_t> lhs_contract, std::vector<int64_t> rhs_contract) const {
     if (op.kind != OpKind::DotGeneral || op.inputs.size() != 2) return false;
     const auto& a = std::get<DotGeneralAttrs>(op.attrs);
-    if (a.has_bias || a.lhs_batch != std::vector<int64_t>{0, 1} || a.rhs_batch != std::vector<int64_t>{0, 1}) return false;
+    if (a.lhs_batch != std::vector<int64_t>{0, 1} || a.rhs_batch != std::vector<int64_t>{0, 1}) return false;
     if (a.lhs_contract != lhs_contract || a.rhs_contract != rhs_contract) return false;
     for (const ValueRef& r : op.inputs)
       if (type(r).dtype != DType::F32 || type(r).shape.rank() != 4) return false;
@@ -174,26 +175,16 @@ Graph fuse_attention(const Graph& g, int* fused) {
     if (!m) return std::nullopt;
     std::vector<Node> in{mapped(m->q), mapped(m->k), mapped(m->v)};
     if (m->mask) in.push_back(mapped(*m->mask));
-    std::vector<int64_t> ints{m->mask ? 1 : 0};
-    for (const auto* p : {&m->q_perm, &m->k_perm, &m->v_perm, &m->out_perm}) ints.insert(ints.end(), p->begin(), p->end());
-    CompositeAttrs attrs;
-    attrs.name = "fused_attention";
-    attrs.ints = ints;
-    attrs.floats = {m->scale};
-    // The decomposition, should anything ever need the primitives back.
-    const double scale = m->scale;
-    const bool has_mask = m->mask.has_value();
-    const std::vector<int64_t> qp = m->q_perm, kp = m->k_perm, vp = m->v_perm, op_ = m->out_perm;
-    attrs.decompose = [=](std::span<const Node> x) {
-      Node q = Transpose(x[0], qp), k = Transpose(x[1], kp), v = Transpose(x[2], vp);
-      Node s = MatMul(q, Transpose(k, {0, 1, 3, 2}));
-      s = s * ScalarLike(s, scale);
-      if (has_mask) s = s + x[3];
-      return std::vector<Node>{Transpose(MatMul(Softmax(s, -1), v), op_)};
-    };
+    FusedAttention form{m->mask.has_value(), m->q_perm, m->k_perm, m->v_perm, m->out_perm, m->scale};
     out.set_current_name(g.op(m->softmax).name);
     ++*fused;
-    return out.add_op(OpKind::Composite, in, attrs, g.op(i).outputs);
+    return record_lowered(form, in, g.op(i).outputs, [form](std::span<const Node> x) {
+      Node q = Transpose(x[0], form.q_perm), k = Transpose(x[1], form.k_perm), v = Transpose(x[2], form.v_perm);
+      Node s = MatMul(q, Transpose(k, {0, 1, 3, 2}));
+      s = s * ScalarLike(s, form.scale);
+      if (form.has_mask) s = s + x[3];
+      return std::vector<Node>{Transpose(MatMul(Softmax(s, -1), v), form.out_perm)};
+    });
   });
   return *fused ? eliminate_dead_code(out) : out;
 }

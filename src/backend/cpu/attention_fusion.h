@@ -8,7 +8,7 @@
 //   o = DotGeneral(p, V)              [B, H, S, T] x [B, H, T, Dv]
 //   o = Transpose(o, perm)            optional
 //
-// becomes one "fused_attention" composite (kernels/attention.cpp) when every intermediate has no other
+// becomes one cpu.attention op (FusedAttention, backend/cpu/lowered.h; kernels/attention.cpp) when every intermediate has no other
 // use. Transposes that produce Q, K or V are folded into the kernel's strided reads, and the transpose
 // after the product into its strided writes. f32 only.
 #include "graft/graph/graph.h"

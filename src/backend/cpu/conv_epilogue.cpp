@@ -1,6 +1,7 @@
 #include "backend/cpu/conv_epilogue.h"
 
 #include "backend/cpu/graph_rewrite.h"
+#include "backend/cpu/lowered.h"
 
 #include <cmath>
 
@@ -52,9 +53,7 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
   for (int i = 0; i < n; ++i) {
     const Op& c = g.op(i);
     if (c.kind != OpKind::Convolution || c.inputs.size() != 2 || c.outputs[0].dtype != DType::F32) continue;
-    const auto& ca = std::get<ConvolutionAttrs>(c.attrs);
-    if (ca.has_epilogue() || type_of(g, c.inputs[0]).dtype != DType::F32 || type_of(g, c.inputs[1]).dtype != DType::F32)
-      continue;
+    if (type_of(g, c.inputs[0]).dtype != DType::F32 || type_of(g, c.inputs[1]).dtype != DType::F32) continue;
     const Shape& ys = c.outputs[0].shape;
     Match m;
     m.conv = i;
@@ -103,20 +102,33 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
       const Match& m = matches[size_t(match_of_last[size_t(i)])];
       const Op& c = g.op(m.conv);
       std::vector<Node> in{mapped(c.inputs[0]), mapped(c.inputs[1])};
-      ConvolutionAttrs attrs = std::get<ConvolutionAttrs>(c.attrs);
+      ConvolutionEpilogue form;
+      form.conv = std::get<ConvolutionAttrs>(c.attrs);
       if (m.bias.op >= 0) {
         in.push_back(Reshape(mapped(m.bias), {c.outputs[0].shape[1]}));
-        attrs.has_bias = true;
+        form.has_bias = true;
       }
       if (m.residual.op >= 0) {
         in.push_back(mapped(m.residual));
-        attrs.has_residual = true;
+        form.has_residual = true;
       }
-      attrs.clip_lo = m.lo;
-      attrs.clip_hi = m.hi;
+      form.clip_lo = m.lo;
+      form.clip_hi = m.hi;
       out.set_current_name(c.name);
       ++*fused;
-      return out.add_op(OpKind::Convolution, in, attrs, g.op(i).outputs);
+      return record_lowered(form, in, g.op(i).outputs, [form](std::span<const Node> p) {
+        Node y = Convolution(p[0], p[1], form.conv);
+        size_t k = 2;
+        if (form.has_bias) {
+          std::vector<int64_t> dims(size_t(y.rank()), 1);
+          dims[1] = y.dim(1);
+          y = y + Reshape(p[k++], dims);
+        }
+        if (form.has_residual) y = y + p[k++];
+        if (form.clip_lo != -INFINITY) y = Max(y, ScalarLike(y, form.clip_lo));
+        if (form.clip_hi != INFINITY) y = Min(y, ScalarLike(y, form.clip_hi));
+        return std::vector<Node>{y};
+      });
     }
     if (role[size_t(i)] != 0) return std::vector<Node>{};  // absorbed: only the last op's value is read
     return std::nullopt;

@@ -11,11 +11,13 @@
 
 #include "backend/cpu/fusion.h"
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 #include "backend/cpu/attention_fusion.h"
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
+#include "graft/core/limits.h"
 #include "graft/graph/passes.h"
 
 namespace graft::cpu {
@@ -43,6 +45,12 @@ struct Step {
 };
 
 bool is_alias(OpKind k) { return k == OpKind::Reshape || k == OpKind::StopGradient; }
+
+// What a step runs, for errors and profiles: the op kind, or a composite's name (cpu.product, layer_norm, ...).
+std::string step_kind(const Op& op) {
+  if (op.kind == OpKind::Composite) return std::string(std::get<CompositeAttrs>(op.attrs).name());
+  return std::string(op_name(op.kind));
+}
 
 class CpuExecutable final : public Executable {
  public:
@@ -123,7 +131,7 @@ class CpuExecutable final : public Executable {
         }
       } catch (const Error& e) {
         const Op& op = graph_.op(s.op);
-        fail(op_name(op.kind), op.name.empty() ? "" : " \"" + op.name + "\"", ": ", e.what());
+        fail(step_kind(op), op.name.empty() ? "" : " \"" + op.name + "\"", ": ", e.what());
       }
     }
     for (size_t j = 0; j < output_types_.size(); ++j) {
@@ -254,6 +262,7 @@ class CpuExecutable final : public Executable {
     }
     MemoryPlan plan = plan_memory(reqs);
     for (size_t i = 0; i < ids.size(); ++i) buffers_[size_t(ids[i])].offset = plan.offsets[i];
+    check_memory(plan.arena_bytes, "the intermediate values of graph '" + graph_.name() + "' (one arena)");
     arena_ = Storage::allocate(plan.arena_bytes, /*zero=*/false);
     ptrs_.assign(buffers_.size(), nullptr);
     stats_.num_kernels = int(steps_.size());
@@ -267,11 +276,17 @@ class CpuExecutable final : public Executable {
   // reorders from and back to NCHW around every convolution, at the same size in bytes.
   std::vector<char> channels_last_values() const {
     const int n = graph_.num_ops();
+    // Plain convolutions and cpu.convolution ops with an epilogue alike.
+    auto conv_form = [](const Op& op) -> std::optional<ConvolutionEpilogue> {
+      if (op.kind == OpKind::Convolution) return ConvolutionEpilogue{std::get<ConvolutionAttrs>(op.attrs)};
+      if (const ConvolutionEpilogue* f = lowered_form<ConvolutionEpilogue>(op)) return *f;
+      return std::nullopt;
+    };
     auto eligible = [&](const Op& op) {
-      if (op.kind != OpKind::Convolution || op.outputs[0].dtype != DType::F32) return false;
-      const auto& a = std::get<ConvolutionAttrs>(op.attrs);
+      auto f = conv_form(op);
+      if (!f || op.outputs[0].dtype != DType::F32) return false;
       const int r = op.outputs[0].shape.rank();
-      return !a.transposed && r >= 3 && r <= 5;
+      return !f->conv.transposed && r >= 3 && r <= 5;
     };
     std::vector<char> cl(static_cast<size_t>(n), 0);
     for (int i = 0; i < n; ++i) cl[size_t(i)] = eligible(graph_.op(i)) && graph_.op(i).outputs[0].shape.size() > 0;
@@ -279,9 +294,7 @@ class CpuExecutable final : public Executable {
     for (int j = 0; j < n; ++j) {
       const Op& op = graph_.op(j);
       const bool conv = eligible(op);
-      const int residual = conv && std::get<ConvolutionAttrs>(op.attrs).has_residual
-                               ? (std::get<ConvolutionAttrs>(op.attrs).has_bias ? 3 : 2)
-                               : -1;
+      const int residual = conv ? conv_form(op)->residual_input() : -1;
       for (size_t k = 0; k < op.inputs.size(); ++k)
         if (!conv || (k != 0 && int(k) != residual)) cl[size_t(op.inputs[k].op)] = 0;
     }
@@ -295,10 +308,7 @@ class CpuExecutable final : public Executable {
     double total = 0;
     for (const Step& s : steps_) {
       const Op& op = graph_.op(s.op);
-      std::string k(op_name(op.kind));
-      if (op.kind == OpKind::Composite) k += "(" + std::get<CompositeAttrs>(op.attrs).name + ")";
-      if (op.kind == OpKind::DotGeneral && std::get<DotGeneralAttrs>(op.attrs).has_bias) k += "+bias";
-      if (op.kind == OpKind::Convolution && std::get<ConvolutionAttrs>(op.attrs).has_epilogue()) k += "+epilogue";
+      std::string k = step_kind(op);
       by_kind[k].first += s.seconds;
       by_kind[k].second += 1;
       total += s.seconds;
@@ -319,7 +329,7 @@ class CpuExecutable final : public Executable {
     std::fprintf(stderr, "  slowest kernels:\n");
     for (size_t i = 0; i < slow.size() && i < 15; ++i) {
       const Op& op = graph_.op(slow[i]->op);
-      std::fprintf(stderr, "  %8.3f s  %-12s %-24s \"%s\"\n", slow[i]->seconds, std::string(op_name(op.kind)).c_str(),
+      std::fprintf(stderr, "  %8.3f s  %-12s %-24s \"%s\"\n", slow[i]->seconds, step_kind(op).c_str(),
                    op.outputs.empty() ? "" : op.outputs[0].str().c_str(), op.name.c_str());
     }
   }
@@ -378,7 +388,7 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
   if (options.use_fused_composites)
-    p.keep_composite = [](const CompositeAttrs& a) { return KernelRegistry::get().find_composite(a.name) != nullptr; };
+    p.keep_composite = [](const Op& op) { return KernelRegistry::get().find(op) != nullptr; };
   if (options.fold_constants)
     p.fold = [&options](const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
       return evaluate_op(op, types, values, options);

@@ -6,13 +6,13 @@
 #include <cmath>
 
 #include "backend/cpu/vector_math.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
 namespace {
 
 constexpr int64_t kChunk = 256;            // elements per register
-constexpr int64_t kParallelMin = 1 << 15;  // below this many elements one thread is faster
 
 template <typename S, typename T>
 GRAFT_INLINE void load(const S* src, int64_t stride, T* dst, int64_t n) {
@@ -292,17 +292,7 @@ void EwProgram::run(std::span<const void* const> in, std::span<void* const> out)
     else
       run_items<float>(*this, in, out, b, e);
   };
-  if (total < kParallelMin || omp_get_max_threads() == 1) {
-    body(0, items);
-    return;
-  }
-#pragma omp parallel
-  {
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t per = (items + nt - 1) / nt;
-    int64_t b = std::min(items, t * per), e = std::min(items, b + per);
-    if (b < e) body(b, e);
-  }
+  parallel_for(items, total, body);
 }
 
 }  // namespace graft::cpu

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "backend/cpu/elementwise_program.h"
+#include "backend/cpu/lowered.h"
 
 namespace graft::cpu {
 
@@ -118,25 +119,48 @@ Graph fuse_elementwise(const Graph& g, int* num_groups) {
         prog->inputs.push_back({t.dtype, broadcast_strides(t.shape, grp.shape)});
         ext_inputs.push_back(map[size_t(r.op)][size_t(r.output)]);
       }
-    int next = int(ext_inputs.size());
+    const int num_ext = int(ext_inputs.size());
+    int next = num_ext;
     std::vector<ValueType> out_types;
     std::vector<int> stored;
+    // The members again as ops over registers (operand r: register r), for the group's decomposition.
+    std::vector<Op> member_ops;
+    std::vector<int> stored_regs;
     for (int m : grp.members) {
       const Op& mo = g.op(m);
       EwInstr ins{mo.kind, next, -1, -1, -1, mo.outputs[0].dtype};
       int* slots[3] = {&ins.a, &ins.b, &ins.c};
-      for (size_t k = 0; k < mo.inputs.size(); ++k) *slots[k] = reg_of.at({mo.inputs[k].op, mo.inputs[k].output});
+      Op replay{mo.kind, {}, mo.outputs, mo.attrs, mo.name};
+      for (size_t k = 0; k < mo.inputs.size(); ++k) {
+        *slots[k] = reg_of.at({mo.inputs[k].op, mo.inputs[k].output});
+        replay.inputs.push_back(ValueRef{*slots[k], 0});
+      }
+      member_ops.push_back(std::move(replay));
       reg_of[{m, 0}] = next++;
       prog->code.push_back(ins);
       if (escapes[size_t(m)]) {
         prog->outputs.push_back({ins.dst, mo.outputs[0].dtype});
         out_types.push_back(mo.outputs[0]);
         stored.push_back(m);
+        stored_regs.push_back(ins.dst);
       }
     }
     prog->num_regs = next;
     prog->collapse_axes();
-    std::vector<Node> fused = out.add_op(OpKind::Fused, ext_inputs, FusedAttrs{prog}, out_types);
+    std::vector<Node> fused = record_lowered(
+        ElementwiseGroup{prog}, ext_inputs, out_types,
+        [member_ops, stored_regs, num_ext](std::span<const Node> in) {
+          std::vector<Node> regs(in.begin(), in.end());
+          regs.resize(size_t(num_ext));
+          for (const Op& op : member_ops) {
+            std::vector<Node> operands;
+            for (const ValueRef& r : op.inputs) operands.push_back(regs[size_t(r.op)]);
+            regs.push_back(Rebuild(*in[0].graph(), op, operands)[0]);
+          }
+          std::vector<Node> outs;
+          for (int r : stored_regs) outs.push_back(regs[size_t(r)]);
+          return outs;
+        });
     for (size_t k = 0; k < stored.size(); ++k) map[size_t(stored[k])] = {fused[k]};
   }
   std::vector<Node> outs;

@@ -1,6 +1,7 @@
 #pragma once
 // Element-wise fusion: chains of floating-point element-wise ops over one output shape become a single
-// `Fused` op holding an EwProgram, so intermediates never travel through memory.
+// cpu.elementwise op (ElementwiseGroup, backend/cpu/lowered.h) holding an EwProgram, so intermediates never
+// travel through memory.
 #include "graft/graph/graph.h"
 
 namespace graft::cpu {

@@ -8,6 +8,7 @@
 
 #include "graft/backend/backend.h"
 #include "graft/graph/graph.h"
+#include "graft/graph/op_table.h"
 
 namespace graft::cpu {
 
@@ -44,33 +45,44 @@ using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelArgs&);
 class KernelRegistry {
  public:
   static KernelRegistry& get();
-  void add(OpKind kind, KernelFactory f) { table_[size_t(kind)] = f; }
-  KernelFactory find(OpKind kind) const { return table_[size_t(kind)]; }
-  // Fused kernels for composites, keyed by composite name.
-  void add_composite(const std::string& name, KernelFactory f);
-  KernelFactory find_composite(const std::string& name) const;
+  void add(OpKind kind, KernelFactory f) { table_.add(kind, f); }
+  // Fused kernels for composites, by composite kind (user composites by their name); a composite
+  // without one is expanded into primitives before kernels are built.
+  void add(CompositeKind kind, KernelFactory f) { table_.add(kind, f); }
+  void add_custom_composite(const std::string& name, KernelFactory f) { table_.add_custom(name, f); }
+  // The factory for `op` (a composite's fused kernel), or null.
+  KernelFactory find(const Op& op) const {
+    const KernelFactory* f = table_.find(op);
+    return f ? *f : nullptr;
+  }
+  KernelFactory find(OpKind kind) const {
+    const KernelFactory* f = table_.find(kind);
+    return f ? *f : nullptr;
+  }
 
  private:
   KernelRegistry();
-  KernelFactory table_[size_t(OpKind::kCount)] = {};
-  std::vector<std::pair<std::string, KernelFactory>> composites_;
+  OpTable<KernelFactory> table_;
 };
 
 // Builds the kernel for an op, or throws naming the op when the CPU backend lacks one.
 std::unique_ptr<Kernel> make_kernel(const KernelArgs& args);
 
-// Families (kernels/*.cpp).
+// Families (kernels/<family>.cpp, named as the family's builders, gradient rules, converters and
+// exporters are).
 void register_elementwise_kernels(KernelRegistry& r);
 void register_layout_kernels(KernelRegistry& r);
-void register_reduce_kernels(KernelRegistry& r);
 void register_indexing_kernels(KernelRegistry& r);
-void register_sort_kernels(KernelRegistry& r);
-void register_linalg_kernels(KernelRegistry& r);
-void register_convolution_kernels(KernelRegistry& r);
-void register_control_kernels(KernelRegistry& r);
-void register_composite_kernels(KernelRegistry& r);
-void register_attention_kernels(KernelRegistry& r);
-void register_recurrent_kernels(KernelRegistry& r);
+void register_reduction_kernels(KernelRegistry& r);     // Reduce, ArgMinMax, Cumulative
+void register_sort_kernels(KernelRegistry& r);          // Sort, TopK
+void register_pooling_kernels(KernelRegistry& r);       // ReduceWindow
+void register_linalg_kernels(KernelRegistry& r);        // DotGeneral, cpu.product
+void register_convolution_kernels(KernelRegistry& r);   // Convolution, cpu.convolution
+void register_control_kernels(KernelRegistry& r);       // If, While
+void register_activation_kernels(KernelRegistry& r);    // softmax, log_softmax, gelu, silu
+void register_normalization_kernels(KernelRegistry& r); // layer_norm, rms_norm
+void register_attention_kernels(KernelRegistry& r);     // cpu.attention
+void register_recurrent_kernels(KernelRegistry& r);     // rnn_scan
 
 // Adapts a lambda into a Kernel. `in_place_inputs` is a bit mask of the operands output 0 may overwrite.
 inline constexpr uint32_t kAllInputs = ~0u;

@@ -5,13 +5,15 @@ namespace graft::cpu {
 KernelRegistry::KernelRegistry() {
   register_elementwise_kernels(*this);
   register_layout_kernels(*this);
-  register_reduce_kernels(*this);
   register_indexing_kernels(*this);
+  register_reduction_kernels(*this);
   register_sort_kernels(*this);
+  register_pooling_kernels(*this);
   register_linalg_kernels(*this);
   register_convolution_kernels(*this);
   register_control_kernels(*this);
-  register_composite_kernels(*this);
+  register_activation_kernels(*this);
+  register_normalization_kernels(*this);
   register_attention_kernels(*this);
   register_recurrent_kernels(*this);
 }
@@ -21,26 +23,16 @@ KernelRegistry& KernelRegistry::get() {
   return registry;
 }
 
-void KernelRegistry::add_composite(const std::string& name, KernelFactory f) { composites_.emplace_back(name, f); }
-
-KernelFactory KernelRegistry::find_composite(const std::string& name) const {
-  for (const auto& [n, f] : composites_)
-    if (n == name) return f;
-  return nullptr;
-}
-
 std::string KernelArgs::describe() const {
   std::string s(op_name(op.kind));
-  if (op.kind == OpKind::Composite) s += "(" + std::get<CompositeAttrs>(op.attrs).name + ")";
+  if (op.kind == OpKind::Composite) s += "(" + std::string(std::get<CompositeAttrs>(op.attrs).name()) + ")";
   if (!op.name.empty()) s += " \"" + op.name + "\"";
   return s;
 }
 
 std::unique_ptr<Kernel> make_kernel(const KernelArgs& args) {
   const KernelRegistry& r = KernelRegistry::get();
-  KernelFactory f = args.op.kind == OpKind::Composite
-                        ? r.find_composite(std::get<CompositeAttrs>(args.op.attrs).name)
-                        : r.find(args.op.kind);
+  KernelFactory f = r.find(args.op);
   GRAFT_CHECK(f, "the CPU backend has no kernel for ", args.describe());
   std::unique_ptr<Kernel> k = f(args);
   GRAFT_CHECK(k, "the CPU backend has no kernel for ", args.describe(), " with operands of types ", [&] {

@@ -1,6 +1,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 
 #include "backend/cpu/graph_rewrite.h"
+#include "backend/cpu/lowered.h"
 
 #include "graft/graph/ops.h"
 
@@ -11,7 +12,7 @@ namespace {
 struct Match {
   int dot = -1, add = -1, act = -1;
   int bias_input = 0;  // operand index of the bias in the Add
-  Epilogue epilogue = Epilogue::None;
+  ProductEpilogue::Activation activation = ProductEpilogue::Activation::None;
 };
 
 }  // namespace
@@ -27,8 +28,7 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
   for (int i = 0; i < n; ++i) {
     const Op& d = g.op(i);
     if (d.kind != OpKind::DotGeneral || d.outputs[0].dtype != DType::F32 || uses[size_t(i)] != 1) continue;
-    const auto& da = std::get<DotGeneralAttrs>(d.attrs);
-    if (da.has_bias || d.inputs.size() != 2) continue;
+    if (d.inputs.size() != 2) continue;
     for (const ValueRef& r : d.inputs)
       if (g.op(r.op).outputs[size_t(r.output)].dtype != DType::F32) goto next;
     {
@@ -40,15 +40,13 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
       const ValueType& bt = g.op(add.inputs[size_t(bias_input)].op).outputs[size_t(add.inputs[size_t(bias_input)].output)];
       int64_t N = d.outputs[0].shape[-1];
       if (bt.shape.rank() == 0 || bt.shape[-1] != N || bt.shape.size() != N || N == 1) continue;
-      Match m{i, a, -1, bias_input, Epilogue::None};
+      Match m{i, a, -1, bias_input, ProductEpilogue::Activation::None};
       if (uses[size_t(a)] == 1) {
         const Op& act = g.op(user[size_t(a)]);
-        if (act.kind == OpKind::Composite) {
-          const auto& ca = std::get<CompositeAttrs>(act.attrs);
-          if (ca.name == "gelu") {
-            m.act = user[size_t(a)];
-            m.epilogue = ca.ints[0] ? Epilogue::GeluTanh : Epilogue::GeluErf;
-          }
+        if (composite_kind(act) == CompositeKind::Gelu) {
+          m.act = user[size_t(a)];
+          m.activation = composite_params<GeluParams>(act).tanh_approximation ? ProductEpilogue::Activation::GeluTanh
+                                                                              : ProductEpilogue::Activation::GeluErf;
         }
         // Relu stays a separate op: graft's Max propagates NaN, oneDNN's relu post-op does not.
       }
@@ -76,12 +74,17 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
     std::vector<Node> dot_in;
     for (const ValueRef& r : d.inputs) dot_in.push_back(mapped(r));
     dot_in.push_back(bias);
-    DotGeneralAttrs attrs = std::get<DotGeneralAttrs>(d.attrs);
-    attrs.has_bias = true;
-    attrs.epilogue = m.epilogue;
+    ProductEpilogue form{std::get<DotGeneralAttrs>(d.attrs), m.activation};
     out.set_current_name(d.name);
     ++*fused;
-    return out.add_op(OpKind::DotGeneral, dot_in, attrs, m.act >= 0 ? g.op(m.act).outputs : op.outputs);
+    return record_lowered(form, dot_in, m.act >= 0 ? g.op(m.act).outputs : op.outputs,
+                          [form](std::span<const Node> p) {
+                            Node y = DotGeneral(p[0], p[1], form.dot);
+                            y = y + Convert(p[2], y.dtype());
+                            if (form.activation != ProductEpilogue::Activation::None)
+                              y = Gelu(y, form.activation == ProductEpilogue::Activation::GeluTanh);
+                            return std::vector<Node>{y};
+                          });
   });
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Folds a bias add and an activation that follow a matrix product into the product itself, where
 // oneDNN applies them while the result is still in registers (its post-ops): DotGeneral -> Add(bias)
-// [-> gelu] becomes one DotGeneral with has_bias / epilogue set.
+// [-> gelu] becomes one cpu.product op (ProductEpilogue, backend/cpu/lowered.h).
 #include "graft/graph/graph.h"
 
 namespace graft::cpu {

@@ -1,4 +1,5 @@
 #include "backend/cpu/strided_copy.h"
+#include "backend/cpu/parallel.h"
 
 #include <omp.h>
 
@@ -87,18 +88,8 @@ void strided_copy(const void* src, const StridedView& s, void* dst, const Stride
       copy_row_any(sb + so * int64_t(es), iss, db + dof * int64_t(es), ids, inner, es);
     }
   };
-  int64_t bytes = rows * inner * int64_t(es);
-  if (bytes < (1 << 18) || rows < 2 || omp_get_max_threads() == 1) {
-    do_rows(0, rows);
-    return;
-  }
-#pragma omp parallel
-  {
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t per = (rows + nt - 1) / nt;
-    int64_t b = std::min<int64_t>(rows, t * per), e = std::min<int64_t>(rows, b + per);
-    if (b < e) do_rows(b, e);
-  }
+  // Copies are memory-bound: only large ones (256 KiB and up) are worth several threads.
+  parallel_for(rows, rows * inner * int64_t(es), do_rows, /*min_work=*/int64_t(1) << 18);
 }
 
 }  // namespace graft::cpu

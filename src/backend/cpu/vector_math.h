@@ -7,7 +7,12 @@
 #include <cstdint>
 #include <type_traits>
 
+#if defined(__clang__)
+// clang (the fuzzing build, fuzz/) cannot multiversion function templates: baseline ISA only there.
+#define GRAFT_CLONES
+#else
 #define GRAFT_CLONES __attribute__((target_clones("default", "avx2", "arch=skylake-avx512")))
+#endif
 #define GRAFT_INLINE [[gnu::always_inline]] inline
 
 namespace graft::cpu {

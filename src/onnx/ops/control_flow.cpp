@@ -1,6 +1,8 @@
 // Control flow with sub-graphs: If, Loop, Scan. Sub-graphs read outer-scope values by name.
 // - If with a condition known while tracing inlines the taken branch; otherwise both branches become graft
-//   sub-graphs of an If op (outer values they read are passed as operands).
+//   sub-graphs of an If op (outer values they read are passed as operands). When the branches cannot be one
+//   graft If (different types, sequences, or a branch that cannot be traced for these shapes), the
+//   condition is computed from the run's inputs (staged) and the taken branch is inlined.
 // - Loop and Scan with trip counts known while tracing are unrolled (up to kMaxUnroll iterations), which
 //   keeps shape computations inside them known and lets every iteration's shapes differ.
 // - Loop with a run-time trip count or condition (or more than kMaxUnroll iterations) becomes a graft While.
@@ -36,8 +38,22 @@ void if_op(OpContext& c) {
   auto then_graph = std::make_shared<Graph>("then_branch"), else_graph = std::make_shared<Graph>("else_branch");
   std::vector<Value> cap_then, cap_else;
   std::vector<std::string> names_then, names_else;
-  auto then_outs = c.tracer().build_subgraph(*then_g, c.scope(), *then_graph, {}, cap_then, {}, &names_then);
-  auto else_outs = c.tracer().build_subgraph(*else_g, c.scope(), *else_graph, {}, cap_else, names_then, &names_else);
+  // Both branches are traced for the shapes at hand. A branch may be valid only for other shapes (Silero
+  // VAD's If on the sample rate: the 8 kHz branch fails on a 16 kHz chunk); such an If is specialized on
+  // its condition like one whose branches disagree on types: the condition is computed from this run's
+  // inputs (staged, with a guard) and only the branch taken is traced. When the taken branch is the one
+  // that failed, tracing it inline reports that error.
+  std::vector<Value> then_outs, else_outs;
+  try {
+    then_outs = c.tracer().build_subgraph(*then_g, c.scope(), *then_graph, {}, cap_then, {}, &names_then);
+    else_outs = c.tracer().build_subgraph(*else_g, c.scope(), *else_graph, {}, cap_else, names_then, &names_else);
+  } catch (const NeedsInputValue&) {
+    throw;
+  } catch (const Error& e) {
+    std::string why = e.what();
+    return inline_branch(c.require_known(
+        0, "the condition (a branch cannot be traced for these shapes: " + why.substr(0, why.find('\n')) + ")"));
+  }
   // The else branch declared then's captures first; give the then branch the else-only ones too.
   for (size_t i = names_then.size(); i < names_else.size(); ++i) {
     Node on = cap_else[i].node;

@@ -5,9 +5,7 @@
 // followed (so the head merge costs nothing either). The scores of a block of heads stay in a per-thread
 // scratch buffer sized to fit in cache: they are never written to memory as a whole tensor.
 //
-// Composite "fused_attention": inputs q_src, k_src, v_src[, mask]
-//   ints   {has_mask, q_perm[4], k_perm[4], v_perm[4], out_perm[4]}
-//   floats {scale}
+// A cpu.attention op (FusedAttention in backend/cpu/lowered.h): inputs q_src, k_src, v_src[, mask].
 // Logical Q = Transpose(q_src, q_perm) is [B, H, S, D], K = Transpose(k_src, k_perm) is [B, H, T, D],
 // V = Transpose(v_src, v_perm) is [B, H, T, Dv]; the output is Transpose([B, H, S, Dv] result, out_perm).
 // The mask is added to the scaled scores and broadcasts (NumPy rules) to [B, H, S, T].
@@ -19,8 +17,10 @@
 #include <vector>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/vector_math.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -79,11 +79,10 @@ GRAFT_CLONES void softmax_row(float* x, int64_t n, float scale, const float* mas
 class AttentionKernel final : public Kernel {
  public:
   explicit AttentionKernel(const KernelArgs& a) {
-    const auto& attrs = std::get<CompositeAttrs>(a.op.attrs);
-    has_mask_ = attrs.ints[0] != 0;
-    auto perm = [&](int k) { return std::vector<int64_t>(attrs.ints.begin() + 1 + 4 * k, attrs.ints.begin() + 5 + 4 * k); };
-    scale_ = float(attrs.floats.at(0));
-    std::vector<int64_t> qp = perm(0), kp = perm(1), vp = perm(2), op = perm(3);
+    const FusedAttention& form = *lowered_form<FusedAttention>(a.op);
+    has_mask_ = form.has_mask;
+    scale_ = float(form.scale);
+    const std::vector<int64_t> &qp = form.q_perm, &kp = form.k_perm, &vp = form.v_perm, &op = form.out_perm;
     const Shape &qs = a.inputs[0].shape, &ks = a.inputs[1].shape, &vs = a.inputs[2].shape;
     q_ = view_strides(qs, qp);
     k_ = view_strides(ks, kp);
@@ -156,9 +155,10 @@ class AttentionKernel final : public Kernel {
     if (scratch_.empty())
       for (int t = 0; t < (outer_parallel_ ? threads_ : 1); ++t) scratch_.push_back(std::make_unique<Scratch>(*this));
     if (outer_parallel_) {
-#pragma omp parallel for schedule(static) num_threads(threads_)
-      for (int64_t item = 0; item < items_; ++item)
-        run_item(item, q, k, v, mask, o, *scratch_[size_t(omp_get_thread_num())], false);
+      parallel_for(items_, items_, [&](int64_t lo, int64_t hi) {
+        Scratch& sc = *scratch_[size_t(omp_get_thread_num())];
+        for (int64_t item = lo; item < hi; ++item) run_item(item, q, k, v, mask, o, sc, false);
+      }, /*min_work=*/2, /*max_threads=*/threads_);
     } else {
       for (int64_t item = 0; item < items_; ++item) run_item(item, q, k, v, mask, o, *scratch_[0], true);
     }
@@ -223,8 +223,9 @@ class AttentionKernel final : public Kernel {
       softmax_row(scores + r * T_, T_, scale_, mrow, m_.empty() ? 0 : m_[3]);
     };
     if (parallel_rows) {
-#pragma omp parallel for schedule(static) if (rows * T_ > (1 << 14))
-      for (int64_t r = 0; r < rows; ++r) row(r);
+      parallel_for(rows, rows * T_, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r) row(r);
+      }, /*min_work=*/int64_t(1) << 14);
     } else {
       for (int64_t r = 0; r < rows; ++r) row(r);
     }
@@ -258,12 +259,12 @@ std::unique_ptr<Kernel> fused_attention(const KernelArgs& a) {
   for (const ValueType& t : a.inputs)
     if (t.dtype != DType::F32) return nullptr;
   if (a.outputs[0].dtype != DType::F32) return nullptr;
-  if (a.op.inputs.size() < 3) return nullptr;
+  if (a.op.inputs.size() < 3 || !lowered_form<FusedAttention>(a.op)) return nullptr;
   return std::make_unique<AttentionKernel>(a);
 }
 
 }  // namespace
 
-void register_attention_kernels(KernelRegistry& r) { r.add_composite("fused_attention", fused_attention); }
+void register_attention_kernels(KernelRegistry& r) { r.add_custom_composite(FusedAttention::kName, fused_attention); }
 
 }  // namespace graft::cpu

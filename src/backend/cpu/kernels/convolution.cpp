@@ -6,9 +6,9 @@
 // are described to oneDNN with strides, which is also how the ONNX transposed-convolution kernel
 // [C, O/G, k...] is presented as oneDNN's [G, O/G, C/G, k...] without a copy of our own. Activations
 // are reordered to and from oneDNN's preferred layout per run (see OnednnConvolution for why), except
-// values the executable keeps channels-last between convolutions (KernelArgs::channels_last_*). A fused
-// epilogue (ConvolutionAttrs::has_bias / has_residual / clip_*) runs bias and residual in oneDNN and the
-// NaN-propagating clamp by hand.
+// values the executable keeps channels-last between convolutions (KernelArgs::channels_last_*). A
+// cpu.convolution op (ConvolutionEpilogue: bias / residual / clamp) runs bias and residual in oneDNN and
+// the NaN-propagating clamp by hand.
 // f16/bf16 are widened to f32 around the same primitive. f64, and any geometry oneDNN declines
 // (negative padding, output_padding beyond pad_high, empty axes), use a direct loop accumulating in
 // double.
@@ -22,7 +22,9 @@
 #include <cstring>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -43,8 +45,14 @@ struct ConvGeometry {
   int64_t k_size() const { return k[0] * k[1] * k[2]; }
 };
 
+// A plain Convolution, or a cpu.convolution with its epilogue.
+ConvolutionEpilogue convolution_form(const Op& op) {
+  if (const ConvolutionEpilogue* f = lowered_form<ConvolutionEpilogue>(op)) return *f;
+  return ConvolutionEpilogue{std::get<ConvolutionAttrs>(op.attrs)};
+}
+
 ConvGeometry make_geometry(const KernelArgs& a) {
-  const auto& at = std::get<ConvolutionAttrs>(a.op.attrs);
+  const ConvolutionAttrs at = convolution_form(a.op).conv;
   const Shape& x = a.inputs[0].shape;
   const Shape& w = a.inputs[1].shape;
   const Shape& y = a.outputs[0].shape;
@@ -87,11 +95,9 @@ void direct_convolution(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t in_sz = g.in_size(), out_sz = g.out_size(), k_sz = g.k_size();
   const int64_t no = g.n * g.o;
-#pragma omp parallel if (no * out_sz * cg * k_sz > (1 << 15))
-  {
+parallel_for(no, no * out_sz * cg * k_sz, [&](int64_t lo, int64_t hi) {
     std::vector<double> acc(static_cast<size_t>(out_sz));
-#pragma omp for schedule(static)
-    for (int64_t nc = 0; nc < no; ++nc) {
+    for (int64_t nc = lo; nc < hi; ++nc) {
       const int64_t n = nc / g.o, oc = nc % g.o, grp = oc / og;
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t ci = 0; ci < cg; ++ci) {
@@ -136,7 +142,7 @@ void direct_convolution(const ConvGeometry& g, const T* x, const T* w, T* y) {
           yp[i] = static_cast<T>(acc[size_t(i)]);
       }
     }
-  }
+  });
 }
 
 memory::format_tag channels_last_tag(int rank) {
@@ -196,8 +202,9 @@ class OnednnConvolution {
   // Throws dnnl::error when oneDNN has no implementation for the geometry.
   // `layout_choice`: let oneDNN pick the activation layout where that pays (see below); false keeps
   // the plain one. `const_w`: the weights when they are a compile-time constant, else null.
-  OnednnConvolution(const ConvGeometry& g, const ConvolutionAttrs& at, bool layout_choice, bool epilogue,
+  OnednnConvolution(const ConvGeometry& g, const ConvolutionEpilogue& ep, bool layout_choice, bool epilogue,
                     const float* const_w, ConvLayouts layouts = {}) {
+    const ConvolutionAttrs& at = ep.conv;
     const int s = g.spatial;
     const int off = 3 - s;
     memory::dims src_dims{g.n, g.c}, dst_dims{g.n, g.o}, kdims, strides, dilates, pad_l, pad_r;
@@ -240,8 +247,8 @@ class OnednnConvolution {
     memory::desc res_md(dst_dims, f32, layouts.residual ? channels_last_tag(s + 2) : plain_tag(s + 2));
     memory::desc user_w_md(wdims, f32, wstrides);
     memory::desc any_w_md(wdims, f32, memory::format_tag::any);
-    has_bias_ = epilogue && at.has_bias;
-    has_sum_ = epilogue && at.has_residual;
+    has_bias_ = epilogue && ep.has_bias;
+    has_sum_ = epilogue && ep.has_residual;
     memory::desc bias_md = has_bias_ ? memory::desc({g.o}, f32, memory::format_tag::a) : memory::desc();
     dnnl::primitive_attr attr;
     if (has_sum_) {
@@ -381,8 +388,8 @@ void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const fl
   const int64_t plane = g.out_size(), total = g.n * g.o * plane;
   const bool clamp = lo != -INFINITY || hi != INFINITY;
   if (!bias && !residual && !clamp) return;
-#pragma omp parallel for schedule(static) if (total > (1 << 15))
-  for (int64_t nc = 0; nc < g.n * g.o; ++nc) {
+  parallel_for(g.n * g.o, total, [&](int64_t lo_nc, int64_t hi_nc) {
+  for (int64_t nc = lo_nc; nc < hi_nc; ++nc) {
     float* yp = y + nc * plane;
     const float b = bias ? bias[nc % g.o] : 0.f;
     if (bias)
@@ -399,22 +406,25 @@ void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const fl
         yp[i] = v != v ? v : m;
       }
   }
+  });
 }
 
 class ConvolutionKernel final : public Kernel {
  public:
   explicit ConvolutionKernel(const KernelArgs& a) : g_(make_geometry(a)), dtype_(a.inputs[0].dtype) {
-    at_ = std::get<ConvolutionAttrs>(a.op.attrs);
+    ep_ = convolution_form(a.op);
+    at_ = ep_.conv;
+    has_epilogue_ = ep_.has_bias || ep_.has_residual || ep_.clip_lo != -INFINITY || ep_.clip_hi != INFINITY;
     x_elems_ = a.inputs[0].shape.size();
     w_elems_ = a.inputs[1].shape.size();
     y_elems_ = a.outputs[0].shape.size();
     size_t next = 2;
-    if (at_.has_bias) bias_input_ = int(next++);
-    if (at_.has_residual) residual_input_ = int(next++);
+    if (ep_.has_bias) bias_input_ = int(next++);
+    if (ep_.has_residual) residual_input_ = int(next++);
     GRAFT_CHECK(a.inputs.size() == next, a.describe(), ": expected ", next, " operands, got ", a.inputs.size());
-    GRAFT_CHECK(!at_.has_epilogue() || dtype_ == DType::F32, a.describe(), ": a fused epilogue needs f32");
-    lo_ = float(at_.clip_lo);
-    hi_ = float(at_.clip_hi);
+    GRAFT_CHECK(!has_epilogue_ || dtype_ == DType::F32, a.describe(), ": a fused epilogue needs f32");
+    lo_ = float(ep_.clip_lo);
+    hi_ = float(ep_.clip_hi);
     bool nonempty = x_elems_ > 0 && w_elems_ > 0 && y_elems_ > 0;
     bool nonnegative_pads = true;
     for (size_t i = 0; i < at_.pad_low.size(); ++i)
@@ -428,11 +438,11 @@ class ConvolutionKernel final : public Kernel {
       // Bias and residual inside the primitive where oneDNN takes them, else by hand afterwards (on
       // plain copies of channels-last operands).
       for (bool epilogue : {true, false}) {
-        if (!epilogue && !at_.has_epilogue() && !(layouts_.src || layouts_.dst)) continue;
+        if (!epilogue && !has_epilogue_ && !(layouts_.src || layouts_.dst)) continue;
         for (bool layout_choice : {true, false}) {
           try {
-            const bool fused = epilogue && (at_.has_epilogue() || layouts_.src || layouts_.dst);
-            onednn_ = std::make_unique<OnednnConvolution>(g_, at_, layout_choice, fused && at_.has_epilogue(), const_w,
+            const bool fused = epilogue && (has_epilogue_ || layouts_.src || layouts_.dst);
+            onednn_ = std::make_unique<OnednnConvolution>(g_, ep_, layout_choice, fused && has_epilogue_, const_w,
                                                           fused ? layouts_ : ConvLayouts{});
             onednn_epilogue_ = fused;
             break;
@@ -508,8 +518,9 @@ class ConvolutionKernel final : public Kernel {
         T* y = static_cast<T*>(out[0]);
         const float* src = wy_.data();
         const int64_t n = y_elems_;
-#pragma omp parallel for if (n > (1 << 16))
-        for (int64_t i = 0; i < n; ++i) y[i] = T(src[i]);
+        parallel_for(n, n, [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) y[i] = T(src[i]);
+        }, int64_t(1) << 16);
       } else {
         fail("Convolution: unsupported dtype ", dtype_name(dtype_));
       }
@@ -528,8 +539,9 @@ class ConvolutionKernel final : public Kernel {
 
   template <typename T>
   static void widen(const T* s, float* d, int64_t n) {
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; ++i) d[i] = float(s[i]);
+    parallel_for(n, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) d[i] = float(s[i]);
+    }, int64_t(1) << 16);
   }
 
   ConvGeometry g_;
@@ -538,6 +550,8 @@ class ConvolutionKernel final : public Kernel {
   int64_t x_elems_ = 0, w_elems_ = 0, y_elems_ = 0;
   int bias_input_ = -1, residual_input_ = -1;
   float lo_ = -INFINITY, hi_ = INFINITY;
+  ConvolutionEpilogue ep_;
+  bool has_epilogue_ = false;
   std::unique_ptr<OnednnConvolution> onednn_;
   bool onednn_epilogue_ = false;
   ConvLayouts layouts_;
@@ -552,6 +566,9 @@ std::unique_ptr<Kernel> convolution(const KernelArgs& a) {
 
 }  // namespace
 
-void register_convolution_kernels(KernelRegistry& r) { r.add(OpKind::Convolution, convolution); }
+void register_convolution_kernels(KernelRegistry& r) {
+  r.add(OpKind::Convolution, convolution);
+  r.add_custom_composite(ConvolutionEpilogue::kName, convolution);
+}
 
 }  // namespace graft::cpu

@@ -5,6 +5,7 @@
 
 #include "backend/cpu/elementwise_program.h"
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 
 namespace graft::cpu {
 
@@ -251,8 +252,10 @@ std::unique_ptr<Kernel> iota_kernel(const KernelArgs& a) {
   });
 }
 
-std::unique_ptr<Kernel> fused_kernel(const KernelArgs& a) {
-  auto p = std::static_pointer_cast<const EwProgram>(std::get<FusedAttrs>(a.op.attrs).program);
+std::unique_ptr<Kernel> elementwise_group(const KernelArgs& a) {
+  const ElementwiseGroup* group = lowered_form<ElementwiseGroup>(a.op);
+  if (!group) return nullptr;
+  std::shared_ptr<const EwProgram> p = group->program;
   return lambda_kernel([p](std::span<const void* const> in, std::span<void* const> out) { p->run(in, out); });
 }
 
@@ -275,7 +278,7 @@ void register_elementwise_kernels(KernelRegistry& r) {
   r.add(OpKind::Select, select_kernel);
   r.add(OpKind::Convert, convert_kernel);
   r.add(OpKind::Iota, iota_kernel);
-  r.add(OpKind::Fused, fused_kernel);
+  r.add_custom_composite(ElementwiseGroup::kName, elementwise_group);
   r.add(OpKind::StopGradient, copy_kernel);
   r.add(OpKind::Reshape, copy_kernel);
 }

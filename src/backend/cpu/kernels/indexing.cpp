@@ -12,38 +12,19 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <type_traits>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
-// Defined in reduce_window.cpp.
-void register_reduce_window_kernels(KernelRegistry& r);
 
 namespace {
 
-constexpr int64_t kParallelWork = int64_t(1) << 15;  // elements below which threads cost more than they save
-
-// Runs fn(lo, hi) over [0, n) in contiguous chunks, one per thread when `work` is large enough.
-// fn must not throw (it may run inside an OpenMP region).
-template <typename F>
-void parallel_chunks(int64_t n, int64_t work, const F& fn) {
-  if (n <= 0) return;
-  if (n == 1 || work < kParallelWork || omp_get_max_threads() == 1) {
-    fn(int64_t(0), n);
-    return;
-  }
-#pragma omp parallel
-  {
-    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t lo = n / nt * t + std::min<int64_t>(t, n % nt);
-    int64_t hi = lo + n / nt + (t < n % nt ? 1 : 0);
-    if (lo < hi) fn(lo, hi);
-  }
-}
 
 // Walks a row-major index space and keeps one linear offset (with arbitrary per-axis strides) in step.
 struct Odometer {
@@ -176,21 +157,20 @@ void compute_starts(const IndexPlan& p, const int64_t* indices, std::vector<int6
   int64_t first_bad = std::numeric_limits<int64_t>::max();
   int64_t n = p.num_vectors;
   int64_t* s = starts.data();
-  if (n * int64_t(p.start_map.size()) >= kParallelWork && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static) reduction(min : first_bad)
-    for (int64_t b = 0; b < n; ++b) {
-      s[b] = window_start(p, indices, b);
-      if (s[b] < 0) first_bad = std::min(first_bad, b);
-    }
-  } else {
-    for (int64_t b = 0; b < n; ++b) {
+  // Every range computes its starts; the first bad index overall is the smallest a range saw.
+  std::atomic<int64_t> bad{first_bad};
+  parallel_for(n, n * int64_t(p.start_map.size()), [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
       s[b] = window_start(p, indices, b);
       if (s[b] < 0) {
-        first_bad = b;
+        int64_t seen = bad.load();
+        while (b < seen && !bad.compare_exchange_weak(seen, b)) {
+        }
         break;
       }
     }
-  }
+  });
+  first_bad = bad.load();
   if (first_bad == std::numeric_limits<int64_t>::max()) return;
   const int64_t* v = indices + (first_bad / p.post) * p.len * p.post + first_bad % p.post;
   for (size_t k = 0; k < p.start_map.size(); ++k) {
@@ -227,7 +207,7 @@ std::unique_ptr<Kernel> gather_kernel(IndexPlan plan) {
     compute_starts(p, indices, starts, "gathering");
     const int64_t runs = int64_t(p.run_operand.size());
     const int64_t total = p.num_vectors * runs;
-    parallel_chunks(total, total * p.run_len, [&](int64_t lo, int64_t hi) {
+    parallel_for(total, total * p.run_len, [&](int64_t lo, int64_t hi) {
       Odometer odo = p.batch;
       int64_t b = lo / runs, r = lo % runs;
       odo.seek(b);
@@ -334,7 +314,7 @@ std::unique_ptr<Kernel> scatter_kernel(IndexPlan plan, int64_t operand_elems) {
           T* d = y + starts[size_t(b)];
           const T* s = u + odo.off;
           if (split) {
-            parallel_chunks(runs, runs * p.run_len, [&](int64_t lo, int64_t hi) {
+            parallel_for(runs, runs * p.run_len, [&](int64_t lo, int64_t hi) {
               for (int64_t r = lo; r < hi; ++r)
                 combine_run<T, OP>(d + p.run_operand[size_t(r)], s + p.run_small[size_t(r)], p.run_len);
             });
@@ -394,7 +374,6 @@ std::unique_ptr<Kernel> scatter(const KernelArgs& a) {
 void register_indexing_kernels(KernelRegistry& r) {
   r.add(OpKind::Gather, gather);
   r.add(OpKind::Scatter, scatter);
-  register_reduce_window_kernels(r);  // temporary home: the lead will move this call to kernel_registry.cpp
 }
 
 }  // namespace graft::cpu

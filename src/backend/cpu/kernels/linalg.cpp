@@ -8,7 +8,9 @@
 #include <cmath>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/strided_copy.h"
 
 namespace graft::cpu {
@@ -95,15 +97,17 @@ void widen(const S* s, D* d, int64_t n) {
 class DotKernel final : public Kernel {
  public:
   explicit DotKernel(const KernelArgs& a) : lhs_shape_(a.inputs[0].shape), rhs_shape_(a.inputs[1].shape) {
-    const auto& d = std::get<DotGeneralAttrs>(a.op.attrs);
+    // A plain DotGeneral, or a cpu.product: the same product with a bias and activation applied by oneDNN.
+    const ProductEpilogue* fused = lowered_form<ProductEpilogue>(a.op);
+    const DotGeneralAttrs& d = fused ? fused->dot : std::get<DotGeneralAttrs>(a.op.attrs);
     lt_ = a.inputs[0].dtype;
     rt_ = a.inputs[1].dtype;
     ot_ = a.outputs[0].dtype;
     lv_ = make_view(lhs_shape_, d.lhs_batch, free_axes(lhs_shape_.rank(), d.lhs_batch, d.lhs_contract), d.lhs_contract);
     rv_ = make_view(rhs_shape_, d.rhs_batch, d.rhs_contract, free_axes(rhs_shape_.rank(), d.rhs_batch, d.rhs_contract));
     B_ = lv_.b, M_ = lv_.x, K_ = lv_.y, N_ = rv_.y;
-    has_bias_ = d.has_bias;
-    epilogue_ = d.epilogue;
+    has_bias_ = fused != nullptr;
+    activation_ = fused ? fused->activation : ProductEpilogue::Activation::None;
     if (lv_.needs_copy) lbuf_.resize(size_t(lhs_shape_.size()) * dtype_size(lt_));
     if (rv_.needs_copy) rbuf_.resize(size_t(rhs_shape_.size()) * dtype_size(rt_));
     use_onednn_ = (lt_ == DType::F32 || lt_ == DType::F16 || lt_ == DType::BF16) && lt_ == rt_ && M_ * N_ * B_ > 0;
@@ -123,11 +127,10 @@ class DotKernel final : public Kernel {
       memory::desc c_md = md(B_, M_, N_, M_ * N_, N_, 1);
       auto& eng = onednn_engine();
       dnnl::primitive_attr attr;
-      if (epilogue_ != Epilogue::None) {
+      if (activation_ != ProductEpilogue::Activation::None) {
         dnnl::post_ops po;
-        dnnl::algorithm alg = epilogue_ == Epilogue::Relu       ? dnnl::algorithm::eltwise_relu
-                              : epilogue_ == Epilogue::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
-                                                               : dnnl::algorithm::eltwise_gelu_tanh;
+        dnnl::algorithm alg = activation_ == ProductEpilogue::Activation::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
+                                                                                   : dnnl::algorithm::eltwise_gelu_tanh;
         po.append_eltwise(1.f, alg, 0.f, 0.f);
         attr.set_post_ops(po);
       }
@@ -226,9 +229,8 @@ class DotKernel final : public Kernel {
       for (int64_t j = 0; j < N_; ++j) {
         float& v = c[i * N_ + j];
         v += bias[j];
-        if (epilogue_ == Epilogue::Relu) v = v > 0 ? v : 0;
-        if (epilogue_ == Epilogue::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
-        if (epilogue_ == Epilogue::GeluTanh)
+        if (activation_ == ProductEpilogue::Activation::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
+        if (activation_ == ProductEpilogue::Activation::GeluTanh)
           v = 0.5f * v * (1 + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
       }
   }
@@ -248,9 +250,10 @@ class DotKernel final : public Kernel {
             O* c = static_cast<O*>(o);
             int64_t B = B_, M = M_, K = K_, N = N_;
             OperandView lv = lv_, rv = rv_;
-#pragma omp parallel for collapse(2) if (B * M * N * K > (1 << 16))
-            for (int64_t bi = 0; bi < B; ++bi)
-              for (int64_t i = 0; i < M; ++i) {
+            // One output row per item: (batch, row) pairs split across threads.
+            parallel_for(B * M, B * M * N * K, [&](int64_t lo, int64_t hi) {
+              for (int64_t row = lo; row < hi; ++row) {
+                const int64_t bi = row / M, i = row % M;
                 std::vector<Acc> acc(static_cast<size_t>(N), Acc(0));
                 for (int64_t k = 0; k < K; ++k) {
                   Acc av = Acc(to_compute(a[bi * lv.sb + i * lv.sx + k * lv.sy]));
@@ -264,6 +267,7 @@ class DotKernel final : public Kernel {
                     c[(bi * M + i) * N + j] = static_cast<O>(acc[size_t(j)]);
                 }
               }
+            }, /*min_work=*/int64_t(1) << 16);
           }
         });
       });
@@ -282,7 +286,7 @@ class DotKernel final : public Kernel {
   memory packed_b_;          // constant weights in oneDNN's layout (when it differs from ours)
   bool b_constant_ = false;  // b_mem_ already holds the (constant) weights
   bool has_bias_ = false;
-  Epilogue epilogue_ = Epilogue::None;
+  ProductEpilogue::Activation activation_ = ProductEpilogue::Activation::None;
   dnnl::stream stream_;
 };
 
@@ -290,6 +294,9 @@ std::unique_ptr<Kernel> dot_general(const KernelArgs& a) { return std::make_uniq
 
 }  // namespace
 
-void register_linalg_kernels(KernelRegistry& r) { r.add(OpKind::DotGeneral, dot_general); }
+void register_linalg_kernels(KernelRegistry& r) {
+  r.add(OpKind::DotGeneral, dot_general);
+  r.add_custom_composite(ProductEpilogue::kName, dot_general);
+}
 
 }  // namespace graft::cpu

@@ -4,14 +4,8 @@
 // weights packed once when they are constant) followed by the gate arithmetic on rows that stay in
 // cache. The two directions of a bidirectional layer run at the same time, one thread each.
 //
-// Operands, in per-direction blocks for D directions (ints[8], 1 when absent; direction 1 runs reversed):
-//   xp [seq, batch, G*H] x D (input projection, biases folded in), rt [H, G*H] x D (R transposed),
-//   h0 [batch, H] x D, c0 [batch, H] x D, then lens [batch] int64 (has_lens), peepholes [3H] (i, o, f)
-//   x D (has_peep), the GRU h gate's recurrent bias [H] x D (has_rbh: linear_before_reset).
-// ints:   {cell (0 RNN, 1 GRU, 2 LSTM), reverse (of direction 0), has_lens, has_peep, has_rbh,
-//          linear_before_reset, input_forget, has_clip, D}; floats {clip}
-// Results: Y [seq, batch, H] x D (zero past a batch entry's length), last h x D, last c x D.
-// Gate orders follow ONNX: GRU z, r, h; LSTM i, o, f, c. Activations are the defaults (sigmoid, tanh).
+// Operands, parameters and results: RnnScanParams (graft/graph/composites.h). Gate orders follow ONNX:
+// GRU z, r, h; LSTM i, o, f, c. Activations are the defaults (sigmoid, tanh).
 #include <omp.h>
 
 #include <algorithm>
@@ -20,6 +14,7 @@
 
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/vector_math.h"
 
 namespace graft::cpu {
@@ -127,16 +122,16 @@ class Direction {
   // `const_rt`: the recurrent weights when they are a compile-time constant, else null. Each primitive
   // gets its own scratchpad, since directions may run concurrently.
   Direction(const KernelArgs& a, bool reverse, const float* const_rt) {
-    const auto& at = std::get<CompositeAttrs>(a.op.attrs);
-    cell_ = int(at.ints[0]);
+    const auto& p = composite_params<RnnScanParams>(a.op);
+    cell_ = p.cell == RnnCell::Rnn ? kRnn : p.cell == RnnCell::Gru ? kGru : kLstm;
     reverse_ = reverse;
-    has_lens_ = at.ints[2] != 0;
-    has_peep_ = at.ints[3] != 0;
-    has_rbh_ = at.ints[4] != 0;
-    lbr_ = at.ints[5] != 0;
-    input_forget_ = at.ints[6] != 0;
-    has_clip_ = at.ints[7] != 0;
-    clip_ = float(at.floats[0]);
+    has_lens_ = p.has_lens;
+    has_peep_ = p.has_peepholes;
+    has_rbh_ = p.has_recurrent_bias;
+    lbr_ = p.linear_before_reset;
+    input_forget_ = p.input_forget;
+    has_clip_ = p.clip.has_value();
+    clip_ = float(p.clip.value_or(0.0));
     const Shape& xs = a.inputs[0].shape;
     G_ = cell_ == kRnn ? 1 : cell_ == kGru ? 3 : 4;
     seq_ = xs[0], batch_ = xs[1], H_ = xs[2] / G_;
@@ -272,19 +267,19 @@ class Direction {
 };
 
 
-// The kernel: one Direction per direction (ints[8], default 1; the second one runs reversed). Operands
+// The kernel: one Direction per direction (the second one runs reversed). Operands
 // come per direction in blocks: xp..., rt..., h0..., c0..., [lens], [peep...], [rbh...]; results y...,
 // h..., c.... Two directions run concurrently, one thread each, when there are threads for it.
 class RecurrenceKernel final : public Kernel {
  public:
   explicit RecurrenceKernel(const KernelArgs& a) {
-    const auto& at = std::get<CompositeAttrs>(a.op.attrs);
-    nd_ = at.ints.size() > 8 ? int(at.ints[8]) : 1;
-    has_lens_ = at.ints[2] != 0;
-    has_peep_ = at.ints[3] != 0;
-    has_rbh_ = at.ints[4] != 0;
+    const auto& p = composite_params<RnnScanParams>(a.op);
+    nd_ = p.directions;
+    has_lens_ = p.has_lens;
+    has_peep_ = p.has_peepholes;
+    has_rbh_ = p.has_recurrent_bias;
     for (int d = 0; d < nd_; ++d)
-      dirs_.push_back(std::make_unique<Direction>(a, d == 0 ? at.ints[1] != 0 : true,
+      dirs_.push_back(std::make_unique<Direction>(a, d == 0 ? p.reverse : true,
                                                   static_cast<const float*>(a.constant_input(size_t(nd_ + d)))));
   }
 
@@ -301,12 +296,10 @@ class RecurrenceKernel final : public Kernel {
                     has_peep_ ? f(peep0 + i) : nullptr, has_rbh_ ? f(rbh0 + i) : nullptr,
                     static_cast<float*>(out[i]), out[size_t(nd_) + i], out[size_t(2 * nd_) + i]);
     };
-    if (nd_ == 2 && omp_get_max_threads() >= 2) {
-#pragma omp parallel for num_threads(2) schedule(static)
-      for (int d = 0; d < 2; ++d) one(d);
-    } else {
-      for (int d = 0; d < nd_; ++d) one(d);
-    }
+    // Two directions run at once, one thread each (each direction's steps are sequential).
+    parallel_for(nd_, nd_, [&](int64_t lo, int64_t hi) {
+      for (int64_t d = lo; d < hi; ++d) one(int(d));
+    }, /*min_work=*/2, /*max_threads=*/2);
   }
 
  private:
@@ -318,13 +311,12 @@ class RecurrenceKernel final : public Kernel {
 std::unique_ptr<Kernel> rnn_scan(const KernelArgs& a) {
   for (size_t i = 0; i < a.inputs.size(); ++i)
     if (a.inputs[i].dtype != DType::F32 && a.inputs[i].dtype != DType::I64) return nullptr;
-  const auto& at = std::get<CompositeAttrs>(a.op.attrs);
-  if (at.ints.size() < 8 || a.inputs[0].shape[0] == 0 || a.inputs[0].shape[1] == 0) return nullptr;
+  if (a.inputs[0].shape[0] == 0 || a.inputs[0].shape[1] == 0) return nullptr;
   return std::make_unique<RecurrenceKernel>(a);
 }
 
 }  // namespace
 
-void register_recurrent_kernels(KernelRegistry& r) { r.add_composite("rnn_scan", rnn_scan); }
+void register_recurrent_kernels(KernelRegistry& r) { r.add(CompositeKind::RnnScan, rnn_scan); }
 
 }  // namespace graft::cpu

@@ -15,12 +15,13 @@
 #include <type_traits>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
 namespace {
 
-constexpr int64_t kParallelWork = int64_t(1) << 14;
+constexpr int64_t kSortParallelWork = int64_t(1) << 14;  // sorting is compute-heavy: threads pay earlier
 
 // A line along `axis` of a shape viewed as [outer, len, inner]: element t at (o * len + t) * inner + i.
 struct Lines {
@@ -69,20 +70,13 @@ struct Descending {
 };
 
 // Runs body(line, scratch) for every line, splitting lines across threads when there is enough work.
-// Each thread has its own scratch buffer; body must not throw.
+// Each range of lines has its own scratch buffer; body must not throw.
 template <typename S, typename F>
 void for_each_line(int64_t lines, int64_t work, const F& body) {
-  if (lines > 1 && work >= kParallelWork && omp_get_max_threads() > 1) {
-#pragma omp parallel
-    {
-      S scratch;
-#pragma omp for schedule(static)
-      for (int64_t l = 0; l < lines; ++l) body(l, scratch);
-    }
-  } else {
+  parallel_for(lines, work, [&](int64_t lo, int64_t hi) {
     S scratch;
-    for (int64_t l = 0; l < lines; ++l) body(l, scratch);
-  }
+    for (int64_t l = lo; l < hi; ++l) body(l, scratch);
+  }, kSortParallelWork);
 }
 
 // Permutes one operand's line by the sorted positions (elements of `es` bytes).

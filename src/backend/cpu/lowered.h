@@ -1,0 +1,77 @@
+#pragma once
+// The CPU backend's own fused forms. Its fusion passes rewrite the optimized graph into a lowered copy in
+// which some chains of ops become one op the CPU kernels run at once. Each such op is a composite with a
+// name and data only this backend reads (CustomCompositeParams::data) and a decomposition back into the
+// primitives it replaced, so the public IR holds nothing CPU-specific and a lowered graph still means
+// what it says. The forms:
+//   cpu.elementwise   a chain of element-wise ops, compiled into one register program (fusion.cpp)
+//   cpu.product       DotGeneral + bias add [+ gelu], with oneDNN post-ops (matmul_epilogue.cpp)
+//   cpu.convolution   Convolution + bias [+ residual] [+ clamp] (conv_epilogue.cpp)
+//   cpu.attention     q kᵀ -> scale -> mask -> softmax -> · v with transposes folded (attention_fusion.cpp)
+#include <any>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/elementwise_program.h"
+#include "graft/graph/ops.h"
+
+namespace graft::cpu {
+
+// Input 2 is a bias of the last output axis's extent, added before the activation.
+struct ProductEpilogue {
+  static constexpr const char* kName = "cpu.product";
+  enum class Activation : uint8_t { None, GeluErf, GeluTanh };
+  DotGeneralAttrs dot;
+  Activation activation = Activation::None;
+};
+
+// y = clamp((conv + bias) + residual): inputs x, w, then a bias [O] when has_bias, then a tensor of the
+// output's shape when has_residual; the clamp is Min(Max(., clip_lo), clip_hi) with graft's
+// NaN-propagating Max/Min (the defaults clamp nothing).
+struct ConvolutionEpilogue {
+  static constexpr const char* kName = "cpu.convolution";
+  ConvolutionAttrs conv;
+  bool has_bias = false;
+  bool has_residual = false;
+  double clip_lo = -std::numeric_limits<double>::infinity();
+  double clip_hi = std::numeric_limits<double>::infinity();
+  int residual_input() const { return has_residual ? (has_bias ? 3 : 2) : -1; }
+};
+
+// A chain of element-wise ops as one register program over its external operands.
+struct ElementwiseGroup {
+  static constexpr const char* kName = "cpu.elementwise";
+  std::shared_ptr<const EwProgram> program;
+};
+
+// Inputs q_src, k_src, v_src[, mask]: q = Transpose(q_src, q_perm) [B, H, S, D], k likewise [B, H, T, D],
+// v [B, H, T, Dv]; the result [B, H, S, Dv] is written transposed by out_perm.
+struct FusedAttention {
+  static constexpr const char* kName = "cpu.attention";
+  bool has_mask = false;
+  std::vector<int64_t> q_perm, k_perm, v_perm, out_perm;
+  double scale = 1.0;
+};
+
+// The form `op` is, or null when it is not that form.
+template <typename Form>
+const Form* lowered_form(const Op& op) {
+  if (op.kind != OpKind::Composite) return nullptr;
+  const auto* p = std::get<CompositeAttrs>(op.attrs).get_if<CustomCompositeParams>();
+  if (!p || p->name != Form::kName) return nullptr;
+  return std::any_cast<Form>(&p->data);
+}
+
+// Records a fused form over `inputs` with known result types; `decompose` rebuilds what it replaced.
+template <typename Form>
+std::vector<Node> record_lowered(Form form, std::vector<Node> inputs, std::vector<ValueType> types,
+                                 CompositeAttrs::Decompose decompose) {
+  CustomCompositeParams p;
+  p.name = Form::kName;
+  p.data = std::move(form);
+  return Composite(std::move(p), std::move(inputs), std::move(decompose), std::move(types));
+}
+
+}  // namespace graft::cpu
