@@ -9,7 +9,8 @@
 //   onnx      ONNX import (Model, InferenceSession), export, write-back
 //   text      Hugging Face tokenizer.json tokenizers
 //   hub       the Hugging Face Hub client and cache
-//   app       application pipelines: sentence embeddings, model and tokenizer resolution
+//   app       application pipelines: sentence embeddings, texts to tensors, model and tokenizer sources,
+//             command-line inputs, benchmarking, device choice
 // Every header uses graft's own types only, so `using namespace graft;` is safe next to any library.
 #include "graft/core/dtype.h"
 #include "graft/core/error.h"
@@ -44,4 +45,13 @@
 
 #include "graft/hub/hub.h"
 
+#include "graft/app/benchmark.h"
+#include "graft/app/device.h"
 #include "graft/app/embedder.h"
+#include "graft/app/encode.h"
+#include "graft/app/errors.h"
+#include "graft/app/model_inputs.h"
+#include "graft/app/model_source.h"
+#include "graft/app/sentence_embedder.h"
+#include "graft/app/tokenize_lines.h"
+#include "graft/app/tokenizer_source.h"

@@ -101,7 +101,28 @@ std::string repo_dir_of(const std::string& rel) {
 
 }  // namespace
 
-EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::string& what) {
+namespace {
+
+// The rows of the model's position-embedding table, if it has one by the usual name.
+std::optional<std::pair<size_t, std::string>> position_table_rows(const Model& m) {
+  for (const auto& name : m.initializer_names()) {
+    if (name.find("position_embeddings") == std::string::npos) continue;
+    Tensor t = m.initializer(name);
+    if (t.rank() == 2) return std::make_pair(size_t(t.shape()[0]), name);
+  }
+  return std::nullopt;
+}
+
+std::optional<size_t> json_size(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number_unsigned()) return std::nullopt;
+  return j[key].get<size_t>();
+}
+
+}  // namespace
+
+EmbeddingModel load_embedding_model(const ModelSource& src, const onnx::LoadOptions& load) {
+  const RepoFileFetcher& fetch = src.fetch;
+  const std::string& what = src.what;
   // The encoder.
   std::optional<fs::path> model_path;
   std::string model_rel;
@@ -112,9 +133,10 @@ EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::str
       break;
     }
   }
-  GRAFT_CHECK(model_path, what, ": no ONNX model found (looked for onnx/model.onnx and model.onnx)");
+  GRAFT_CHECK(model_path, what, ": no ONNX model found (looked for onnx/model.onnx and model.onnx)",
+              src.missing_reason("model.onnx"));
   auto tokenizer = fetch("tokenizer.json");
-  GRAFT_CHECK(tokenizer, what, ": no tokenizer.json");
+  GRAFT_CHECK(tokenizer, what, ": no tokenizer.json", src.missing_reason("tokenizer.json"));
 
   // modules.json (sentence-transformers): which folder holds the pooling config, and whether the
   // pipeline ends with a Normalize module.
@@ -136,28 +158,50 @@ EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::str
   if (pooling_path) pooling = parse_pooling_config(read_text(*pooling_path), pooling_path->string());
 
   std::optional<size_t> max_seq;
-  if (auto st = fetch("sentence_bert_config.json")) {
-    json j = read_json(*st);
-    if (j.is_object() && j.contains("max_seq_length") && j["max_seq_length"].is_number_unsigned())
-      max_seq = j["max_seq_length"].get<size_t>();
-  }
+  if (auto st = fetch("sentence_bert_config.json")) max_seq = json_size(read_json(*st), "max_seq_length");
 
   // Parse the model first (external data is mapped lazily), then fetch the side files it names.
-  Model model = Model::load(*model_path);
+  Model model = Model::load(*model_path, load);
   std::string dir = repo_dir_of(model_rel);
   for (const auto& file : model.external_data_files()) {
     const std::string& loc = file.location;
     fs::path lp(loc);
     if (lp.is_absolute() || loc.find("..") != std::string::npos) continue;  // Model refuses these itself
-    auto p = fetch(dir + lp.generic_string());
-    GRAFT_CHECK(p, what, ": the model ", model_rel, " stores weights in '", loc, "', which is missing");
+    std::string rel = dir + lp.generic_string();
+    auto p = fetch(rel);
+    GRAFT_CHECK(p, what, ": the model ", model_rel, " stores weights in '", loc, "', which is missing",
+                src.missing_reason(rel));
   }
-  return EmbeddingModel{std::move(model), *model_path, *tokenizer, pooling, pooling_path, normalize, max_seq};
+
+  EmbeddingModel out{std::move(model), *model_path, *tokenizer, pooling, pooling_path, normalize, max_seq, {}, {}};
+  // How many tokens fit: the position table, capped by the tokenizer's model_max_length.
+  if (auto cfg = fetch("config.json")) {
+    if (auto n = json_size(read_json(*cfg), "max_position_embeddings")) {
+      out.max_positions = *n;
+      out.max_positions_source = "max_position_embeddings in config.json";
+    }
+  }
+  if (!out.max_positions)
+    if (auto rows = position_table_rows(out.model)) {
+      out.max_positions = rows->first;
+      out.max_positions_source = "rows of the position table " + rows->second;
+    }
+  if (auto tc = fetch("tokenizer_config.json"))
+    if (auto n = json_size(read_json(*tc), "model_max_length"); n && (!out.max_positions || *n < *out.max_positions)) {
+      out.max_positions = *n;
+      out.max_positions_source = "model_max_length in tokenizer_config.json";
+    }
+  return out;
+}
+
+EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::string& what) {
+  ModelSource src;
+  src.fetch = fetch;
+  src.what = what;
+  return load_embedding_model(src);
 }
 
 EmbeddingModel load_embedding_model(const fs::path& folder) { return load_embedding_model(folder_source(folder)); }
-
-EmbeddingModel load_embedding_model(const ModelSource& source) { return load_embedding_model(source.fetch, source.what); }
 
 // ---- batching and pooling -------------------------------------------------------------------------------
 
@@ -242,14 +286,6 @@ Tensor l2_normalize_rows(const Tensor& x) {
   return Tensor::from_vector(v, Shape{N, H});
 }
 
-TokenizedText TokenizedText::from(const text::Encoding& e) {
-  TokenizedText t;
-  t.ids.assign(e.ids.begin(), e.ids.end());
-  t.type_ids.assign(e.type_ids.begin(), e.type_ids.end());
-  t.attention_mask.assign(e.attention_mask.begin(), e.attention_mask.end());
-  return t;
-}
-
 // ---- Embedder -------------------------------------------------------------------------------------------
 
 Embedder::Embedder(Model model, EmbedderOptions options)
@@ -313,25 +349,17 @@ Tensor Embedder::embed(const std::vector<TokenizedText>& inputs) {
     size_t T = 0;
     for (size_t i : batch) T = std::max(T, lengths[i]);
     T = std::max<size_t>(T, 1);  // an empty text still runs as one padding token, masked out
-    std::vector<int64_t> ids(size_t(B) * T, options_.pad_id), types(size_t(B) * T, options_.pad_type_id),
-        mask(size_t(B) * T, 0), pos(size_t(B) * T, 0);
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& t = inputs[batch[size_t(r)]];
-      size_t len = t.ids.size(), off = options_.pad_left ? T - len : 0;
-      size_t base = size_t(r) * T;
-      for (size_t k = 0; k < len; ++k) {
-        ids[base + off + k] = t.ids[k];
-        types[base + off + k] = t.type_ids.empty() ? 0 : t.type_ids[k];
-        mask[base + off + k] = t.attention_mask.empty() ? 1 : t.attention_mask[k];
-      }
-      for (size_t k = 0; k < T; ++k) pos[base + k] = int64_t(k);
-    }
+    std::vector<const TokenizedText*> rows;
+    for (size_t i : batch) rows.push_back(&inputs[i]);
+    PaddedBatch padded = pad_batch(rows, T, options_.pad);
+    std::vector<int64_t> pos(size_t(B) * T);
+    for (size_t k = 0; k < pos.size(); ++k) pos[k] = int64_t(k % T);
     Shape s{B, int64_t(T)};
-    Tensor mask_t = Tensor::from_vector(mask, s);
+    const Tensor& mask_t = padded.attention_mask;
     std::map<std::string, Tensor> feed;
-    feed[ids_name_] = Tensor::from_vector(ids, s).cast(declared_dtype(m, ids_name_));
+    feed[ids_name_] = padded.input_ids.cast(declared_dtype(m, ids_name_));
     if (has_mask_) feed["attention_mask"] = mask_t.cast(declared_dtype(m, "attention_mask"));
-    if (has_types_) feed["token_type_ids"] = Tensor::from_vector(types, s).cast(declared_dtype(m, "token_type_ids"));
+    if (has_types_) feed["token_type_ids"] = padded.token_type_ids.cast(declared_dtype(m, "token_type_ids"));
     if (has_positions_) feed["position_ids"] = Tensor::from_vector(pos, s).cast(declared_dtype(m, "position_ids"));
     auto outs = session_.run(feed, {output_});
     Tensor states = outs.at(output_);

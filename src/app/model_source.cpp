@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "graft/core/error.h"
+#include "graft/app/errors.h"
 #include "graft/hub/hub.h"
 
 namespace graft::app {
@@ -31,19 +31,52 @@ ModelSource folder_source(const fs::path& folder) {
   return src;
 }
 
+std::string ModelSource::missing_reason(const std::string& relative) const {
+  auto it = reasons->find(relative);
+  return it == reasons->end() ? std::string() : it->second;
+}
+
 ModelSource hub_source(const std::string& repo_id, const std::string& revision) {
+  using Kind = hub::HubError::Kind;
   hub::Repo repo(repo_id);
   repo.revision(revision);
   ModelSource src;
   src.what = "Hub repo " + repo_id + "@" + revision;
-  if (repo.options().offline) src.what += " (offline: HF_HUB_OFFLINE is set, so only cached files are used)";
-  src.fetch = [repo, repo_id](const std::string& rel) -> std::optional<fs::path> {
+  if (repo.options().offline) {
+    src.what += " (offline: HF_HUB_OFFLINE is set, so only cached files are used)";
+    std::error_code ec;
+    fs::path storage = repo.storage_folder();
+    bool resolvable = true;
+    try {
+      fs::path snapshot = repo.snapshot_path();  // refs/<revision> -> commit, no network
+      resolvable = fs::is_directory(snapshot, ec);
+    } catch (const hub::HubError&) {
+      resolvable = false;
+    }
+    if (!resolvable)
+      fail("Hub repo ", repo_id, "@", revision, " is not in the cache ", storage.string(),
+           ", and graft is offline (HF_HUB_OFFLINE is set), so it cannot be downloaded; download it once with "
+           "network access, or give a local folder");
+  }
+  src.fetch = [repo, repo_id, reasons = src.reasons](const std::string& rel) -> std::optional<fs::path> {
+    reasons->erase(rel);
     try {
       return repo.download(rel);
     } catch (const hub::HubError& e) {
-      if (e.kind() == hub::HubError::Kind::NotFound || e.kind() == hub::HubError::Kind::OfflineMiss)
-        return std::nullopt;
-      fail("'", repo_id, "' is not a local folder, and fetching it from the Hub failed: ", e.what());
+      switch (e.kind()) {
+        case Kind::NotFound:
+          return std::nullopt;
+        case Kind::OfflineMiss:
+          (*reasons)[rel] = "; it is not in the cache " + repo.storage_folder().string() + " and HF_HUB_OFFLINE is set";
+          return std::nullopt;
+        case Kind::Network:
+        case Kind::Server:
+          // Not cached and the Hub cannot be reached now: absent, as huggingface_hub treats optional files.
+          (*reasons)[rel] = std::string("; it is not in the cache, and ") + e.what();
+          return std::nullopt;
+        default:
+          fail("'", repo_id, "' is not a local folder, and fetching it from the Hub failed: ", e.what());
+      }
     }
   };
   return src;
@@ -52,12 +85,12 @@ ModelSource hub_source(const std::string& repo_id, const std::string& revision) 
 ModelSource open_model_source(const std::string& spec, const std::string& revision) {
   std::error_code ec;
   if (fs::exists(spec, ec)) {
-    GRAFT_CHECK(fs::is_directory(spec, ec), spec,
-                " is a file; give the folder that holds it (laid out like the Hub repo: onnx/model.onnx or "
-                "model.onnx, tokenizer.json, 1_Pooling/config.json)");
+    if (!fs::is_directory(spec, ec))
+      usage_error(spec, " is a file; give the folder that holds it (laid out like the Hub repo: onnx/model.onnx or "
+                        "model.onnx, tokenizer.json, 1_Pooling/config.json)");
     return folder_source(spec);
   }
-  GRAFT_CHECK(!looks_like_path(spec), "model folder ", spec, " does not exist");
+  if (looks_like_path(spec)) usage_error("model folder ", spec, " does not exist");
   return hub_source(spec, revision);
 }
 

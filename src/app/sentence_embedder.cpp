@@ -4,35 +4,34 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/atomic_file.h"
+#include "graft/app/errors.h"
+
 namespace graft::app {
 
 namespace {
 
-// The tokenizer as the embedding pipeline uses it. Truncation: tokenizer.json's, else the model's
-// max_seq_length, overridden by `max_length`. Padding is the embedder's (each batch to its longest text),
-// so the tokenizer's own is turned off; its pad id, type id and side are kept for the embedder.
+// The tokenizer as sentence-transformers drives it: truncation "longest_first" to one length, chosen as
+// `max_length` if given, else sentence_bert_config.json's max_seq_length, else the most tokens the model
+// takes (ST's min(max_position_embeddings, model_max_length)), else what tokenizer.json configures.
+// Padding is the embedder's (each batch to its longest text), so the tokenizer's own is turned off; its
+// pad id, type id and side are kept for the embedder.
 text::Tokenizer pipeline_tokenizer(const EmbeddingModel& m, const SentenceEmbedderOptions& o, EmbedderOptions& eo) {
+  if (o.max_length && *o.max_length == 0) usage_error("max length 0: it must be at least 1 token");
+  if (o.max_length && m.max_positions && *o.max_length > *m.max_positions)
+    usage_error("max length ", *o.max_length, " is more than this model takes: ", *m.max_positions, " tokens (",
+                m.max_positions_source, ")");
+  if (o.batch_size == 0) usage_error("batch size 0: it must be at least 1");
   text::Tokenizer tok = text::Tokenizer::from_file(m.tokenizer_path.string());
-  if (o.max_length && *o.max_length > 0) {
-    text::TruncationParams t = tok.truncation().value_or(text::TruncationParams{});
-    t.max_length = *o.max_length;
-    tok.set_truncation(t);
-  } else if (!tok.truncation() && m.max_seq_length) {
+  std::optional<size_t> length = o.max_length ? o.max_length : m.max_seq_length ? m.max_seq_length : m.max_positions;
+  if (length) {
     text::TruncationParams t;
-    t.max_length = *m.max_seq_length;
+    t.max_length = *length;
+    t.strategy = text::TruncationStrategy::LongestFirst;
+    if (tok.truncation()) t.direction = tok.truncation()->direction;
     tok.set_truncation(t);
   }
-  if (const auto& pad = tok.padding()) {
-    eo.pad_id = pad->pad_id;
-    eo.pad_type_id = pad->pad_type_id;
-    eo.pad_left = pad->direction == text::Direction::Left;
-  } else {
-    for (const char* name : {"[PAD]", "<pad>"})
-      if (auto id = tok.token_to_id(name)) {
-        eo.pad_id = *id;
-        break;
-      }
-  }
+  eo.pad = pad_spec(tok);
   tok.set_padding(std::nullopt);
   return tok;
 }
@@ -50,7 +49,7 @@ EmbedderOptions embedder_options(const EmbeddingModel& m, const SentenceEmbedder
 
 SentenceEmbedder SentenceEmbedder::load(const std::string& model, SentenceEmbedderOptions options) {
   ModelSource src = open_model_source(model, options.revision);
-  return SentenceEmbedder(load_embedding_model(src), std::move(options));
+  return SentenceEmbedder(load_embedding_model(src, options.load), std::move(options));
 }
 
 struct SentenceEmbedder::Prepared {
@@ -119,6 +118,10 @@ std::string embeddings_to_json(const Tensor& emb) {
   }
   s += n ? "\n]\n" : "]\n";
   return s;
+}
+
+void write_text_file(const std::filesystem::path& path, const std::string& text) {
+  write_file_atomically(path, [&](std::ostream& os) { os.write(text.data(), std::streamsize(text.size())); });
 }
 
 }  // namespace graft::app

@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "graft/core/error.h"
 
@@ -73,26 +75,80 @@ std::vector<std::pair<size_t, size_t>> encoding_offsets(const text::Encoding& e,
   return offsets;
 }
 
-int tokenize_lines(const text::Tokenizer& tok, const TokenizeLinesOptions& o, std::istream& in, std::ostream& out,
-                   std::ostream& err) {
-  std::string line;
-  size_t n = 0;
-  int status = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    std::string rendered;
+namespace {
+
+// Encodes a chunk of lines (numbered from `first_line`) on up to o.threads threads and writes their JSON
+// lines in order; errors go to `err` in order too. Returns 1 when any line failed.
+int tokenize_chunk(const text::Tokenizer& tok, const TokenizeLinesOptions& o, std::vector<std::string>& lines,
+                   size_t first_line, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> rendered(lines.size()), errors(lines.size());
+  auto work = [&](size_t i) {
     try {
-      rendered = encode_line(tok, o, parse_line(o, std::move(line)))
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      rendered[i] = encode_line(tok, o, parse_line(o, std::move(lines[i])))
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } catch (const std::exception& e) {
-      status = 1;
-      err << "graft: error: line " << n << ": " << e.what() << "\n";
+      errors[i] = e.what();
       ordered_json j;
       j["error"] = e.what();
-      j["line"] = n;
-      rendered = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      j["line"] = first_line + i;
+      rendered[i] = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
-    out << rendered << '\n';
+  };
+  const size_t nthreads = std::min(std::max<size_t>(o.threads, 1), lines.size());
+  if (nthreads <= 1) {
+    for (size_t i = 0; i < lines.size(); ++i) work(i);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < nthreads; ++t)
+      pool.emplace_back([&, t] {
+        for (size_t i = t; i < lines.size(); i += nthreads) work(i);
+      });
+    for (auto& th : pool) th.join();
+  }
+  int status = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!errors[i].empty()) {
+      status = 1;
+      err << "graft: error: line " << first_line + i << ": " << errors[i] << "\n";
+    }
+    out << rendered[i] << '\n';
+  }
+  out.flush();
+  return status;
+}
+
+// With one thread each line is answered as soon as it is read (a caller may feed lines one at a time and
+// wait for each answer); with more, lines are taken in chunks to encode them together.
+size_t chunk_lines(const TokenizeLinesOptions& o) { return o.threads > 1 ? 1024 : 1; }
+
+}  // namespace
+
+int tokenize_lines(const text::Tokenizer& tok, const TokenizeLinesOptions& o, std::istream& in, std::ostream& out,
+                   std::ostream& err) {
+  std::vector<std::string> chunk;
+  std::string line;
+  size_t next = 1;
+  int status = 0;
+  while (std::getline(in, line)) {
+    chunk.push_back(std::move(line));
+    if (chunk.size() == chunk_lines(o)) {
+      status |= tokenize_chunk(tok, o, chunk, next, out, err);
+      next += chunk.size();
+      chunk.clear();
+    }
+  }
+  if (!chunk.empty()) status |= tokenize_chunk(tok, o, chunk, next, out, err);
+  out.flush();
+  return status;
+}
+
+int tokenize_lines(const text::Tokenizer& tok, const TokenizeLinesOptions& o, const std::vector<std::string>& lines,
+                   std::ostream& out, std::ostream& err) {
+  int status = 0;
+  for (size_t at = 0; at < lines.size(); at += chunk_lines(o)) {
+    std::vector<std::string> chunk(lines.begin() + std::ptrdiff_t(at),
+                                   lines.begin() + std::ptrdiff_t(std::min(lines.size(), at + chunk_lines(o))));
+    status |= tokenize_chunk(tok, o, chunk, at + 1, out, err);
   }
   out.flush();
   return status;

@@ -70,7 +70,7 @@ std::string node_label(const ::onnx::NodeProto& n, int index) {
 }
 
 // Checks the parsed protobuf in impl->proto and builds the indexes.
-void index_model(Model::Impl& impl, fs::path base_dir) {
+void index_model(Model::Impl& impl, fs::path base_dir, const LoadOptions& options) {
   const std::string& what = impl.source;
   const auto& m = impl.proto;
   GRAFT_CHECK(m.has_graph(), what, ": the model has no graph (truncated or not an ONNX file?)");
@@ -92,10 +92,11 @@ void index_model(Model::Impl& impl, fs::path base_dir) {
   for (const auto& v : g.output()) impl.outputs.push_back(value_info_from_proto(v));
   for (const auto& f : m.functions()) impl.functions[canonical_domain(f.domain()) + ":" + f.name()] = &f;
   impl.base_dir = base_dir;
-  if (!base_dir.empty()) impl.store = std::make_unique<ExternalDataStore>(base_dir);
+  if (!base_dir.empty()) impl.store = std::make_unique<ExternalDataStore>(base_dir, options.allow_external_symlinks);
 }
 
-std::shared_ptr<Model::Impl> parse(std::string_view bytes, fs::path base_dir, std::string what) {
+std::shared_ptr<Model::Impl> parse(std::string_view bytes, fs::path base_dir, std::string what,
+                                   const LoadOptions& options) {
   auto impl = std::make_shared<Model::Impl>();
   impl->source = what;
   GRAFT_CHECK(!bytes.empty(), what, ": empty file, not an ONNX model");
@@ -107,7 +108,7 @@ std::shared_ptr<Model::Impl> parse(std::string_view bytes, fs::path base_dir, st
   in.SetRecursionLimit(1024);
   bool ok = impl->proto.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
   GRAFT_CHECK(ok, what, ": not a valid ONNX model (protobuf parsing failed: truncated or corrupted file)");
-  index_model(*impl, std::move(base_dir));
+  index_model(*impl, std::move(base_dir), options);
   return impl;
 }
 
@@ -138,7 +139,7 @@ Tensor Model::Impl::initializer(const std::string& name) const {
   return v;
 }
 
-Model Model::load(const fs::path& path) {
+Model Model::load(const fs::path& path, const LoadOptions& options) {
   std::error_code ec;
   GRAFT_CHECK(fs::exists(path, ec), "ONNX model ", path.string(), ": file does not exist");
   GRAFT_CHECK(!fs::is_directory(path, ec), "ONNX model ", path.string(), ": is a directory, not a file");
@@ -148,11 +149,11 @@ Model Model::load(const fs::path& path) {
   GRAFT_CHECK(!f.bad(), "ONNX model ", path.string(), ": read error");
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
-  return Model(parse(bytes, dir, path.string()));
+  return Model(parse(bytes, dir, path.string(), options));
 }
 
-Model Model::from_bytes(std::string_view bytes, fs::path base_dir, std::string what) {
-  return Model(parse(bytes, std::move(base_dir), std::move(what)));
+Model Model::from_bytes(std::string_view bytes, fs::path base_dir, std::string what, const LoadOptions& options) {
+  return Model(parse(bytes, std::move(base_dir), std::move(what), options));
 }
 
 Model model_from_impl(std::shared_ptr<Model::Impl> impl) { return Model(std::move(impl)); }
@@ -161,7 +162,7 @@ Model model_from_proto(::onnx::ModelProto proto, fs::path base_dir, std::string 
   auto impl = std::make_shared<Model::Impl>();
   impl->source = std::move(what);
   impl->proto = std::move(proto);
-  index_model(*impl, std::move(base_dir));
+  index_model(*impl, std::move(base_dir), LoadOptions{});
   return model_from_impl(std::move(impl));
 }
 

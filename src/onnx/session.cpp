@@ -16,12 +16,31 @@ constexpr const char* kRunCounter = "graft.run_counter";
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// SessionOptions::threads for the duration of one run: the thread count is per calling thread (OpenMP's
+// nthreads ICV), so the previous value comes back after it and other threads are not affected.
+class ThreadsForRun {
+ public:
+  explicit ThreadsForRun(int threads) : previous_(threads > 0 ? num_threads() : 0) {
+    if (threads > 0) set_num_threads(threads);
+  }
+  ~ThreadsForRun() {
+    if (previous_ > 0) set_num_threads(previous_);
+  }
+  ThreadsForRun(const ThreadsForRun&) = delete;
+  ThreadsForRun& operator=(const ThreadsForRun&) = delete;
+
+ private:
+  int previous_;
+};
 }  // namespace
 
 InferenceSession::InferenceSession(Model model, SessionOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
   if (!options_.backend) options_.backend = cpu_backend();
   if (options_.cache_capacity == 0) options_.cache_capacity = 1;
+  GRAFT_CHECK(options_.threads >= 0, model_.source(), ": SessionOptions::threads is ", options_.threads,
+              "; it must be 0 (the process-wide setting) or more");
   for (const auto& [op, n] : model_.op_histogram())
     if (op == "RandomNormal" || op == "RandomUniform" || op == "RandomNormalLike" || op == "RandomUniformLike" ||
         op == "Bernoulli" || op == "Multinomial")
@@ -206,6 +225,7 @@ std::shared_ptr<InferenceSession::Entry> InferenceSession::lookup(const std::str
 
 std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::string, IoValue>& inputs,
                                                              const std::vector<std::string>& output_names) {
+  ThreadsForRun threads(options_.threads);
   FlatInputs flat = flatten(inputs);
   std::string key = signature(flat, output_names);
   std::unique_lock<std::mutex> lock(mu_);

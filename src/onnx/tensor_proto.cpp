@@ -144,9 +144,9 @@ std::shared_ptr<DataFile> ExternalDataStore::open(const fs::path& resolved, cons
   // swapped for a symlink since it was resolved).
   std::error_code ec;
   fs::path opened = fs::read_symlink("/proc/self/fd/" + std::to_string(f->fd), ec);
-  GRAFT_CHECK(ec || is_inside(opened, base) || (blobs && is_inside(opened, *blobs)), "external data of tensor '",
-              tensor, "': ", resolved.string(), " resolves to ", opened.string(), ", outside the model's folder ",
-              base.string());
+  GRAFT_CHECK(ec || allow_symlinks_ || is_inside(opened, base) || (blobs && is_inside(opened, *blobs)),
+              "external data of tensor '", tensor, "': ", resolved.string(), " resolves to ", opened.string(),
+              ", outside the model's folder ", base.string());
   files_[resolved] = f;
   return f;
 }
@@ -196,9 +196,10 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
   fs::path resolved = fs::canonical(full, ec);
   GRAFT_CHECK(!ec, "external data of tensor '", name, "': cannot resolve ", full.string(), ": ", ec.message());
   std::optional<fs::path> blobs = hub_blobs_dir(base);
-  GRAFT_CHECK(is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)), "external data of tensor '", name,
-              "': location '", location, "' resolves to ", resolved.string(), ", outside the model's folder ",
-              base.string());
+  GRAFT_CHECK(allow_symlinks_ || is_inside(resolved, base) || (blobs && is_inside(resolved, *blobs)),
+              "external data of tensor '", name, "': location '", location, "' resolves (through a symlink) to ",
+              resolved.string(), ", outside the model's folder ", base.string(),
+              "; allow that with LoadOptions::allow_external_symlinks (graft: --allow-external-symlinks)");
   auto file = open(resolved, base, blobs, name);
   struct stat st{};
   GRAFT_CHECK(fstat(file->fd, &st) == 0, "external data of tensor '", name, "': cannot stat ", resolved.string());

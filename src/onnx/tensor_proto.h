@@ -28,13 +28,15 @@ struct DataFile {
 };
 
 // Resolves and reads external-data files below one folder. Locations must be relative and stay inside the
-// folder (after following symlinks; checked again on the opened file, so a symlink swapped in between
-// cannot redirect the read), and every offset/length must lie inside the file. The bytes are copied into
+// folder by name; after following symlinks too (checked again on the opened file, so a symlink swapped in
+// between cannot redirect the read) unless `allow_symlinks` (LoadOptions::allow_external_symlinks); and
+// every offset/length must lie inside the file. The bytes are copied into
 // the tensor rather than mapped: a file truncated or rewritten while the model is in use then gives an error
 // naming it (a short read), never a SIGBUS in whatever touches the weights later.
 class ExternalDataStore {
  public:
-  explicit ExternalDataStore(std::filesystem::path base_dir) : base_dir_(std::move(base_dir)) {}
+  explicit ExternalDataStore(std::filesystem::path base_dir, bool allow_symlinks = false)
+      : base_dir_(std::move(base_dir)), allow_symlinks_(allow_symlinks) {}
   // The bytes of tensor `t` (whose data_location is EXTERNAL) for `dtype` and `shape`.
   Tensor load(const ::onnx::TensorProto& t, DType dtype, const Shape& shape);
   const std::filesystem::path& base_dir() const { return base_dir_; }
@@ -43,6 +45,7 @@ class ExternalDataStore {
   std::shared_ptr<DataFile> open(const std::filesystem::path& resolved, const std::filesystem::path& base,
                                  const std::optional<std::filesystem::path>& blobs, const std::string& tensor);
   std::filesystem::path base_dir_;
+  bool allow_symlinks_ = false;
   std::mutex mutex_;
   std::map<std::filesystem::path, std::shared_ptr<DataFile>> files_;
 };

@@ -178,7 +178,7 @@ TEST(Embedder, BatchesPadsAndRestoresOrder) {
       EmbedderOptions opt;
       opt.pooling = mode;
       opt.batch_size = batch;
-      opt.pad_id = 7;  // any id: padding is masked out
+      opt.pad.pad_id = 7;  // any id: padding is masked out
       Embedder e(m, opt);
       EXPECT_TRUE(e.feeds_token_type_ids());
       EXPECT_EQ(e.output_name(), "last_hidden_state");
@@ -199,7 +199,7 @@ TEST(Embedder, LeftPaddingAndNormalize) {
   Model m = Model::from_bytes(tiny_encoder(true));
   auto texts = sample_texts();
   EmbedderOptions opt;
-  opt.pad_left = true;
+  opt.pad.left = true;
   opt.batch_size = 3;
   opt.normalize = true;
   opt.pooling = Pooling::LastToken;

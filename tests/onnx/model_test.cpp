@@ -211,6 +211,35 @@ TEST(OnnxExternalData, LoadsTensorsFromSideFiles) {
   EXPECT_TRUE(allclose(Model::load(d.path / "m2.onnx").initializer("w"), Tensor({2.f, 3.f, 4.f, 9.f})));
 }
 
+TEST(OnnxExternalData, ListsTheFilesWithSizesAndPresence) {
+  TempDir d;
+  fs::create_directories(d.path / "weights");
+  write_file(d.path / "weights" / "w.bin", std::string(64, '\0') + float_bytes({1, 2, 3, 4}));
+  write_file(d.path / "m.onnx", external_model("weights/w.bin", 64, 16));
+  auto files = Model::load(d.path / "m.onnx").external_data_files();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].location, "weights/w.bin");
+  EXPECT_EQ(files[0].path, d.path / "weights" / "w.bin");
+  EXPECT_EQ(files[0].tensors, 1);
+  EXPECT_EQ(files[0].bytes_needed, 80u);
+  EXPECT_TRUE(files[0].present);
+  EXPECT_EQ(files[0].size, 80u);
+  // Missing, and without a length entry: the need comes from the tensor's dims (4 floats).
+  write_file(d.path / "m2.onnx", external_model("gone.bin", 8, -1));
+  files = Model::load(d.path / "m2.onnx").external_data_files();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_FALSE(files[0].present);
+  EXPECT_EQ(files[0].size, 0u);
+  EXPECT_EQ(files[0].bytes_needed, 24u);
+  // Inline weights: none.
+  ModelBuilder b;
+  b.input("x", DType::F32, {2});
+  b.initializer("w", Tensor({1.f, 2.f}));
+  b.node("Add", {"x", "w"}, {"z"});
+  b.output("z", DType::F32, {2});
+  EXPECT_TRUE(Model::from_bytes(b.bytes()).external_data_files().empty());
+}
+
 TEST(OnnxExternalData, RefusesLocationsOutsideTheModelFolder) {
   TempDir outer;
   fs::path dir = outer.path / "model";
@@ -248,6 +277,25 @@ TEST(OnnxExternalData, RefusesLocationsOutsideTheModelFolder) {
                     "dotdot.onnx", "escapes");
   // From memory with no folder, external data cannot be resolved.
   EXPECT_THROW_WITH(Model::from_bytes(external_model("ok.bin", 0, 16)).initializer("w"), "tensor 'w'", "folder");
+}
+
+// The opt-in for symlinked external data (a folder of links to weights kept elsewhere, which ONNX Runtime
+// runs): links may then point anywhere, but locations that name a path outside the folder stay refused.
+TEST(OnnxExternalData, SymlinksAnywhereOnlyWhenAllowed) {
+  TempDir outer;
+  fs::path dir = outer.path / "model";
+  fs::create_directories(dir);
+  write_file(outer.path / "weights.bin", float_bytes({5, 6, 7, 8}));
+  fs::create_symlink(outer.path / "weights.bin", dir / "link.bin");
+  write_file(dir / "link.onnx", external_model("link.bin", 0, 16));
+  EXPECT_THROW_WITH(Model::load(dir / "link.onnx").initializer("w"), "outside the model's folder",
+                    "allow_external_symlinks", "--allow-external-symlinks");
+  LoadOptions allow{.allow_external_symlinks = true};
+  EXPECT_TRUE(allclose(Model::load(dir / "link.onnx", allow).initializer("w"), Tensor({5.f, 6.f, 7.f, 8.f})));
+  write_file(dir / "abs.onnx", external_model((outer.path / "weights.bin").string(), 0, 16));
+  EXPECT_THROW_WITH(Model::load(dir / "abs.onnx", allow).initializer("w"), "absolute");
+  write_file(dir / "dotdot.onnx", external_model("../weights.bin", 0, 16));
+  EXPECT_THROW_WITH(Model::load(dir / "dotdot.onnx", allow).initializer("w"), "escapes");
 }
 
 // In a Hugging Face cache, snapshot files are symlinks into the repo's blobs/ folder: allowed there, and

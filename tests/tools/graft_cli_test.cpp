@@ -4,8 +4,6 @@
 // (GRAFT_CLI overrides).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -20,83 +18,13 @@
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
 #include "graft/text/tokenizer.h"
+#include "cli_test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-fs::path graft_binary() {
-  if (const char* env = std::getenv("GRAFT_CLI")) return env;
-  fs::path exe = fs::read_symlink("/proc/self/exe");
-  return exe.parent_path().parent_path() / "tools" / "graft" / "graft";
-}
-
-fs::path shared_dir() { return fs::path(GRAFT_SHARED_DIR); }
-fs::path minilm_tokenizer() { return shared_dir() / "tokenizers" / "minilm_tokenizer.json"; }
-fs::path gpt2_tokenizer() { return shared_dir() / "tokenizers" / "gpt2_tokenizer.json"; }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "graft_cli_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-std::string read_all(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-void write_all(const fs::path& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(s.data(), std::streamsize(s.size()));
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct Result {
-  int status = -1;       // exit status; -1 when it did not exit normally (a signal: a crash)
-  int signal = 0;
-  std::string out, err;
-  std::vector<std::string> lines() const {
-    std::vector<std::string> v;
-    std::istringstream is(out);
-    std::string l;
-    while (std::getline(is, l)) v.push_back(l);
-    return v;
-  }
-};
-
-// Runs graft with `args` (already shell-quoted where needed), `input` on stdin.
-Result run_graft(const std::string& args, const std::string& input = "") {
-  TempDir d;
-  write_all(d.path / "in", input);
-  std::string cmd = quote(graft_binary().string()) + " " + args + " < " + quote((d.path / "in").string()) + " > " +
-                    quote((d.path / "out").string()) + " 2> " + quote((d.path / "err").string());
-  int rc = std::system(cmd.c_str());
-  Result r;
-  if (WIFEXITED(rc)) {
-    r.status = WEXITSTATUS(rc);
-    if (r.status > 128) r.signal = r.status - 128;  // the shell reports a killed child as 128 + signal
-  } else if (WIFSIGNALED(rc)) {
-    r.signal = WTERMSIG(rc);
-  }
-  r.out = read_all(d.path / "out");
-  r.err = read_all(d.path / "err");
-  return r;
-}
+using namespace graft::clitest;
 
 class GraftCli : public ::testing::Test {
  protected:
@@ -308,10 +236,12 @@ TEST_F(GraftTokenize, HugeLine) {
   EXPECT_EQ(json::parse(r.lines()[0])["ids"].size(), 50u);  // gpt2_tokenizer.json truncates at 50
 }
 
-TEST_F(GraftCli, ErrorMessages) {
+// Exit status 2 for usage errors (bad flags, paths that do not exist, missing arguments), 1 for errors
+// while working; messages name what the user gave.
+TEST_F(GraftCli, ErrorMessagesAndExitStatuses) {
   TempDir d;
   Result r = run_graft("embed --model " + quote((d.path / "no_such_model").string()) + " hello");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("no_such_model"), std::string::npos) << r.err;
 
@@ -320,40 +250,47 @@ TEST_F(GraftCli, ErrorMessages) {
   EXPECT_NE(r.err.find("no ONNX model"), std::string::npos) << r.err;
 
   r = run_graft("embed --model " + quote(d.path.string()) + " --format xml hello");
-  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--format"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("xml"), std::string::npos) << r.err;
 
   r = run_graft("embed --model " + quote(d.path.string()) + " --format npy hello");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--output"), std::string::npos) << r.err;
 
   r = run_graft("embed --model " + quote(d.path.string()));
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("no texts"), std::string::npos) << r.err;
 
-  r = run_graft("embed --model " + quote(d.path.string()) + " --input " + quote((d.path / "x").string()) + " hi");
-  EXPECT_EQ(r.status, 1);
+  r = run_graft("embed --model " + quote(d.path.string()) + " --text-file " + quote((d.path / "x").string()) + " hi");
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("not both"), std::string::npos) << r.err;
 
   r = run_graft("embed hello");
-  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
 
+  r = run_graft("embed --model x --no-such-flag hello");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+
   r = run_graft("tokenize --tokenizer " + quote((d.path / "missing.json").string()), "x\n");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("missing.json"), std::string::npos) << r.err;
 
+  // A runtime failure: a file that is not an ONNX model.
+  write_all(d.path / "junk.onnx", "not a model");
+  r = run_graft("info " + quote((d.path / "junk.onnx").string()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("junk.onnx"), std::string::npos) << r.err;
+
   // Offline, a repo id that is not cached fails clearly (and makes no network request).
-  std::string env = "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + quote((d.path / "cache").string()) + " ";
-  std::string cmd = env + quote(graft_binary().string()) + " embed --model graft-test/not-cached hello > " +
-                    quote((d.path / "o").string()) + " 2> " + quote((d.path / "e").string());
-  int rc = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(rc));
-  EXPECT_EQ(WEXITSTATUS(rc), 1);
-  std::string err = read_all(d.path / "e");
-  EXPECT_NE(err.find("graft-test/not-cached"), std::string::npos) << err;
-  EXPECT_NE(err.find("offline"), std::string::npos) << err;
+  r = run_graft("embed --model graft-test/not-cached hello", "",
+                "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + quote((d.path / "cache").string()));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("graft-test/not-cached"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not in the cache"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("offline"), std::string::npos) << r.err;
 }
 
 // ---- graft embed on a Hub-like folder ------------------------------------------------------------------------
@@ -390,9 +327,14 @@ class GraftEmbed : public GraftCli {
   // Reference: tokenize each text alone with the text API (truncation as configured, no padding), run the
   // model on [1, T], pool here.
   static std::vector<std::vector<float>> reference(const std::vector<std::string>& texts, const std::string& mode,
-                                                   bool normalize) {
+                                                   bool normalize, size_t max_length = 0) {
     auto tok = graft::text::Tokenizer::from_file(minilm_tokenizer().string());
     tok.set_padding(std::nullopt);
+    if (max_length) {
+      graft::text::TruncationParams t;
+      t.max_length = max_length;
+      tok.set_truncation(t);
+    }
     graft::onnx::InferenceSession s(graft::onnx::Model::load(repo_ / "onnx" / "model.onnx"));
     std::vector<std::vector<float>> out;
     for (const auto& text : texts) {
@@ -500,48 +442,112 @@ TEST_F(GraftEmbed, InputFileStdinAndOutputFile) {
   std::string lines;
   for (const auto& s : kSentences) lines += s + "\n";
   write_all(d.path / "texts.txt", lines);
-  Result r = run_graft("embed --model " + quote(repo_.string()) + " --input " + quote((d.path / "texts.txt").string()) +
-                       " --output " + quote((d.path / "e.json").string()));
+  Result r = run_graft("embed --model " + quote(repo_.string()) + " --text-file " +
+                       quote((d.path / "texts.txt").string()) + " --output " + quote((d.path / "e.json").string()));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(r.out.empty());
   auto want = reference(kSentences, "mean", false);
-  expect_close(json::parse(read_all(d.path / "e.json")), want, "--input file");
-  r = run_graft("embed --model " + quote(repo_.string()) + " --input -", lines);
+  expect_close(json::parse(read_all(d.path / "e.json")), want, "--text-file file");
+  r = run_graft("embed --model " + quote(repo_.string()) + " --text-file -", lines);
   ASSERT_EQ(r.status, 0) << r.err;
-  expect_close(json::parse(r.out), want, "--input -");
+  expect_close(json::parse(r.out), want, "--text-file -");
 }
 
-TEST_F(GraftEmbed, FromTheHubCacheOffline) {
-  // A Hub cache as huggingface_hub lays it out (refs/main -> commit, snapshots/<commit>/... -> blobs), served
-  // with HF_HUB_OFFLINE=1 so no request is made. modules.json adds a Normalize module.
-  TempDir d;
+// A Hub cache as huggingface_hub lays it out: refs/main -> commit, snapshots/<commit>/<path> -> symlinks into
+// blobs/ (the ONNX loader follows the external-data link there). With `modules`, modules.json adds a
+// Normalize module; without it the repo has no modules.json in the cache.
+fs::path make_hub_cache(const fs::path& cache, const fs::path& model_dir, bool modules) {
   const std::string commit = "0123456789abcdef0123456789abcdef01234567";
-  fs::path repo = d.path / "cache" / "models--graft-test--minilm";
+  fs::path repo = cache / "models--graft-test--minilm";
   fs::path snap = repo / "snapshots" / commit;
   fs::create_directories(repo / "refs");
   fs::create_directories(repo / "blobs");
   fs::create_directories(snap / "onnx");
   write_all(repo / "refs" / "main", commit);
-  write_all(repo / "blobs" / "modules", R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
-      {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
-      {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])");
+  if (modules) {
+    write_all(repo / "blobs" / "modules", R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+        {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+        {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])");
+    fs::create_symlink("../../blobs/modules", snap / "modules.json");
+  }
   fs::copy_file(minilm_tokenizer(), repo / "blobs" / "tokenizer");
-  fs::create_symlink("../../blobs/modules", snap / "modules.json");
   fs::create_symlink("../../blobs/tokenizer", snap / "tokenizer.json");
-  // The model files are hard links (as a cache without symlink support holds copies): an external-data file
-  // that is a symlink into blobs/ is refused by the ONNX loader today (see the report).
-  for (const char* f : {"model.onnx", "minilm_l6_opset14.data"}) fs::create_hard_link(repo_ / "onnx" / f, snap / "onnx" / f);
-  std::string env = "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + quote((d.path / "cache").string()) + " ";
-  std::string cmd = env + quote(graft_binary().string()) + " embed --model graft-test/minilm" + args_for(kSentences) +
-                    " > " + quote((d.path / "out").string()) + " 2> " + quote((d.path / "err").string());
-  int rc = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(rc));
-  ASSERT_EQ(WEXITSTATUS(rc), 0) << read_all(d.path / "err");
-  expect_close(json::parse(read_all(d.path / "out")), reference(kSentences, "mean", true), "hub cache, normalized");
+  fs::create_hard_link(model_dir / "model.onnx", repo / "blobs" / "model");
+  fs::create_hard_link(model_dir / "minilm_l6_opset14.data", repo / "blobs" / "data");
+  fs::create_symlink("../../../blobs/model", snap / "onnx" / "model.onnx");
+  fs::create_symlink("../../../blobs/data", snap / "onnx" / "minilm_l6_opset14.data");
+  return repo;
+}
+
+TEST_F(GraftEmbed, FromTheHubCacheOffline) {
+  // HF_HUB_OFFLINE=1: no request at all; modules.json's Normalize module applies.
+  TempDir d;
+  make_hub_cache(d.path / "cache", repo_ / "onnx", true);
+  Result r = run_graft("embed --model graft-test/minilm" + args_for(kSentences), "",
+                       "HF_HUB_OFFLINE=1 HF_HUB_CACHE=" + quote(d.path / "cache"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_close(json::parse(r.out), reference(kSentences, "mean", true), "hub cache, normalized");
+}
+
+TEST_F(GraftEmbed, FromTheHubCacheWithTheNetworkDown) {
+  // As huggingface_hub: without HF_HUB_OFFLINE but with the Hub unreachable (a closed local port), cached
+  // files are used and optional files the cache lacks (modules.json, 1_Pooling/config.json,
+  // sentence_bert_config.json) count as absent: mean pooling, no normalization.
+  TempDir d;
+  make_hub_cache(d.path / "cache", repo_ / "onnx", false);
+  std::string env = "HF_ENDPOINT=http://127.0.0.1:9 HF_HUB_ETAG_TIMEOUT=5 HF_HUB_CACHE=" + quote(d.path / "cache");
+  Result r = run_graft("embed --model graft-test/minilm" + args_for(kSentences), "", env);
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_close(json::parse(r.out), reference(kSentences, "mean", false), "hub cache, network down");
+  // A required file missing from the cache: the message says the Hub could not be reached.
+  fs::remove(d.path / "cache" / "models--graft-test--minilm" / "snapshots" / "0123456789abcdef0123456789abcdef01234567" /
+             "tokenizer.json");
+  r = run_graft("embed --model graft-test/minilm hello", "", env);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("no tokenizer.json"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot reach"), std::string::npos) << r.err;
+}
+
+// sentence-transformers truncates to sentence_bert_config.json's max_seq_length (not tokenizer.json's own
+// length); --max-length overrides it, up to the model's position table.
+TEST_F(GraftEmbed, TruncationAsSentenceTransformers) {
+  std::string longtext;
+  for (int i = 0; i < 40; ++i) longtext += "token" + std::to_string(i) + " ";
+  const std::vector<std::string> texts = {longtext, "short one"};
+  write_all(repo_ / "sentence_bert_config.json", R"({"max_seq_length": 6, "do_lower_case": false})");
+  Result r = run_graft("embed --model " + quote(repo_.string()) + args_for(texts));
+  fs::remove(repo_ / "sentence_bert_config.json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_close(json::parse(r.out), reference(texts, "mean", false, 6), "max_seq_length 6");
+
+  r = run_graft("embed --model " + quote(repo_.string()) + " --max-length 9" + args_for(texts));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_close(json::parse(r.out), reference(texts, "mean", false, 9), "--max-length 9");
+
+  // Past the 512 rows of MiniLM's position table: an error that says so, at the user's level.
+  r = run_graft("embed --model " + quote(repo_.string()) + " --max-length 600 hello");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--max-length"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("512"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("position"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("/m/"), std::string::npos) << "names an internal node: " << r.err;
+  for (const char* bad : {"0", "-3"}) {
+    r = run_graft("embed --model " + quote(repo_.string()) + " --max-length " + bad + " hello");
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.err.find("--max-length " + std::string(bad) + ": must be at least 1"), std::string::npos) << r.err;
+  }
+  r = run_graft("embed --model " + quote(repo_.string()) + " --batch 0 hello");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--batch 0: must be at least 1"), std::string::npos) << r.err;
+  EXPECT_LT(r.err.size(), 200u) << r.err;
+  r = run_graft("embed --model " + quote(repo_.string()) + " --output " + quote(std::string("/nonexistent/dir/x.json")) + " hello");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("folder /nonexistent/dir does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(".tmp"), std::string::npos) << r.err;
 }
 
 TEST_F(GraftEmbed, InvalidUtf8TextIsAnError) {
-  Result r = run_graft("embed --model " + quote(repo_.string()) + " --input -", "fine\nbad \xff byte\n");
+  Result r = run_graft("embed --model " + quote(repo_.string()) + " --text-file -", "fine\nbad \xff byte\n");
   EXPECT_EQ(r.signal, 0);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("text 2"), std::string::npos) << r.err;

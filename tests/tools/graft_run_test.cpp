@@ -2,14 +2,14 @@
 // would, on small models built here; outputs are read back and checked against values computed here.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "../onnx/onnx_test_util.h"
+#include "cli_test_util.h"
+#include "onnx/onnx_test_util.h"
 
 namespace graft::onnx {
 namespace {
@@ -17,23 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ModelBuilder;
 
-fs::path graft_binary() {
-  if (const char* env = std::getenv("GRAFT_CLI")) return env;
-  fs::path exe = fs::read_symlink("/proc/self/exe");
-  return exe.parent_path().parent_path() / "tools" / "graft" / "graft";
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
+using clitest::graft_binary;
+using clitest::read_all;
+using clitest::Result;
 
 // Runs `command_line` with stdout and stderr captured in files of `dir`.
 Result run_command(const std::string& command_line, const fs::path& dir) {

@@ -1,38 +1,75 @@
 #pragma once
-// The `graft` subcommands that live outside main.cpp: each adds itself to the CLI11 app and runs from the
-// options it registered. main.cpp calls run_*() when the subcommand was given.
+// The `graft` subcommands. Each adds itself to the CLI11 app (its flags into an Args struct) and runs from
+// those values; main.cpp dispatches and turns errors into exit statuses (0 ok, 1 runtime error, 2 usage
+// error). The work itself is graft::app's; these files parse and check arguments and print results.
 #include <CLI/CLI.hpp>
 
-#include <iostream>
-
-#include <cstddef>
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 namespace graft::cli {
 
-// graft embed --model ID_OR_DIR [--revision R] [--normalize] [--batch N] [--format json|npy] [--output FILE]
-//             [TEXT... | --input FILE]
+// graft info MODEL [--format text|json]                                                   (model_commands.cpp)
+struct InfoArgs {
+  std::string model, format;
+  bool allow_symlinks = false;
+};
+CLI::App* add_info_command(CLI::App& app, InfoArgs& args);
+int run_info(const InfoArgs& args);
+
+// graft run MODEL [--input NAME=FILE.npy]... [--dims SYMBOL=N,...] [--output-dir DIR] [--threads N] [--device D]
+struct RunArgs {
+  std::string model, output_dir, device;
+  std::vector<std::string> inputs, dims;
+  int threads = 0;
+  bool allow_symlinks = false;
+};
+CLI::App* add_run_command(CLI::App& app, RunArgs& args);
+int run_run(const RunArgs& args);
+
+// graft bench MODEL [--input ...] [--dims ...] [--threads N] [--warmup W] [--runs R] [--format text|json]
+struct BenchArgs {
+  std::string model, device, format;
+  std::vector<std::string> inputs, dims;
+  int threads = 0, warmup = 3, runs = 20;
+  bool allow_symlinks = false;
+};
+CLI::App* add_bench_command(CLI::App& app, BenchArgs& args);
+int run_bench(const BenchArgs& args);
+
+// graft ops [--format text|markdown|json]
+struct OpsArgs {
+  std::string format;
+};
+CLI::App* add_ops_command(CLI::App& app, OpsArgs& args);
+int run_ops(const OpsArgs& args);
+
+// graft embed --model ID_OR_DIR [TEXT... | --text-file FILE] [--format json|npy] [--output FILE] ...  (embed.cpp)
 struct EmbedArgs {
-  std::string model, revision = "main", format = "json", output, input, pooling;
+  std::string model, revision = "main", format, output, text_file, pooling, device;
   std::vector<std::string> texts;
-  bool normalize = false;
-  size_t batch = 32;
-  size_t max_length = 0;
+  bool normalize = false, allow_symlinks = false;
+  int64_t batch = 32, max_length = -1;  // -1: not given
   int threads = 0;
 };
 CLI::App* add_embed_command(CLI::App& app, EmbedArgs& args);
 int run_embed(const EmbedArgs& args);
 
-// graft tokenize --tokenizer FILE [--pair] [--jsonl] [--no-special] [--byte-offsets] < lines
+// graft tokenize --tokenizer FILE|DIR|REPO_ID [TEXT... | --text-file FILE] [--pair] [--jsonl] ...  (tokenize.cpp)
 struct TokenizeArgs {
-  std::string tokenizer;
-  bool pair = false, jsonl = false, no_special = false, byte_offsets = false;
+  std::string tokenizer, revision = "main", text_file, output;
+  std::vector<std::string> texts;
+  bool pair = false, jsonl = false, no_special = false, byte_offsets = false, no_padding = false,
+       no_truncation = false;
+  int64_t max_length = -1;  // -1: not given
+  int threads = 0;
 };
 CLI::App* add_tokenize_command(CLI::App& app, TokenizeArgs& args);
-// Reads `in` to its end and writes one JSON line per input line; returns the exit status (1 when any line
-// failed; such lines print {"error": ..., "line": N} so that output lines still match input lines).
+// Reads `in` (or the texts / --text-file of `args`) and writes one JSON line per input line to `out` (or
+// --output); returns the exit status (1 when any line failed; such lines print {"error": ..., "line": N}
+// so that output lines still match input lines).
 int run_tokenize(const TokenizeArgs& args, std::istream& in, std::ostream& out);
 
 }  // namespace graft::cli

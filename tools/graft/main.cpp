@@ -1,252 +1,70 @@
-// graft: the command line.
-//   graft info MODEL
-//   graft run MODEL [--input NAME=FILE.npy]... [--dims SYMBOL=N,...] [--output-dir DIR]
-//   graft bench MODEL [--input ...] [--dims ...] [--threads N] [--warmup W] [--runs R] [--json]
-//   graft ops [--markdown]
-//   graft embed --model ID_OR_DIR [--revision R] [--normalize] [--batch N] [--format json|npy] [--output FILE]
-//               [TEXT... | --input FILE]                                        (embed.cpp)
-//   graft tokenize --tokenizer FILE [--pair] [--jsonl] [--no-special] < lines   (tokenize.cpp)
+// graft: the command line. Subcommands (docs/cli.md):
+//   graft info MODEL                         (model_commands.cpp)
+//   graft run MODEL ...                      (model_commands.cpp)
+//   graft bench MODEL ...                    (model_commands.cpp)
+//   graft ops                                (model_commands.cpp)
+//   graft embed --model ID_OR_DIR ...        (embed.cpp)
+//   graft tokenize --tokenizer SPEC ...      (tokenize.cpp)
+// Exit status: 0 success, 1 an error while working (a bad model, a failed download), 2 a usage error
+// (an unknown flag, a missing or bad value: CLI11's parse errors and app::UsageError).
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <iostream>
-#include <sstream>
 
 #include "commands.h"
-#include "graft/app/benchmark.h"
-#include "graft/app/model_inputs.h"
-#include "graft/backend/backend.h"
-#include "graft/onnx/model.h"
-#include "graft/onnx/session.h"
+#include "graft/app/errors.h"
+
+#ifndef GRAFT_VERSION
+#define GRAFT_VERSION "unknown"
+#endif
 
 namespace {
-
-using namespace graft;
-namespace gonnx = graft::onnx;
-using graft::onnx::Model;
-namespace fs = std::filesystem;
-
-// The model's inputs: those given on the command line plus generated ones (notes on stderr unless quiet).
-std::map<std::string, Tensor> model_inputs(const Model& m, const std::vector<std::string>& input_specs,
-                                           const std::vector<std::string>& dim_specs, bool quiet) {
-  app::CompletedInputs c = app::complete_inputs(m, app::read_named_inputs(input_specs), app::parse_dims(dim_specs));
-  if (!quiet)
-    for (const auto& n : c.notes) std::cerr << "note: " << n << "\n";
-  return c.inputs;
-}
-
-std::string sanitize(const std::string& name) {
-  std::string s = name;
-  for (char& ch : s)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-')) ch = '_';
-  return s.empty() ? "_" : s;
-}
-
-std::string summary(const Tensor& t) {
-  std::ostringstream os;
-  os << dtype_name(t.dtype()) << t.shape();
-  if (t.size() > 0 && t.dtype() != DType::Bool) {
-    auto v = t.to_vector<double>();
-    double lo = v[0], hi = v[0], sum = 0;
-    for (double x : v) {
-      lo = std::min(lo, x);
-      hi = std::max(hi, x);
-      sum += x;
-    }
-    os << "  min " << lo << "  max " << hi << "  mean " << sum / double(v.size());
-  }
-  os << "\n    " << t.str(3);
-  return os.str();
-}
-
-int cmd_info(const std::string& path) {
-  Model m = Model::load(path);
-  std::cout << "model: " << path << "\n";
-  std::cout << "producer: " << m.producer() << "  ir_version: " << m.ir_version() << "\n";
-  std::cout << "opsets:";
-  for (const auto& o : m.opsets()) std::cout << " " << (o.domain.empty() ? "ai.onnx" : o.domain) << "=" << o.version;
-  std::cout << "\ninputs:\n";
-  for (const auto& i : m.inputs()) std::cout << "  " << (i.dtype ? i.str() : i.name + ": " + i.type) << "\n";
-  std::cout << "outputs:\n";
-  for (const auto& o : m.outputs()) std::cout << "  " << (o.dtype ? o.str() : o.name + ": " + o.type) << "\n";
-  auto names = m.initializer_names();
-  std::cout << "parameters: " << m.parameter_count() << " (in " << names.size() << " initializers)\n";
-  for (const auto& [k, v] : m.metadata()) std::cout << "metadata: " << k << " = " << v << "\n";
-  std::cout << "ops:\n";
-  auto hist = m.op_histogram();
-  std::vector<std::pair<std::string, int>> ops(hist.begin(), hist.end());
-  std::sort(ops.begin(), ops.end(), [](auto& a, auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
-  for (const auto& [op, n] : ops) std::printf("  %6d  %s\n", n, op.c_str());
-  auto unsupported = m.unsupported_ops();
-  if (unsupported.empty()) {
-    std::cout << "unsupported ops: none\n";
-  } else {
-    std::cout << "unsupported ops (" << unsupported.size() << "):\n";
-    for (const auto& u : unsupported) std::cout << "  " << u.str() << "\n";
-  }
-  return 0;
-}
-
-int cmd_run(const std::string& path, const std::vector<std::string>& input_specs, const std::vector<std::string>& dim_specs,
-            const std::string& out_dir) {
-  Model m = Model::load(path);
-  auto inputs = model_inputs(m, input_specs, dim_specs, false);
-  gonnx::InferenceSession s(m);
-  std::map<std::string, gonnx::IoValue> in;
-  for (auto& [name, t] : inputs) in[name] = gonnx::IoValue::of(t);
-  auto outs = s.run_values(in);
-  if (!out_dir.empty()) fs::create_directories(out_dir);
-  auto write = [&](const std::string& label, const std::string& file, const Tensor& t) {
-    std::cout << label << ": " << summary(t) << "\n";
-    if (!out_dir.empty()) {
-      fs::path p = fs::path(out_dir) / (sanitize(file) + ".npy");
-      write_npy(p, t);
-      std::cout << "  -> " << p.string() << "\n";
-    }
-  };
-  for (const auto& o : m.outputs()) {
-    auto it = outs.find(o.name);
-    if (it == outs.end()) continue;
-    const gonnx::IoValue& v = it->second;
-    if (v.kind == gonnx::IoValue::Kind::Tensor) {
-      write(o.name, o.name, v.tensor);
-    } else if (v.kind == gonnx::IoValue::Kind::None) {
-      std::cout << o.name << ": absent (empty optional)\n";
-    } else {
-      // A sequence: one file per element, <name>_<index>.npy.
-      std::cout << o.name << ": sequence of " << v.sequence.size() << " tensors\n";
-      for (size_t k = 0; k < v.sequence.size(); ++k)
-        write(o.name + "[" + std::to_string(k) + "]", o.name + "_" + std::to_string(k), v.sequence[k]);
-    }
-  }
-  return 0;
-}
-
-int cmd_bench(const std::string& path, const std::vector<std::string>& input_specs, const std::vector<std::string>& dim_specs,
-              int threads, int warmup, int runs, bool json) {
-  if (threads > 0) set_num_threads(threads);
-  GRAFT_CHECK(runs >= 1 && warmup >= 0, "--runs must be >= 1 and --warmup >= 0");
-  Model m = Model::load(path);
-  auto inputs = model_inputs(m, input_specs, dim_specs, json);
-  gonnx::InferenceSession s(m);
-  app::BenchmarkResult r = app::benchmark(s, inputs, warmup, runs);
-  if (json) {
-    nlohmann::json j;
-    j["model"] = path;
-    j["threads"] = num_threads();
-    nlohmann::json ins = nlohmann::json::object();
-    for (const auto& [n, t] : inputs) ins[n] = t.shape().dims();
-    j["inputs"] = ins;
-    j["trace_ms"] = r.trace_ms;
-    j["compile_ms"] = r.compile_ms;
-    j["first_run_ms"] = r.first_run_ms;
-    j["warmup"] = warmup;
-    j["runs"] = runs;
-    j["min_ms"] = r.min_ms;
-    j["median_ms"] = r.median_ms;
-    j["p90_ms"] = r.p90_ms;
-    j["mean_ms"] = r.mean_ms;
-    j["max_ms"] = r.max_ms;
-    std::cout << j.dump() << "\n";
-  } else {
-    std::printf("model: %s  threads: %d\n", path.c_str(), num_threads());
-    for (const auto& [n, t] : inputs) std::cout << "input " << n << ": " << dtype_name(t.dtype()) << t.shape() << "\n";
-    std::printf("compile (trace + compile): %.3f ms (trace %.3f ms)\n", r.compile_ms, r.trace_ms);
-    std::printf("first run:                 %.3f ms\n", r.first_run_ms);
-    std::printf("latency over %d runs:      min %.3f  median %.3f  p90 %.3f  mean %.3f ms\n", runs, r.min_ms,
-                r.median_ms, r.p90_ms, r.mean_ms);
-  }
-  return 0;
-}
-
-std::string range_str(const gonnx::SupportedOp& o) {
-  if (!o.domain.empty()) return std::to_string(o.since) + "+";
-  int until = o.until ? o.until : gonnx::kMaxOpset;
-  return std::to_string(std::max(o.since, 7)) + "-" + std::to_string(until);
-}
-
-int cmd_ops(bool markdown) {
-  auto ops = gonnx::supported_ops();
-  // Merge rows of the same op (several since-versions) into one range.
-  std::vector<gonnx::SupportedOp> merged;
-  for (const auto& o : ops) {
-    if (!merged.empty() && merged.back().domain == o.domain && merged.back().op_type == o.op_type) {
-      merged.back().until = o.until;
-      if (!o.note.empty()) merged.back().note = o.note;
-      continue;
-    }
-    if (o.domain.empty() && o.until && o.until < 7) continue;  // only before opset 7
-    merged.push_back(o);
-  }
-  if (markdown) {
-    std::cout << "| domain | op | opsets | notes |\n|---|---|---|---|\n";
-    for (const auto& o : merged)
-      std::cout << "| " << (o.domain.empty() ? "ai.onnx" : o.domain) << " | " << o.op_type << " | " << range_str(o)
-                << " | " << o.note << " |\n";
-  } else {
-    std::printf("%-14s %-34s %-8s %s\n", "domain", "op", "opsets", "notes");
-    for (const auto& o : merged)
-      std::printf("%-14s %-34s %-8s %s\n", o.domain.empty() ? "ai.onnx" : o.domain.c_str(), o.op_type.c_str(),
-                  range_str(o).c_str(), o.note.c_str());
-    std::printf("%zu ops\n", merged.size());
-  }
-  return 0;
-}
-
+constexpr int kRuntimeError = 1;
+constexpr int kUsageError = 2;
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace graft::cli;
   CLI::App app{"graft: ONNX models into a C++ machine-learning framework"};
+  app.set_version_flag("--version", std::string("graft ") + GRAFT_VERSION);
   app.require_subcommand(1);
+  app.footer("Exit status: 0 success, 1 error, 2 usage error. `graft SUBCOMMAND --help` lists its flags.");
 
-  std::string model, out_dir;
-  std::vector<std::string> inputs, dims;
-  int threads = 0, warmup = 3, runs = 20;
-  bool json = false, markdown = false;
+  InfoArgs info_args;
+  RunArgs run_args;
+  BenchArgs bench_args;
+  OpsArgs ops_args;
+  EmbedArgs embed_args;
+  TokenizeArgs tokenize_args;
+  auto* info = add_info_command(app, info_args);
+  auto* run = add_run_command(app, run_args);
+  auto* bench = add_bench_command(app, bench_args);
+  auto* ops = add_ops_command(app, ops_args);
+  auto* embed = add_embed_command(app, embed_args);
+  auto* tokenize = add_tokenize_command(app, tokenize_args);
 
-  auto* info = app.add_subcommand("info", "opsets, inputs/outputs, op histogram, parameters, unsupported ops");
-  info->add_option("MODEL", model, "the .onnx file")->required();
-
-  auto* run = app.add_subcommand("run", "run a model; missing inputs get seeded random values");
-  run->add_option("MODEL", model, "the .onnx file")->required();
-  run->add_option("--input", inputs, "NAME=FILE.npy (repeatable)");
-  run->add_option("--dims", dims, "SYMBOL=N,... extents of symbolic dimensions for generated inputs");
-  run->add_option("--output-dir", out_dir, "write each output to DIR/<name>.npy");
-
-  auto* bench = app.add_subcommand("bench", "compile time, first-run time and latency percentiles");
-  bench->add_option("MODEL", model, "the .onnx file")->required();
-  bench->add_option("--input", inputs, "NAME=FILE.npy (repeatable)");
-  bench->add_option("--dims", dims, "SYMBOL=N,...");
-  bench->add_option("--threads", threads, "threads (0: all cores)");
-  bench->add_option("--warmup", warmup, "untimed runs before measuring");
-  bench->add_option("--runs", runs, "timed runs");
-  bench->add_flag("--json", json, "print one JSON object");
-
-  auto* ops = app.add_subcommand("ops", "the supported ONNX ops with their opset ranges");
-  ops->add_flag("--markdown", markdown, "print a Markdown table");
-
-  graft::cli::EmbedArgs embed_args;
-  auto* embed = graft::cli::add_embed_command(app, embed_args);
-  graft::cli::TokenizeArgs tokenize_args;
-  auto* tokenize = graft::cli::add_tokenize_command(app, tokenize_args);
-
-  CLI11_PARSE(app, argc, argv);
   try {
-    if (*info) return cmd_info(model);
-    if (*run) return cmd_run(model, inputs, dims, out_dir);
-    if (*bench) return cmd_bench(model, inputs, dims, threads, warmup, runs, json);
-    if (*ops) return cmd_ops(markdown);
-    if (*embed) return graft::cli::run_embed(embed_args);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints help / version (status 0) or the parse error
+    return rc == 0 ? 0 : kUsageError;
+  }
+  try {
+    if (*info) return run_info(info_args);
+    if (*run) return run_run(run_args);
+    if (*bench) return run_bench(bench_args);
+    if (*ops) return run_ops(ops_args);
+    if (*embed) return run_embed(embed_args);
     if (*tokenize) {
       std::ios::sync_with_stdio(false);
-      return graft::cli::run_tokenize(tokenize_args, std::cin, std::cout);
+      return run_tokenize(tokenize_args, std::cin, std::cout);
     }
+  } catch (const graft::app::UsageError& e) {
+    std::cerr << "graft: error: " << e.what() << "\n";
+    return kUsageError;
   } catch (const std::exception& e) {
     std::cerr << "graft: error: " << e.what() << "\n";
-    return 1;
+    return kRuntimeError;
   }
   return 0;
 }

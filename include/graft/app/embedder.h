@@ -16,11 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "graft/app/encode.h"
 #include "graft/app/model_source.h"
 #include "graft/core/tensor.h"
 #include "graft/onnx/model.h"
 #include "graft/onnx/session.h"
-#include "graft/text/tokenizer.h"
 
 namespace graft::app {
 
@@ -56,6 +56,7 @@ PoolingConfig parse_pooling_config(std::string_view json, const std::string& wha
 //   modules.json                              (optional) names the Pooling folder and a Normalize module
 //   1_Pooling/config.json                     (optional; the folder modules.json names) pooling mode
 //   sentence_bert_config.json                 (optional) max_seq_length
+//   config.json, tokenizer_config.json        (optional) max_position_embeddings, model_max_length
 struct EmbeddingModel {
   Model model;
   std::filesystem::path model_path;
@@ -64,13 +65,20 @@ struct EmbeddingModel {
   std::optional<std::filesystem::path> pooling_config_path;  // where `pooling` came from, if anywhere
   bool normalize = false;                // modules.json lists a Normalize module
   std::optional<size_t> max_seq_length;  // from sentence_bert_config.json
+  // The most tokens the encoder takes: config.json's max_position_embeddings, else the rows of its
+  // position-embedding table (an initializer named *position_embeddings*), lowered to tokenizer_config.json's
+  // model_max_length when that is smaller; unset when none is known. `max_positions_source` says which.
+  std::optional<size_t> max_positions;
+  std::string max_positions_source;
 };
 
+// Files are read through `source` (a local folder or a Hub repo, graft/app/model_source.h); `load` applies
+// to the ONNX model (LoadOptions::allow_external_symlinks).
+EmbeddingModel load_embedding_model(const ModelSource& source, const onnx::LoadOptions& load = {});
 // `what` names the source in error messages ("folder /x/y", "Hub repo org/name@main").
 EmbeddingModel load_embedding_model(const RepoFileFetcher& fetch, const std::string& what);
 // A local folder laid out like the Hub repository.
 EmbeddingModel load_embedding_model(const std::filesystem::path& folder);
-EmbeddingModel load_embedding_model(const ModelSource& source);
 
 // ---- batching and pooling -----------------------------------------------------------------------------
 
@@ -85,22 +93,11 @@ Tensor pool_tokens(const Tensor& token_states, const Tensor& attention_mask, Poo
 // Each row of a float32 [N, H] tensor divided by max(L2 norm, 1e-12), as torch.nn.functional.normalize.
 Tensor l2_normalize_rows(const Tensor& x);
 
-// One tokenized text (the attention mask is all ones when empty), in the int64 ids models take.
-struct TokenizedText {
-  std::vector<int64_t> ids;
-  std::vector<int64_t> type_ids;  // zeros when empty
-  std::vector<int64_t> attention_mask;
-  // A tokenizer's encoding (uint32 ids) as int64 vectors.
-  static TokenizedText from(const text::Encoding& e);
-};
-
 struct EmbedderOptions {
   Pooling pooling = Pooling::Mean;
   bool normalize = false;
   size_t batch_size = 32;
-  int64_t pad_id = 0;
-  int64_t pad_type_id = 0;
-  bool pad_left = false;
+  PadSpec pad;  // what padding positions hold (masked out, so any id works) and on which side
   // The model output holding token states; empty: last_hidden_state, token_embeddings, else the first
   // output. An output of rank 2 is taken as already pooled.
   std::string output_name;

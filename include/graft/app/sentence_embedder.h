@@ -20,10 +20,13 @@ struct SentenceEmbedderOptions {
   std::string revision = "main";   // of a Hub repo
   std::optional<Pooling> pooling;  // overrides the model's pooling config
   bool normalize = false;          // L2-normalize (also done when modules.json lists a Normalize module)
-  size_t batch_size = 32;          // texts per model run
-  // Truncation length in tokens; unset: as the model says (see SentenceEmbedder).
+  size_t batch_size = 32;          // texts per model run (at least 1)
+  // Truncation length in tokens, at least 1 and at most what the model takes. Unset, as
+  // sentence-transformers does: sentence_bert_config.json's max_seq_length, else the model's position
+  // limit (EmbeddingModel::max_positions), else tokenizer.json's own truncation.
   std::optional<size_t> max_length;
-  SessionOptions session;
+  SessionOptions session;    // backend, threads, ...
+  onnx::LoadOptions load;    // how the ONNX model is loaded (symlinked external data)
 };
 
 class SentenceEmbedder {
@@ -33,7 +36,8 @@ class SentenceEmbedder {
   SentenceEmbedder(EmbeddingModel model, SentenceEmbedderOptions options = {});
 
   // float32 [texts, hidden], row i for texts[i]. A text that is not valid UTF-8 is an error naming it
-  // ("text 2: ...", counted from 1).
+  // ("text 2: ...", counted from 1). Bad option values (max_length 0 or past the model's positions,
+  // batch_size 0) are app::UsageErrors, thrown by the constructor.
   Tensor embed(const std::vector<std::string>& texts);
 
   const EmbeddingModel& model() const { return model_; }
@@ -51,5 +55,8 @@ class SentenceEmbedder {
 // Embeddings [N, H] as a JSON array with one array of floats per row, each float in the shortest form that
 // reads back as the same float32 (NaN and Inf, which JSON lacks, as null).
 std::string embeddings_to_json(const Tensor& embeddings);
+
+// Writes text to `path` atomically (a temporary file in the same folder, renamed over it).
+void write_text_file(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace graft::app

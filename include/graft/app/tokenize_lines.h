@@ -27,6 +27,7 @@ struct TokenizeLinesOptions {
   bool jsonl = false;  // each line is a JSON string, or (a pair) a JSON array of two strings
   bool add_special_tokens = true;
   OffsetUnit offsets = OffsetUnit::Chars;
+  size_t threads = 1;  // lines encoded at once (each line alone, so the output does not depend on it)
 };
 
 // Reads `in` to its end and writes one JSON object per input line to `out`, keys in the order ids,
@@ -35,5 +36,8 @@ struct TokenizeLinesOptions {
 // output line N answers input line N. Returns 0, or 1 when any line failed.
 int tokenize_lines(const text::Tokenizer& tokenizer, const TokenizeLinesOptions& options, std::istream& in,
                    std::ostream& out, std::ostream& err);
+// The same over lines already read (command-line arguments, say).
+int tokenize_lines(const text::Tokenizer& tokenizer, const TokenizeLinesOptions& options,
+                   const std::vector<std::string>& lines, std::ostream& out, std::ostream& err);
 
 }  // namespace graft::app

@@ -58,6 +58,16 @@ struct UnsupportedOp {
   std::string str() const;
 };
 
+// How Model::load treats the files beside the model.
+struct LoadOptions {
+  // External data. Locations must be relative and must not name a path outside the model's folder
+  // (absolute paths and '..' are always refused). A data file that is a symlink must also resolve inside
+  // the folder, or, for a model in a Hugging Face cache snapshot, inside the repo's blobs/, unless this
+  // is set: then a symlink may point anywhere (a folder of links to weights kept elsewhere), as ONNX
+  // Runtime allows. Off by default so that an unpacked archive cannot make a model read arbitrary files.
+  bool allow_external_symlinks = false;
+};
+
 // How a trace turns initializers into nodes. Default: graph constants. A training context hooks this to
 // make trainable float initializers variables.
 using InitializerHook = std::function<Node(Graph& graph, const std::string& name, const Tensor& value)>;
@@ -121,11 +131,11 @@ class Model {
   struct Impl;
 
   // Parses `path`; external-data files are resolved relative to its folder and mapped on first use.
-  static Model load(const std::filesystem::path& path);
+  static Model load(const std::filesystem::path& path, const LoadOptions& options = {});
   // Parses a serialized ModelProto; `base_dir` is where external data is looked up (none when empty);
   // `what` names the buffer in errors.
   static Model from_bytes(std::string_view bytes, std::filesystem::path base_dir = {},
-                          std::string what = "<memory>");
+                          std::string what = "<memory>", const LoadOptions& options = {});
 
   const std::string& source() const;  // the path or `what` it was loaded from
   // Graph inputs that need a value (initializers that are also listed as inputs are excluded).

@@ -31,6 +31,9 @@ struct SessionOptions {
   size_t cache_capacity = 16;  // compiled signatures kept
   CompileOptions compile;
   std::shared_ptr<Backend> backend;  // cpu_backend() when unset
+  // Threads this session's runs use (graft's kernels and oneDNN), as ONNX Runtime's intra-op threads;
+  // 0: the process-wide setting (graft::set_num_threads, all cores by default).
+  int threads = 0;
   // Evaluates single ops on the host while tracing (TraceOptions::evaluate): known shapes and values, and
   // the prefixes of staged traces. Values known while tracing are host tensors whatever the backend.
   OpEvaluator evaluate = host_evaluator();
