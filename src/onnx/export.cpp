@@ -1294,8 +1294,8 @@ void save_graph(const Graph& graph, const std::filesystem::path& path, const Exp
     }
     size_t offset = (data_size + 63) / 64 * 64;
     p->set_data_location(TensorProto::EXTERNAL);
-    auto add = [&](const char* k, const std::string& v) {
-      auto* e = p->add_external_data();
+    auto add = [proto = p](const char* k, const std::string& v) {  // (clang 14 cannot capture a structured binding)
+      auto* e = proto->add_external_data();
       e->set_key(k);
       e->set_value(v);
     };

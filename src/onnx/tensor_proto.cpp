@@ -164,8 +164,8 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
       } catch (const std::exception&) {
         used = 0;
       }
-      GRAFT_CHECK(used == v.size() && x >= 0, "external data of tensor '", name, "': ", kv.key(), " '", v,
-                  "' is not a non-negative integer");
+      GRAFT_CHECK(used == v.size() && x >= 0, "external data of tensor '", name, "': ", kv.key(), " ", v,
+                  " is not a non-negative integer");
       return int64_t(x);
     };
     if (kv.key() == "location")
