@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/bool_data.h"
 #include "graft/core/limits.h"
 
 namespace graft::onnx {
@@ -221,6 +222,7 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
                 "checked (changed while the model was loaded?)");
     done += uint64_t(r);
   }
+  normalize_bool_bytes(out);
   return out;
 }
 
@@ -266,7 +268,9 @@ Tensor tensor_from_proto(const TensorProto& t, ExternalDataStore* store, const s
   if (t.has_raw_data()) {
     GRAFT_CHECK(t.raw_data().size() == need, what, ": raw_data holds ", t.raw_data().size(), " bytes, but ",
                 dtype_name(*dtype), shape, " needs ", need);
-    return Tensor::from_bytes(*dtype, shape, t.raw_data().data(), need);
+    Tensor out = Tensor::from_bytes(*dtype, shape, t.raw_data().data(), need);
+    normalize_bool_bytes(out);
+    return out;
   }
   switch (*dtype) {
     case DType::F32: return from_field<float>(*dtype, shape, t.float_data(), what, "float_data");
