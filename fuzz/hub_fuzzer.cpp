@@ -10,6 +10,7 @@
 //   body bytes...
 //
 // The n-th request gets the n-th response (404 after the last). Every call starts from an empty cache.
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -125,6 +126,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const graft::Error&) {
   }
+  // Whatever the server said, nothing may be written outside the cache folder (a header used as a path
+  // component, "../x", would land next to it, in the scratch folder).
+  for (const auto& e : std::filesystem::directory_iterator(graft::fuzz::scratch_dir()))
+    if (e.path() != cache) {
+      std::fprintf(stderr, "hub: a response made the client write %s outside the cache %s\n", e.path().c_str(),
+                   cache.c_str());
+      std::abort();
+    }
   std::error_code ec;
   std::filesystem::remove_all(cache, ec);
   return 0;

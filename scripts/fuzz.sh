@@ -5,8 +5,9 @@
 #   bash scripts/fuzz.sh --ci                 build, then each harness for $GRAFT_FUZZ_CI_SECONDS (10) seconds
 #                                             on its committed corpus (what CI does)
 #   bash scripts/fuzz.sh HARNESS SECONDS      one long run: nice -n 19, a working corpus in
-#                                             build-asan/work/HARNESS (seeded from fuzz/corpus/HARNESS and
-#                                             fuzz/extra/HARNESS when present), crashes in build-asan/findings/HARNESS,
+#                                             build-asan/work/HARNESS (seeded from fuzz/corpus/HARNESS, past findings
+#                                             and build-asan/extra/HARNESS when present: e.g. the ONNX conformance
+#                                             models), crashes in build-asan/findings/HARNESS,
 #                                             the final figures appended to build-asan/fuzz-log.tsv
 #   bash scripts/fuzz.sh --build-only
 # Harnesses: npy tokenizer checkpoint onnx hub. Environment: GRAFT_FUZZ_BUILD (build-asan), GRAFT_JOBS (2).
@@ -85,7 +86,7 @@ case "${1:-}" in
     [ -x "$BUILD/fuzz/fuzz_$h" ] || build
     mkdir -p "$BUILD/work/$h" "$BUILD/findings/$h"
     seeds="fuzz/corpus/$h tests/robustness/fuzz_findings/$h"
-    [ -d "fuzz/extra/$h" ] && seeds="$seeds fuzz/extra/$h"
+    [ -d "$BUILD/extra/$h" ] && seeds="$seeds $BUILD/extra/$h"
     log="$BUILD/findings/$h/run-$(date +%Y%m%d-%H%M%S).log"
     # Wall time is what -max_total_time bounds; CPU time (user + sys, what docs/robustness.md reports)
     # is less on a shared machine at nice 19.

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/bool_data.h"
 
 namespace graft {
 
@@ -156,7 +157,9 @@ SafetensorsFile parse_safetensors(const void* data, size_t nbytes, const std::st
     GRAFT_CHECK(en - b == want, tw, ": ", en - b, " bytes for ", e["dtype"].get<std::string>(), shape, " which needs ",
                 want);
     ranges.push_back({b, en, name});
-    out.tensors.emplace_back(name, Tensor::from_bytes(dt, shape, base + b, size_t(want)));
+    Tensor value = Tensor::from_bytes(dt, shape, base + b, size_t(want));
+    normalize_bool_bytes(value);
+    out.tensors.emplace_back(name, std::move(value));
   }
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

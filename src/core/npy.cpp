@@ -8,6 +8,7 @@
 
 #include "graft/core/tensor.h"
 #include "core/atomic_file.h"
+#include "core/bool_data.h"
 
 namespace graft {
 
@@ -219,9 +220,11 @@ Tensor parse_npy(const void* data, size_t nbytes, const std::string& what) {
   uint64_t need = uint64_t(shape.size()) * dtype_size(h.dtype);
   GRAFT_CHECK(nbytes - data_start >= need, what, ": truncated .npy data: shape ", shape, " ", dtype_name(h.dtype),
               " needs ", need, " bytes, file has ", nbytes - data_start);
-  if (!h.fortran || shape.rank() < 2) return Tensor::from_bytes(h.dtype, shape, p + data_start, size_t(need));
   std::vector<int64_t> rev(h.dims.rbegin(), h.dims.rend());
-  return fortran_to_c(Tensor::from_bytes(h.dtype, Shape(rev), p + data_start, size_t(need)));
+  bool transpose = h.fortran && shape.rank() >= 2;
+  Tensor t = Tensor::from_bytes(h.dtype, transpose ? Shape(rev) : shape, p + data_start, size_t(need));
+  normalize_bool_bytes(t);
+  return transpose ? fortran_to_c(t) : t;
 }
 
 Tensor read_npy(const std::filesystem::path& path) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/bool_data.h"
 #include "graft/core/limits.h"
 
 namespace graft::onnx {
@@ -164,8 +165,8 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
       } catch (const std::exception&) {
         used = 0;
       }
-      GRAFT_CHECK(used == v.size() && x >= 0, "external data of tensor '", name, "': ", kv.key(), " '", v,
-                  "' is not a non-negative integer");
+      GRAFT_CHECK(used == v.size() && x >= 0, "external data of tensor '", name, "': ", kv.key(), " ", v,
+                  " is not a non-negative integer");
       return int64_t(x);
     };
     if (kv.key() == "location")
@@ -222,6 +223,7 @@ Tensor ExternalDataStore::load(const TensorProto& t, DType dtype, const Shape& s
                 "checked (changed while the model was loaded?)");
     done += uint64_t(r);
   }
+  normalize_bool_bytes(out);
   return out;
 }
 
@@ -267,7 +269,9 @@ Tensor tensor_from_proto(const TensorProto& t, ExternalDataStore* store, const s
   if (t.has_raw_data()) {
     GRAFT_CHECK(t.raw_data().size() == need, what, ": raw_data holds ", t.raw_data().size(), " bytes, but ",
                 dtype_name(*dtype), shape, " needs ", need);
-    return Tensor::from_bytes(*dtype, shape, t.raw_data().data(), need);
+    Tensor out = Tensor::from_bytes(*dtype, shape, t.raw_data().data(), need);
+    normalize_bool_bytes(out);
+    return out;
   }
   switch (*dtype) {
     case DType::F32: return from_field<float>(*dtype, shape, t.float_data(), what, "float_data");

@@ -81,7 +81,9 @@ void ModelWriter::save(const std::filesystem::path& path, const ExternalDataOpti
   for (const auto& [loc, bytes] : files) {
     std::filesystem::path dst = out_dir / loc;
     std::filesystem::create_directories(dst.parent_path());
-    write_file_atomically(dst, [&](std::ostream& os) { os.write(bytes.data(), std::streamsize(bytes.size())); });
+    write_file_atomically(dst, [&data = bytes](std::ostream& os) {  // (clang 14 cannot capture a structured binding)
+      os.write(data.data(), std::streamsize(data.size()));
+    });
   }
   std::string s;
   GRAFT_CHECK(proto.SerializeToString(&s), "ModelWriter: cannot serialize the model for ", path.string());

@@ -1,13 +1,16 @@
 #pragma once
 // The five pluggable stages of a tokenizer (as in Hugging Face `tokenizers`), each built from its
 // tokenizer.json object by a make_* factory.
-#include <nlohmann/json.hpp>
-
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "graft/core/error.h"
 #include "graft/text/tokenizer.h"
 #include "text/normalized_string.h"
 
@@ -75,10 +78,27 @@ inline bool jbool(const json& j, const char* key, bool def) {
   auto it = j.find(key);
   return it != j.end() && it->is_boolean() ? it->get<bool>() : def;
 }
+// A non-negative JSON integer that fits T. nlohmann's get<T>() converts any number (a float out of T's
+// range is undefined behaviour; a negative integer wraps), and tokenizer.json files come from strangers.
+template <typename T>
+T jint(const json& v, const std::string& what) {
+  static_assert(std::is_unsigned_v<T>);
+  uint64_t x = 0;
+  if (v.is_number_unsigned()) {
+    x = v.get<uint64_t>();
+  } else {
+    GRAFT_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, "tokenizer: ", what,
+                " must be a non-negative integer, got ", v.dump().substr(0, 60));
+    x = uint64_t(v.get<int64_t>());
+  }
+  GRAFT_CHECK(x <= std::numeric_limits<T>::max(), "tokenizer: ", what, " ", x, " is out of range (at most ",
+              uint64_t(std::numeric_limits<T>::max()), ")");
+  return T(x);
+}
 template <typename T>
 T jnum(const json& j, const char* key, T def) {
   auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<T>() : def;
+  return it != j.end() && it->is_number() ? jint<T>(*it, key) : def;
 }
 // A Split / Replace "pattern": {"String": s} or {"Regex": r}.
 Pattern parse_pattern(const json& j, const char* what);

@@ -10,7 +10,7 @@ namespace {
 
 std::pair<std::string, uint32_t> token_pair(const json& j, const char* what) {
   GRAFT_CHECK(j.is_array() && j.size() == 2, "tokenizer: ", what, " must be [token, id]");
-  return {j[0].get<std::string>(), j[1].get<uint32_t>()};
+  return {j[0].get<std::string>(), jint<uint32_t>(j[1], std::string(what) + " id")};
 }
 
 // [a..] + e + [b..] with the given fields; sequence ids of e are `seq`, the added ones -1.

@@ -59,21 +59,32 @@ std::optional<TruncationParams> parse_truncation(const json& j) {
   return t;
 }
 
+// Padding makes every encoding this long: a bound keeps a hostile "Fixed": 1e15 from allocating without end.
+constexpr size_t kMaxPaddedLength = size_t(1) << 20;
+
+void check_padding(const PaddingParams& p) {
+  GRAFT_CHECK(!p.fixed_length || *p.fixed_length <= kMaxPaddedLength, "tokenizer: padding length ", *p.fixed_length,
+              " is over the limit of ", kMaxPaddedLength, " tokens");
+  GRAFT_CHECK(!p.pad_to_multiple_of || *p.pad_to_multiple_of <= kMaxPaddedLength, "tokenizer: pad_to_multiple_of ",
+              *p.pad_to_multiple_of, " is over the limit of ", kMaxPaddedLength, " tokens");
+}
+
 std::optional<PaddingParams> parse_padding(const json& j) {
   if (j.is_null()) return std::nullopt;
   PaddingParams p;
   if (j.contains("strategy")) {
     const auto& s = j["strategy"];
-    if (s.is_object() && s.contains("Fixed")) p.fixed_length = s["Fixed"].get<size_t>();
+    if (s.is_object() && s.contains("Fixed")) p.fixed_length = jint<size_t>(s["Fixed"], "padding length");
     else if (!(s.is_string() && s.get<std::string>() == "BatchLongest"))
       fail("tokenizer: unknown padding strategy ", s.dump());
   }
   if (j.contains("pad_to_multiple_of") && j["pad_to_multiple_of"].is_number())
-    p.pad_to_multiple_of = j["pad_to_multiple_of"].get<size_t>();
+    p.pad_to_multiple_of = jint<size_t>(j["pad_to_multiple_of"], "pad_to_multiple_of");
   p.direction = parse_direction(j, "direction");
   p.pad_id = jnum<uint32_t>(j, "pad_id", 0);
   p.pad_type_id = jnum<uint32_t>(j, "pad_type_id", 0);
   p.pad_token = jstr(j, "pad_token", "[PAD]");
+  check_padding(p);
   return p;
 }
 
@@ -259,7 +270,7 @@ Tokenizer Tokenizer::from_json(std::string_view text) {
       a.rstrip = jbool(t, "rstrip", false);
       a.normalized = jbool(t, "normalized", !a.special);
       if (t.contains("id") && t["id"].is_number()) {
-        a.id = t["id"].get<uint32_t>();
+        a.id = jint<uint32_t>(t["id"], "id of added token \"" + a.content.substr(0, 40) + "\"");
       } else {
         auto id = impl->model->token_to_id(a.content);
         GRAFT_CHECK(id, "tokenizer: added token \"", a.content, "\" has no id");
@@ -386,7 +397,10 @@ size_t Tokenizer::vocab_size() const {
 const std::optional<TruncationParams>& Tokenizer::truncation() const { return impl_->truncation; }
 const std::optional<PaddingParams>& Tokenizer::padding() const { return impl_->padding; }
 void Tokenizer::set_truncation(std::optional<TruncationParams> p) { impl_->truncation = std::move(p); }
-void Tokenizer::set_padding(std::optional<PaddingParams> p) { impl_->padding = std::move(p); }
+void Tokenizer::set_padding(std::optional<PaddingParams> p) {
+  if (p) check_padding(*p);
+  impl_->padding = std::move(p);
+}
 void Tokenizer::set_invalid_utf8(InvalidUtf8 policy) { impl_->invalid_utf8 = policy; }
 void Tokenizer::set_num_threads(size_t n) { impl_->num_threads = n; }
 

@@ -39,7 +39,7 @@ Unigram::Unigram(const json& j) {
     pieces_.emplace_back(std::move(piece), score);
   }
   if (j.contains("unk_id") && j["unk_id"].is_number()) {
-    unk_id_ = j["unk_id"].get<uint32_t>();
+    unk_id_ = jint<uint32_t>(j["unk_id"], "Unigram unk_id");
     GRAFT_CHECK(*unk_id_ < pieces_.size(), "tokenizer: Unigram unk_id ", *unk_id_, " is outside the vocabulary (",
                 pieces_.size(), " pieces)");
   }

@@ -19,7 +19,6 @@ struct StringHash {
 class Vocab {
  public:
   void add(std::string token, uint32_t id) {
-    if (id >= by_id_.size()) by_id_.resize(id + 1);
     by_id_[id] = token;
     if (token.size() > max_len_) max_len_ = token.size();
     by_token_[std::move(token)] = id;
@@ -30,10 +29,11 @@ class Vocab {
     return it->second;
   }
   std::optional<std::string> token(uint32_t id) const {
-    if (id >= by_id_.size()) return std::nullopt;
-    auto it = by_token_.find(by_id_[id]);
+    auto t = by_id_.find(id);
+    if (t == by_id_.end()) return std::nullopt;
+    auto it = by_token_.find(t->second);
     if (it == by_token_.end() || it->second != id) return std::nullopt;
-    return by_id_[id];
+    return t->second;
   }
   size_t size() const { return by_token_.size(); }
   size_t max_token_len() const { return max_len_; }
@@ -42,7 +42,8 @@ class Vocab {
 
  private:
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> by_token_;
-  std::vector<std::string> by_id_;
+  // Sparse: ids are any uint32 (a dense vector let one id of 4e9 in a hostile file allocate 4e9 strings).
+  std::unordered_map<uint32_t, std::string> by_id_;
   size_t max_len_ = 0;
 };
 

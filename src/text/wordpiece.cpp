@@ -9,7 +9,8 @@ namespace graft::text {
 
 void Vocab::load_object(const json& j, const char* what) {
   GRAFT_CHECK(j.is_object(), "tokenizer: ", what, " vocab must be an object of token -> id");
-  for (auto it = j.begin(); it != j.end(); ++it) add(it.key(), it.value().get<uint32_t>());
+  for (auto it = j.begin(); it != j.end(); ++it)
+    add(it.key(), jint<uint32_t>(it.value(), std::string(what) + " id of \"" + it.key().substr(0, 40) + "\""));
 }
 
 WordPiece::WordPiece(const json& j) {

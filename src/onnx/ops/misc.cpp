@@ -6,6 +6,7 @@
 #include <map>
 #include <numeric>
 
+#include "graft/core/limits.h"
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -154,7 +155,10 @@ void tfidf_op(OpContext& c) {
   if (pool.empty() && !c.attr_strings("pool_strings").empty()) c.fail("string pools are not supported");
   std::vector<float> weights = c.attr_floats("weights");
   if (mode != "TF" && mode != "IDF" && mode != "TFIDF") c.fail("unknown mode '", mode, "'");
-  // Pool: ngram_counts[i] is where the (i+1)-grams start.
+  // Pool: ngram_counts[i] is where the (i+1)-grams start (offsets into the pool, non-decreasing).
+  for (size_t g = 0; g < counts.size(); ++g)
+    if (counts[g] < 0 || counts[g] > int64_t(pool.size()) || (g > 0 && counts[g] < counts[g - 1]))
+      c.fail("ngram_counts ", counts[g], " at ", g, " is not a non-decreasing offset into the pool of ", pool.size());
   std::map<std::vector<int64_t>, int64_t> pool_index;  // n-gram -> pool position
   for (size_t g = 0; g < counts.size(); ++g) {
     int64_t len = int64_t(g) + 1;
@@ -165,10 +169,16 @@ void tfidf_op(OpContext& c) {
       pool_index[gram] = int64_t(pool_index.size());
     }
   }
+  if (!weights.empty() && weights.size() < pool_index.size())
+    c.fail("weights has ", weights.size(), " entries for ", pool_index.size(), " n-grams");
   int64_t out_size = 0;
-  for (int64_t i : indexes) out_size = std::max(out_size, i + 1);
+  for (int64_t i : indexes) {
+    if (i < 0 || i >= (int64_t(1) << 32)) c.fail("ngram_indexes holds ", i, ", outside [0, 2^32)");
+    out_size = std::max(out_size, i + 1);
+  }
   int64_t rows = x.rank() == 2 ? x.shape()[0] : 1, cols = x.shape()[x.rank() - 1];
   std::vector<int64_t> data = x.to_vector<int64_t>();
+  check_memory(uint64_t(rows) * uint64_t(out_size) * 4, c.describe() + ": the output");
   std::vector<float> out(size_t(rows * out_size), 0.f);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t* row = data.data() + r * cols;

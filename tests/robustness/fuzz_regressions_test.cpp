@@ -1,0 +1,115 @@
+// One test per fuzzer finding (docs/robustness.md lists them): the input the fuzzer produced, from
+// tests/robustness/fuzz_findings/<harness>/, and a hand-made minimal case of the same fault, each checked
+// for the error message (or the now-defined behaviour) that replaced the crash.
+#include <fstream>
+
+#include "graft/context/checkpoint.h"
+#include "graft/text/tokenizer.h"
+#include "onnx/onnx_test_util.h"
+
+namespace graft {
+namespace {
+
+namespace fs = std::filesystem;
+using onnx::testing::ModelBuilder;
+
+std::string finding(const std::string& harness, const std::string& name) {
+  fs::path p = fs::path(GRAFT_SOURCE_DIR) / "tests" / "robustness" / "fuzz_findings" / harness / name;
+  std::ifstream in(p, std::ios::binary);
+  EXPECT_TRUE(in.good()) << p;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// ---- onnx ---------------------------------------------------------------------------------------------------
+
+// TfIdfVectorizer took ngram_counts as offsets into the pool without checking them: an offset past the
+// pool (here the pool attribute's name was mutated away, leaving an empty pool) read out of bounds.
+TEST(FuzzRegressions, OnnxTfIdfPoolOffsetsAreChecked) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "tfidf_pool_offset_out_of_range"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  EXPECT_THROW_WITH(s.run({{"X", Tensor::from_vector(std::vector<int32_t>(12, 2))}}), "finding.onnx", "TfIdfVectorizer",
+                    "ngram_counts 4 at 1 is not a non-decreasing offset into the pool of 0");
+  auto tfidf = [](std::vector<int64_t> counts, std::vector<int64_t> indexes, std::vector<float> weights) {
+    ModelBuilder b;
+    b.input("X", DType::I64, {4});
+    b.output("Y", DType::F32, {});
+    auto& n = b.node("TfIdfVectorizer", {"X"}, {"Y"}, "tfidf");
+    ModelBuilder::attr(n, "mode", "TFIDF");
+    ModelBuilder::attr(n, "min_gram_length", int64_t(1));
+    ModelBuilder::attr(n, "max_gram_length", int64_t(1));
+    ModelBuilder::attr(n, "ngram_counts", counts);
+    ModelBuilder::attr(n, "ngram_indexes", indexes);
+    ModelBuilder::attr(n, "pool_int64s", std::vector<int64_t>{1, 2, 3});
+    if (!weights.empty()) ModelBuilder::attr(n, "weights", weights);
+    return onnx::testing::run_model(b.model(), {{"X", Tensor::from_vector(std::vector<int64_t>{1, 2, 2, 3})}});
+  };
+  EXPECT_EQ(tfidf({0}, {0, 1, 2}, {1, 1, 1}).at("Y").to_vector<float>(), std::vector<float>({1, 2, 1}));
+  EXPECT_THROW_WITH(tfidf({-1}, {0, 1, 2}, {}), "tfidf", "ngram_counts -1");
+  EXPECT_THROW_WITH(tfidf({0}, {0, 1, int64_t(1) << 40}, {}), "tfidf", "ngram_indexes holds 1099511627776");
+  EXPECT_THROW_WITH(tfidf({0}, {0, 1, 2}, {1}), "tfidf", "weights has 1 entries for 3 n-grams");
+}
+
+// ---- tokenizer ----------------------------------------------------------------------------------------------
+
+std::string wordlevel(const std::string& vocab, const std::string& extra = "") {
+  return R"({"version":"1.0",)" + extra +
+         R"("model":{"type":"WordLevel","unk_token":"[UNK]","vocab":)" + vocab + "}}";
+}
+
+// Token ids were read with nlohmann's get<uint32_t>(), which converts a float out of range with undefined
+// behaviour (the fuzzer's 4.2e41) and wraps negative integers; the id -> token table was a vector indexed
+// by id, so an id of 4294967295 wrote out of bounds (id + 1 wrapped to 0).
+TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
+  EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
+                        0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),
+                    "must be a non-negative integer");
+  EXPECT_THROW_WITH(text::Tokenizer::from_json(wordlevel(R"({"[UNK]":0,"a":4.5e41})")), "WordLevel id of \"a\"",
+                    "non-negative integer");
+  EXPECT_THROW_WITH(text::Tokenizer::from_json(wordlevel(R"({"[UNK]":0,"a":-3})")), "non-negative integer");
+  EXPECT_THROW_WITH(text::Tokenizer::from_json(wordlevel(R"({"[UNK]":0,"a":4294967296})")), "out of range");
+  // The largest id is fine and costs nothing.
+  text::Tokenizer t = text::Tokenizer::from_json(wordlevel(R"({"[UNK]":0,"a":4294967295})"));
+  EXPECT_EQ(t.id_to_token(4294967295u), "a");
+  EXPECT_EQ(t.token_to_id("a"), 4294967295u);
+  // Padding lengths are bounded.
+  EXPECT_THROW_WITH(text::Tokenizer::from_json(wordlevel(R"({"[UNK]":0})",
+                                                         R"("padding":{"strategy":{"Fixed":1000000000000000},)"
+                                                         R"("direction":"Right","pad_id":0,"pad_token":"[UNK]"},)")),
+                    "padding length 1000000000000000 is over the limit");
+}
+
+// ---- checkpoint / npy / ONNX: booleans --------------------------------------------------------------------
+
+// A BOOL tensor's byte 94 was loaded as a C++ bool (undefined behaviour: only 0 and 1 are bools). Readers
+// now map non-zero bytes to true, as NumPy does.
+TEST(FuzzRegressions, BoolBytesOtherThanZeroOrOneReadAsTrue) {
+  std::string f = finding("checkpoint", "bool_byte_not_0_or_1");
+  std::string tensors = f.substr(0, f.find("\n#graft-checkpoint-json#\n"));
+  SafetensorsFile st = parse_safetensors(tensors.data(), tensors.size(), "finding.safetensors");
+  bool any_bool = false;
+  for (const auto& [name, t] : st.tensors)
+    if (t.dtype() == DType::Bool) {
+      any_bool = true;
+      for (uint8_t b : std::vector<uint8_t>(static_cast<const uint8_t*>(t.raw()),
+                                            static_cast<const uint8_t*>(t.raw()) + t.nbytes()))
+        EXPECT_LE(b, 1);
+    }
+  EXPECT_TRUE(any_bool);
+  // By hand: safetensors, .npy and ONNX raw data holding bytes 0, 2, 255.
+  std::string header = R"({"m":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})";
+  std::string st_bytes = std::string(1, char(header.size())) + std::string(7, '\0') + header + std::string("\0\x02\xff", 3);
+  Tensor a = parse_safetensors(st_bytes.data(), st_bytes.size(), "x").tensors.at(0).second;
+  EXPECT_EQ(a.to_vector<uint8_t>(), std::vector<uint8_t>({0, 1, 1}));
+  std::string npy = std::string("\x93NUMPY\x01\x00", 8) + char(58) + '\0' +
+                    "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }\n" + std::string("\0\x02\xff", 3);
+  ASSERT_EQ(npy.size(), 10u + 58u + 3u);
+  EXPECT_EQ(parse_npy(npy.data(), npy.size(), "x").to_vector<uint8_t>(), std::vector<uint8_t>({0, 1, 1}));
+  ::onnx::TensorProto tp;
+  tp.set_data_type(::onnx::TensorProto::BOOL);
+  tp.add_dims(3);
+  tp.set_raw_data(std::string("\0\x02\xff", 3));
+  EXPECT_EQ(onnx::tensor_from_proto(tp, nullptr, "x").to_vector<uint8_t>(), std::vector<uint8_t>({0, 1, 1}));
+}
+
+}  // namespace
+}  // namespace graft
