@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "graft/core/limits.h"
-#include "onnx/model_impl.h"
+#include "onnx/model_impl.h"  // proto_of: the sorted protobuf, to inspect
 #include "onnx/onnx_test_util.h"
 
 namespace graft::onnx {
