@@ -78,6 +78,7 @@ void register_convolution_ops(Registry& r);    // convolution.cpp
 void register_control_ops(Registry& r);        // control.cpp (If, Loop, Scan)
 void register_activation_ops(Registry& r);     // activation.cpp (Softmax, LogSoftmax, Hardmax, Gelu)
 void register_normalization_ops(Registry& r);  // normalization.cpp
+void register_attention_ops(Registry& r);      // attention.cpp (Attention, RotaryEmbedding)
 void register_recurrent_ops(Registry& r);      // recurrent.cpp (RNN, GRU, LSTM)
 void register_quantization_ops(Registry& r);   // quantization.cpp
 void register_image_ops(Registry& r);          // image.cpp (and Resize, Upsample)
@@ -87,7 +88,11 @@ void register_random_ops(Registry& r);         // random.cpp (and Dropout)
 void register_sequence_ops(Registry& r);       // sequence.cpp (sequences and optionals)
 void register_loss_ops(Registry& r);           // loss.cpp
 void register_misc_ops(Registry& r);           // misc.cpp
-void register_contrib_ops(Registry& r);  // contrib.cpp (com.microsoft)
+// com.microsoft ops, by family (ops/contrib/).
+void register_contrib_activation_ops(Registry& r);     // contrib/activation.cpp
+void register_contrib_normalization_ops(Registry& r);  // contrib/normalization.cpp
+void register_contrib_attention_ops(Registry& r);      // contrib/attention.cpp
+void register_contrib_quantization_ops(Registry& r);   // contrib/quantization.cpp
 void register_fused_ops(Registry& r);  // internal "graft.fused" domain (fusion.cpp)
 
 std::string canonical_domain(const std::string& d);  // "ai.onnx" -> ""

@@ -19,6 +19,7 @@ const Registry& Registry::get() {
     register_control_ops(r);
     register_activation_ops(r);
     register_normalization_ops(r);
+    register_attention_ops(r);
     register_recurrent_ops(r);
     register_quantization_ops(r);
     register_image_ops(r);
@@ -28,7 +29,10 @@ const Registry& Registry::get() {
     register_sequence_ops(r);
     register_loss_ops(r);
     register_misc_ops(r);
-    register_contrib_ops(r);
+    register_contrib_activation_ops(r);
+    register_contrib_normalization_ops(r);
+    register_contrib_attention_ops(r);
+    register_contrib_quantization_ops(r);
     register_fused_ops(r);
     return r;
   }();
