@@ -35,7 +35,9 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
       continue;
     }
     Tensor t = model.initializer(name);
-    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()) && !fixed.count(name));
+    // Weights are float tensors of rank >= 1; float scalars are constants exporters store as initializers
+    // (epsilons, scales), and stay constant.
+    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()) && t.rank() >= 1 && !fixed.count(name));
     v.origin = name;
     ++made;
   }
@@ -49,7 +51,8 @@ onnx::InitializerHook variables_hook(GraphVariables& vars) {
     if (it == by_origin.end()) return g.constant(value);
     const Variable& v = vars.context().at(it->second);
     // Constant variables stay constants: shape computations may need their values while tracing.
-    if (!v.trainable && !is_floating(v.value.dtype())) return g.constant(v.value);
+    // So do frozen scalars, which the compiler may then fold.
+    if (!v.trainable && (!is_floating(v.value.dtype()) || v.value.rank() == 0)) return g.constant(v.value);
     return vars(it->second);
   };
 }

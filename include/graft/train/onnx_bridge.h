@@ -14,7 +14,8 @@ namespace graft::train {
 std::set<std::string> state_initializers(const onnx::Model& model);
 
 // One variable per initializer of the main graph, named "<scope>/<initializer name>" with origin = the
-// initializer name. Float initializers are trainable, except state (state_initializers: BatchNormalization
+// initializer name. Float initializers of rank >= 1 are trainable (float scalars are constants: epsilons,
+// scales), except state (state_initializers: BatchNormalization
 // running statistics, which train steps update themselves) and Dropout ratios; all others are constant
 // (trainable = false).
 // Existing variables of the same name are kept (so a restored checkpoint wins). Returns how many were made.
