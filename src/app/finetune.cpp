@@ -364,22 +364,6 @@ void check_options(const FinetuneOptions& o) {
   if (o.threads < 0) usage_error("--threads ", o.threads, ": must be 0 (all cores) or more");
 }
 
-std::vector<std::regex> regexes(const std::vector<std::string>& patterns, const char* flag) {
-  std::vector<std::regex> out;
-  for (const auto& p : patterns) {
-    try {
-      out.emplace_back(p, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      usage_error(flag, " '", p, "': not a valid regular expression: ", e.what());
-    }
-  }
-  return out;
-}
-
-bool any_match(const std::vector<std::regex>& res, const std::string& s) {
-  return std::any_of(res.begin(), res.end(), [&](const std::regex& r) { return std::regex_match(s, r); });
-}
-
 constexpr const char* kBest = "finetune.best_metric";
 constexpr const char* kBestStep = "finetune.best_step";
 constexpr const char* kBadEvals = "finetune.bad_evals";
@@ -506,11 +490,10 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   Context ctx;
   Context model_scope = ctx.in("model");
   train::variables_to_context(model, model_scope);
-  auto train_re = regexes(o.train, "--train-weights"), freeze_re = regexes(o.freeze, "--freeze");
-  for (Variable* v : ctx.variables()) {
-    if (v->origin.empty() || !is_floating(v->value.dtype())) continue;
-    if (!train_re.empty()) v->trainable = v->value.rank() >= 1 && any_match(train_re, v->origin);
-    if (any_match(freeze_re, v->origin)) v->trainable = false;
+  try {
+    train::select_trainable(ctx, o.train, o.freeze);
+  } catch (const Error& e) {
+    usage_error("--trainable/--freeze: ", e.what());
   }
   const int64_t L = int64_t(labels.size());
   if (classify) {
@@ -549,6 +532,17 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     fs::remove_all(ckpt_dir);
     fs::remove(metrics_file);
     fs::remove(loss_file);
+  } else {
+    // Lines logged after the checkpoint we resume from are done again: drop them.
+    int64_t from = CheckpointManager(ckpt_dir).latest().value_or(0);
+    for (const fs::path& f : {metrics_file, loss_file}) {
+      std::ifstream in(f);
+      std::string kept, line;
+      while (std::getline(in, line))
+        if (json j = json::parse(line, nullptr, false); j.is_object() && j.value("step", int64_t(0)) <= from) kept += line + "\n";
+      in.close();
+      if (fs::exists(f)) write_text_file(f, kept);
+    }
   }
   FinetuneResult res;
   res.labels = labels;
@@ -557,6 +551,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   trainer.on_step([&](const train::StepInfo& s) {
     res.losses.push_back(s.loss);
     append_line(loss_file, json{{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}}.dump());
+    if (o.interrupt_after > 0 && s.step >= o.interrupt_after) fail("interrupted after update ", s.step, " (interrupt_after)");
   });
   trainer.on_eval([&](int64_t step, const EvalResult& r) {
     json j{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"eval_loss", finite_or_null(r.loss)},

@@ -3,6 +3,9 @@
 
 #include "graft/train/train_step.h"
 
+#include <algorithm>
+#include <regex>
+
 namespace graft::train {
 
 namespace {
@@ -42,6 +45,32 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
     ++made;
   }
   return made;
+}
+
+int select_trainable(Context& ctx, const std::vector<std::string>& train, const std::vector<std::string>& freeze) {
+  auto compile = [](const std::vector<std::string>& patterns) {
+    std::vector<std::regex> out;
+    for (const auto& p : patterns) {
+      try {
+        out.emplace_back(p, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        fail("'", p, "' is not a valid regular expression: ", e.what());
+      }
+    }
+    return out;
+  };
+  auto train_re = compile(train), freeze_re = compile(freeze);
+  auto any = [](const std::vector<std::regex>& res, const std::string& s) {
+    return std::any_of(res.begin(), res.end(), [&](const std::regex& r) { return std::regex_match(s, r); });
+  };
+  int n = 0;
+  for (Variable* v : ctx.variables()) {
+    if (v->origin.empty() || !is_floating(v->value.dtype())) continue;
+    if (!train_re.empty()) v->trainable = v->value.rank() >= 1 && any(train_re, v->origin);
+    if (any(freeze_re, v->origin)) v->trainable = false;
+    n += v->trainable;
+  }
+  return n;
 }
 
 onnx::InitializerHook variables_hook(GraphVariables& vars) {

@@ -183,6 +183,50 @@ TEST_F(DemoFinetune, BadDataNamesFileLineAndColumn) {
   EXPECT_THROW(finetune(o), UsageError);  // embed needs --text-pair-column
 }
 
+// An interrupted run resumed from its last checkpoint logs the losses and evals of an uninterrupted one, bit
+// for bit, and exports the same model.
+TEST_F(DemoFinetune, ResumeContinuesAsIfUninterrupted) {
+  FinetuneOptions o;
+  o.model = demo_->model.string();
+  o.train_file = demo_->train;
+  o.eval_file = demo_->eval;
+  o.lr = 2e-2;
+  o.epochs = 2;
+  o.progress = train::Progress::Off;
+  o.output_dir = dir_->path / "straight";
+  finetune(o);
+  o.output_dir = dir_->path / "interrupted";
+  o.interrupt_after = 25;  // the checkpoint of epoch 1 is at update 19
+  EXPECT_THROW(finetune(o), Error);
+  o.interrupt_after = 0;
+  o.resume = true;
+  FinetuneResult r = finetune(o);
+  EXPECT_EQ(r.steps, 38);
+  EXPECT_EQ(r.losses.size(), 19u);  // this run's updates: 20..38
+  auto read = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  for (const char* f : {"train_log.jsonl", "metrics.jsonl", "model.onnx"})
+    EXPECT_EQ(read(dir_->path / "straight" / f), read(dir_->path / "interrupted" / f)) << f;
+}
+
+TEST_F(DemoFinetune, EarlyStoppingStopsWhenTheEvalStopsImproving) {
+  write_file(dir_->path / "one.csv", "text,label\nthe referee and the goal,sports\n");
+  FinetuneOptions o;
+  o.model = demo_->model.string();
+  o.train_file = demo_->train;
+  o.eval_file = dir_->path / "one.csv";  // accuracy 0 or 1: it cannot improve every epoch
+  o.epochs = 6;
+  o.early_stopping_patience = 1;
+  o.progress = train::Progress::Off;
+  o.output_dir = dir_->path / "early";
+  FinetuneResult r = finetune(o);
+  EXPECT_TRUE(r.stopped_early);
+  EXPECT_LT(r.evals.size(), 6u);
+  EXPECT_LT(r.steps, 6 * 19);
+}
+
 // --task embed on pairs of same-topic sentences: the cosine of pairs rises above that of mismatched pairs,
 // and ONNX Runtime's sentence_embedding equals graft's.
 TEST_F(DemoFinetune, EmbedTaskSeparatesPairsAndExportsSentenceEmbedding) {

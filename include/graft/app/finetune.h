@@ -62,6 +62,8 @@ struct FinetuneOptions {
   int threads = 0;  // 0: all cores
 
   std::filesystem::path output_dir;
+  // Tests: throw an Error after this many updates (0: never), as a crash would, to check --resume.
+  int64_t interrupt_after = 0;
   train::Progress progress = train::Progress::Auto;  // Auto: a bar when `log` is a terminal's stderr
   std::ostream* log = nullptr;                       // std::cerr when unset
 };

@@ -20,6 +20,11 @@ std::set<std::string> state_initializers(const onnx::Model& model);
 // (trainable = false).
 // Existing variables of the same name are kept (so a restored checkpoint wins). Returns how many were made.
 int variables_to_context(const onnx::Model& model, Context& ctx);
+// Chooses which imported weights train, by ECMAScript regexes (full match) over initializer names (the
+// variables' origins): with `train` non-empty only float variables of rank >= 1 matching one of them train;
+// then those matching a `freeze` regex do not. Variables without an origin (a new head) are left as they
+// are. Returns the number of trainable imported variables. A bad regex is an Error naming it.
+int select_trainable(Context& ctx, const std::vector<std::string>& train, const std::vector<std::string>& freeze = {});
 // The TraceOptions hook that makes the model's initializers the context's variables (Parameter nodes in
 // `vars`' graph); initializers without a variable stay constants.
 onnx::InitializerHook variables_hook(GraphVariables& vars);
