@@ -1,6 +1,7 @@
 // Initializers <-> context variables.
 #include "graft/train/onnx_bridge.h"
 
+#include "graft/train/lora.h"
 #include "graft/train/train_step.h"
 
 #include <algorithm>
@@ -82,7 +83,13 @@ onnx::InitializerHook variables_hook(GraphVariables& vars) {
     // Constant variables stay constants: shape computations may need their values while tracing.
     // So do frozen scalars, which the compiler may then fold.
     if (!v.trainable && (!is_floating(v.value.dtype()) || v.value.rank() == 0)) return g.constant(v.value);
-    return vars(it->second);
+    Node w = vars(it->second);
+    // LoRA (graft/train/lora.h): the weight the model computes with is W + (alpha / r) A @ B.
+    if (vars.context().has(v.name + ".lora_A")) {
+      Node a = vars(v.name + ".lora_A"), b = vars(v.name + ".lora_B");
+      w = w + MatMul(a, b) * ScalarLike(w, lora_scale(vars.context()));
+    }
+    return w;
   };
 }
 
@@ -122,7 +129,7 @@ onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) 
   for (const std::string& n : model.initializer_names()) names.insert(n);
   for (const Variable* v : ctx.variables())
     if (!v->origin.empty() && names.count(v->origin) && is_floating(v->value.dtype()))
-      w.set_initializer(v->origin, v->value);
+      w.set_initializer(v->origin, lora_merged(ctx, *v));  // adapters, if any, merged into the weight
   return w;
 }
 

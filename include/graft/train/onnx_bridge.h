@@ -40,7 +40,8 @@ std::map<std::string, Node> call_with_variables(const onnx::Model& model, GraphV
                                                 const std::vector<std::string>& outputs = {},
                                                 onnx::TraceOptions options = {},
                                                 std::map<std::string, Node>* state_updates = nullptr);
-// A writer holding every variable with an origin in `model` as the initializer's new value.
+// A writer holding every variable with an origin in `model` as the initializer's new value (LoRA adapters,
+// graft/train/lora.h, merged into their weights).
 onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx);
 
 }  // namespace graft::train
