@@ -20,6 +20,7 @@
 #include "graft/app/tokenizer_source.h"
 #include "graft/app/training_plot.h"
 #include "graft/context/checkpoint.h"
+#include "graft/train/lora.h"
 #include "graft/train/losses.h"
 #include "graft/train/onnx_bridge.h"
 
@@ -361,6 +362,8 @@ void check_options(const FinetuneOptions& o) {
   if (!(o.warmup >= 0 && o.warmup < 1)) usage_error("--warmup ", o.warmup, ": must be a fraction in [0, 1)");
   if (o.pooling != Pooling::Mean && o.pooling != Pooling::Cls) usage_error("--pooling ", to_string(o.pooling), ": mean or cls");
   if (o.early_stopping_patience < 0) usage_error("--early-stopping ", o.early_stopping_patience, ": must be 0 or more");
+  if (o.lora_rank < 0) usage_error("--lora-rank ", o.lora_rank, ": must be at least 1");
+  if (o.lora_rank > 0 && !(o.lora_alpha > 0)) usage_error("--lora-alpha ", o.lora_alpha, ": must be positive");
   if (o.threads < 0) usage_error("--threads ", o.threads, ": must be 0 (all cores) or more");
 }
 
@@ -495,6 +498,14 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   } catch (const Error& e) {
     usage_error("--trainable/--freeze: ", e.what());
   }
+  if (o.lora_rank > 0) {
+    try {
+      train::add_lora(model, ctx, {.rank = o.lora_rank, .alpha = o.lora_alpha, .targets = o.lora_targets,
+                                   .seed = o.seed, .freeze_base = true});
+    } catch (const Error& e) {
+      usage_error("--lora-targets: ", e.what());
+    }
+  }
   const int64_t L = int64_t(labels.size());
   if (classify) {
     ctx.variable("/head/weight", normal_init(Shape{io.hidden, L}, 0.02, o.seed));
@@ -624,6 +635,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   }());
   if (classify) write_text_file(o.output_dir / "labels.json", json(labels).dump() + "\n");
+  if (o.lora_rank > 0) train::save_lora(ctx, o.output_dir / "adapters.safetensors");
   write_text_file(o.output_dir / "sentence_bert_config.json", json{{"max_seq_length", o.max_length}}.dump() + "\n");
   write_training_plot(o.output_dir / "training.svg", loss_file, metrics_file,
                              classify ? "graft finetune --task classify" : "graft finetune --task embed");

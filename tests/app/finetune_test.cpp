@@ -227,6 +227,32 @@ TEST_F(DemoFinetune, EarlyStoppingStopsWhenTheEvalStopsImproving) {
   EXPECT_LT(r.steps, 6 * 19);
 }
 
+// --lora-rank: only the adapters (and the head) train; the exported model, with the adapters merged into its
+// weights, classifies the eval set as the training graph (base weights + adapters) did at the best eval.
+TEST_F(DemoFinetune, LoraTrainsAdaptersAndMergesThemOnExport) {
+  FinetuneOptions o;
+  o.model = demo_->model.string();
+  o.train_file = demo_->train;
+  o.eval_file = demo_->eval;
+  o.lr = 2e-2;
+  o.epochs = 2;
+  o.lora_rank = 4;
+  o.lora_targets = "mlp\\..*";
+  o.progress = train::Progress::Off;
+  o.output_dir = dir_->path / "lora";
+  FinetuneResult r = finetune(o);
+  EXPECT_EQ(r.trainable_parameters, (32 + 64) * 4 * 2 + 32 * 3 + 3);  // two adapted weights, the head
+  EXPECT_TRUE(fs::exists(o.output_dir / "adapters.safetensors"));
+  TextTable eval = read_text_table(demo_->eval, {"text", "label"});
+  std::vector<std::string> texts;
+  for (const auto& row : eval.rows) texts.push_back(row[0]);
+  TextClassifier c = TextClassifier::load(o.output_dir.string());
+  auto got = c.classify(texts);
+  int64_t right = 0;
+  for (size_t i = 0; i < texts.size(); ++i) right += c.labels()[got[i].label] == eval.rows[i][1];
+  EXPECT_NEAR(double(right) / double(texts.size()), r.best->accuracy, 1e-12);
+}
+
 // --task embed on pairs of same-topic sentences: the cosine of pairs rises above that of mismatched pairs,
 // and ONNX Runtime's sentence_embedding equals graft's.
 TEST_F(DemoFinetune, EmbedTaskSeparatesPairsAndExportsSentenceEmbedding) {

@@ -76,9 +76,10 @@ int run_tokenize(const TokenizeArgs& args, std::istream& in, std::ostream& out);
 // graft finetune --model MODEL --task classify|embed --train FILE [--eval FILE] ... --output-dir OUT (finetune.cpp)
 struct FinetuneArgs {
   std::string model, tokenizer, revision = "main", task = "classify", train, eval, text_column = "text",
-      text_pair_column, label_column = "label", pooling = "mean", output_dir;
+      text_pair_column, label_column = "label", pooling = "mean", output_dir, lora_targets = ".*";
   std::vector<std::string> trainable, freeze;
-  int64_t max_length = 128, batch = 32, epochs = 3, max_steps = -1;  // -1: not given
+  int64_t max_length = 128, batch = 32, epochs = 3, max_steps = -1, lora_rank = -1;  // -1: not given
+  double lora_alpha = 16;
   std::optional<double> lr;
   double weight_decay = 0.01, warmup = 0.1;
   uint64_t seed = 42;

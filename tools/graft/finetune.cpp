@@ -44,6 +44,11 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
   c->add_option("--trainable", a.trainable, "train only the initializers whose name matches REGEX (repeatable)")
       ->type_name("REGEX");
   c->add_option("--freeze", a.freeze, "do not train initializers whose name matches REGEX (repeatable)")->type_name("REGEX");
+  c->add_option("--lora-rank", a.lora_rank, "train low-rank adapters of rank R instead of the weights (merged on export; "
+                "OUT/adapters.safetensors holds them alone)")->type_name("R");
+  c->add_option("--lora-alpha", a.lora_alpha, "LoRA scale numerator: adapters add (alpha / R) A B (default 16)")->type_name("A");
+  c->add_option("--lora-targets", a.lora_targets, "initializers (regex, full match) of MatMul/Gemm weights to adapt "
+                "(default: all)")->type_name("REGEX");
   c->add_flag("--resume", a.resume, "continue an interrupted run from OUT/checkpoints");
   c->add_option("--output-dir", a.output_dir, "where model.onnx, tokenizer.json, labels.json, metrics.jsonl and "
                 "training.svg go (created when missing)")->type_name("OUT")->required();
@@ -95,6 +100,10 @@ int run_finetune(const FinetuneArgs& a) {
   o.train = a.trainable;
   o.freeze = a.freeze;
   o.resume = a.resume;
+  if (a.lora_rank != -1 && a.lora_rank < 1) usage_error("--lora-rank ", a.lora_rank, ": must be at least 1");
+  o.lora_rank = a.lora_rank == -1 ? 0 : a.lora_rank;
+  o.lora_alpha = a.lora_alpha;
+  o.lora_targets = a.lora_targets;
   o.threads = checked_threads(a.threads);
   app::FinetuneResult r = app::finetune(o);
 

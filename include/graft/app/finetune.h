@@ -59,6 +59,11 @@ struct FinetuneOptions {
   // Which initializers train, by regex (ECMAScript, full match) over initializer names: `train` given,
   // only those (and the head); `freeze` then removes some.
   std::vector<std::string> train, freeze;
+  // LoRA (graft/train/lora.h) when lora_rank > 0: adapters on the MatMul/Gemm weights matching lora_targets,
+  // which alone train (with the head); the export merges them, and OUT/adapters.safetensors holds them alone.
+  int64_t lora_rank = 0;
+  double lora_alpha = 16;
+  std::string lora_targets = ".*";
   int threads = 0;  // 0: all cores
 
   std::filesystem::path output_dir;
