@@ -45,7 +45,7 @@ int64_t restore_consistent(const fs::path& dir) {
   Context ctx = context_for(0);
   auto extra = m.restore(ctx);
   if (!extra) return -1;
-  int64_t step = (*extra)["step"].get<int64_t>();
+  int64_t step = std::get<int64_t>(extra->at("step"));
   EXPECT_EQ(ctx.value("/count").item<int64_t>(), step);
   EXPECT_EQ(ctx.value("/layer/w").to_vector<float>().back(), float(step));
   EXPECT_EQ(ctx.value("/layer/b").to_vector<float>().front(), float(step) + 0.5f);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "graft/core/limits.h"
+#include "onnx/model_impl.h"  // proto_of: the sorted protobuf, to inspect
 #include "onnx/onnx_test_util.h"
 
 namespace graft::onnx {
@@ -68,7 +69,7 @@ TEST(OnnxLoad, SubgraphsAreSortedAndOrderedAfterWhatTheyRead) {
   auto no = testing::run_model(m, {{"x", f32({-2, 3}, {2})}, {"c", Tensor::scalar(false)}});
   EXPECT_EQ(no.at("y").to_vector<float>(), std::vector<float>({4, 9}));
   // The sorted order is what write-back serializes: the producer of 'v' now comes first.
-  EXPECT_EQ(m.proto().graph().node(0).op_type(), "Mul");
+  EXPECT_EQ(proto_of(m).graph().node(0).op_type(), "Mul");
 }
 
 TEST(OnnxLoad, CyclesAndUndefinedNamesAreRefused) {
