@@ -249,10 +249,12 @@ struct Encoder {
 
 // ---- evaluation -----------------------------------------------------------------------------------------
 
-EvalResult evaluate_classify(train::TrainStep& step, const Dataset& d, int64_t batch, const train::CollateFn& collate,
-                             int64_t labels) {
+// Runs the eval LossFn over `d` in order, batch by batch; `each(batch, outputs, rows)` sees every batch.
+// Returns the example-weighted mean loss and the example count.
+template <typename Each>
+EvalResult eval_batches(train::TrainStep& step, const Dataset& d, int64_t batch, const train::CollateFn& collate,
+                        Each&& each) {
   train::BatchOptions bo{.batch_size = batch, .shuffle = false};
-  std::vector<int64_t> confusion(size_t(labels * labels), 0);  // [true][predicted]
   EvalResult r;
   double loss = 0;
   for (int64_t b = 0; b < train::batches_per_epoch(d.size(), bo); ++b) {
@@ -260,16 +262,25 @@ EvalResult evaluate_classify(train::TrainStep& step, const Dataset& d, int64_t b
     std::vector<Tensor> out = step.evaluate(in);
     const int64_t n = in[0].shape()[0];
     loss += out[0].value_as_double(0) * double(n);
-    std::vector<float> logits = out[1].to_vector<float>();
-    const int64_t* truth = in[3].data<int64_t>();
+    each(in, out, n);
+    r.examples += n;
+  }
+  r.loss = loss / double(r.examples);
+  return r;
+}
+
+EvalResult evaluate_classify(train::TrainStep& step, const Dataset& d, int64_t batch, const train::CollateFn& collate,
+                             int64_t labels) {
+  std::vector<int64_t> confusion(size_t(labels * labels), 0);  // [true][predicted]
+  EvalResult r = eval_batches(step, d, batch, collate, [&](const auto& in, const auto& out, int64_t n) {
+    std::vector<float> logits = out[1].template to_vector<float>();
+    const int64_t* truth = in[3].template data<int64_t>();
     for (int64_t i = 0; i < n; ++i) {
       const float* row = logits.data() + i * labels;
       int64_t pred = std::max_element(row, row + labels) - row;
       ++confusion[size_t(truth[i] * labels + pred)];
     }
-    r.examples += n;
-  }
-  r.loss = loss / double(r.examples);
+  });
   int64_t right = 0;
   double f1_sum = 0;
   int counted = 0;
@@ -295,22 +306,13 @@ double cosine(const float* a, const float* b, int64_t n) {
 
 EvalResult evaluate_embed(train::TrainStep& step, const Dataset& d, int64_t batch, const train::CollateFn& collate,
                           int64_t hidden) {
-  train::BatchOptions bo{.batch_size = batch, .shuffle = false};
   std::vector<float> a, p;
-  EvalResult r;
-  double loss = 0;
-  for (int64_t b = 0; b < train::batches_per_epoch(d.size(), bo); ++b) {
-    std::vector<Tensor> in = collate(train::batch_at(d, bo, 0, b));
-    std::vector<Tensor> out = step.evaluate(in);
-    const int64_t n = in[0].shape()[0];
-    loss += out[0].value_as_double(0) * double(n);
-    auto av = out[1].to_vector<float>(), pv = out[2].to_vector<float>();
+  EvalResult r = eval_batches(step, d, batch, collate, [&](const auto&, const auto& out, int64_t) {
+    auto av = out[1].template to_vector<float>(), pv = out[2].template to_vector<float>();
     a.insert(a.end(), av.begin(), av.end());
     p.insert(p.end(), pv.begin(), pv.end());
-    r.examples += n;
-  }
+  });
   const int64_t n = r.examples;
-  r.loss = loss / double(n);
   // Pairs against mismatched pairs: anchor i with the positive half the set away (never its own).
   double pairs = 0, random = 0;
   for (int64_t i = 0; i < n; ++i) {

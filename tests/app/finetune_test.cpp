@@ -79,15 +79,20 @@ class DemoFinetune : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     demo_ = new DemoFiles(write_demo(dir_->path / "demo"));
+    FinetuneOptions o = demo_options("out");
+    o.epochs = 3;
+    result_ = new FinetuneResult(finetune(o));
+  }
+  // The demo's model and data, trained quietly into dir_/out_name.
+  static FinetuneOptions demo_options(const char* out_name) {
     FinetuneOptions o;
     o.model = demo_->model.string();
     o.train_file = demo_->train;
     o.eval_file = demo_->eval;
     o.lr = 2e-2;
-    o.epochs = 3;
-    o.output_dir = dir_->path / "out";
     o.progress = train::Progress::Off;
-    result_ = new FinetuneResult(finetune(o));
+    o.output_dir = dir_->path / out_name;
+    return o;
   }
   static void TearDownTestSuite() {
     delete result_;
@@ -156,11 +161,7 @@ TEST_F(DemoFinetune, OnnxRuntimeGivesGraftsLogitsAndAccuracy) {
 }
 
 TEST_F(DemoFinetune, BadDataNamesFileLineAndColumn) {
-  FinetuneOptions o;
-  o.model = demo_->model.string();
-  o.train_file = demo_->train;
-  o.output_dir = dir_->path / "bad";
-  o.progress = train::Progress::Off;
+  FinetuneOptions o = demo_options("bad");
   o.max_steps = 1;
   fs::path eval = dir_->path / "unknown_label.csv";
   write_file(eval, "text,label\nthe goal,sports\n\"rain, then snow\",politics\n");
@@ -186,14 +187,8 @@ TEST_F(DemoFinetune, BadDataNamesFileLineAndColumn) {
 // An interrupted run resumed from its last checkpoint logs the losses and evals of an uninterrupted one, bit
 // for bit, and exports the same model.
 TEST_F(DemoFinetune, ResumeContinuesAsIfUninterrupted) {
-  FinetuneOptions o;
-  o.model = demo_->model.string();
-  o.train_file = demo_->train;
-  o.eval_file = demo_->eval;
-  o.lr = 2e-2;
+  FinetuneOptions o = demo_options("straight");
   o.epochs = 2;
-  o.progress = train::Progress::Off;
-  o.output_dir = dir_->path / "straight";
   finetune(o);
   o.output_dir = dir_->path / "interrupted";
   o.interrupt_after = 25;  // the checkpoint of epoch 1 is at update 19
@@ -213,14 +208,10 @@ TEST_F(DemoFinetune, ResumeContinuesAsIfUninterrupted) {
 
 TEST_F(DemoFinetune, EarlyStoppingStopsWhenTheEvalStopsImproving) {
   write_file(dir_->path / "one.csv", "text,label\nthe referee and the goal,sports\n");
-  FinetuneOptions o;
-  o.model = demo_->model.string();
-  o.train_file = demo_->train;
+  FinetuneOptions o = demo_options("early");
   o.eval_file = dir_->path / "one.csv";  // accuracy 0 or 1: it cannot improve every epoch
   o.epochs = 6;
   o.early_stopping_patience = 1;
-  o.progress = train::Progress::Off;
-  o.output_dir = dir_->path / "early";
   FinetuneResult r = finetune(o);
   EXPECT_TRUE(r.stopped_early);
   EXPECT_LT(r.evals.size(), 6u);
@@ -230,16 +221,10 @@ TEST_F(DemoFinetune, EarlyStoppingStopsWhenTheEvalStopsImproving) {
 // --lora-rank: only the adapters (and the head) train; the exported model, with the adapters merged into its
 // weights, classifies the eval set as the training graph (base weights + adapters) did at the best eval.
 TEST_F(DemoFinetune, LoraTrainsAdaptersAndMergesThemOnExport) {
-  FinetuneOptions o;
-  o.model = demo_->model.string();
-  o.train_file = demo_->train;
-  o.eval_file = demo_->eval;
-  o.lr = 2e-2;
+  FinetuneOptions o = demo_options("lora");
   o.epochs = 2;
   o.lora_rank = 4;
   o.lora_targets = "mlp\\..*";
-  o.progress = train::Progress::Off;
-  o.output_dir = dir_->path / "lora";
   FinetuneResult r = finetune(o);
   EXPECT_EQ(r.trainable_parameters, (32 + 64) * 4 * 2 + 32 * 3 + 3);  // two adapted weights, the head
   EXPECT_TRUE(fs::exists(o.output_dir / "adapters.safetensors"));
