@@ -126,6 +126,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const graft::Error&) {
   }
+  // The server's connection threads end once the client has closed its connections: joined here, so one
+  // input's threads and allocations do not outlive it (libFuzzer would take them for a leak and run
+  // LeakSanitizer after every input).
+  server().wait_idle();
   // Whatever the server said, nothing may be written outside the cache folder (a header used as a path
   // component, "../x", would land next to it, in the scratch folder).
   for (const auto& e : std::filesystem::directory_iterator(graft::fuzz::scratch_dir()))

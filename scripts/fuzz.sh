@@ -4,12 +4,17 @@
 #
 #   bash scripts/fuzz.sh --ci                 build, then each harness for $GRAFT_FUZZ_CI_SECONDS (10) seconds
 #                                             on its committed corpus (what CI does)
-#   bash scripts/fuzz.sh HARNESS SECONDS      one long run: nice -n 19, a working corpus in
+#   bash scripts/fuzz.sh HARNESS SECONDS [CPU_SECONDS]
+#                                             one long run: nice -n 19, a working corpus in
 #                                             build-asan/work/HARNESS (seeded from fuzz/corpus/HARNESS, past findings
 #                                             and build-asan/extra/HARNESS when present: e.g. the ONNX conformance
 #                                             models), crashes in build-asan/findings/HARNESS,
-#                                             the final figures appended to build-asan/fuzz-log.tsv
+#                                             the final figures appended to build-asan/fuzz-log.tsv; it stops
+#                                             after SECONDS of wall time or CPU_SECONDS of CPU time (user +
+#                                             sys: at nice 19 on a busy machine the two differ a lot)
 #   bash scripts/fuzz.sh --build-only
+#   bash scripts/fuzz.sh --figures            per harness, from build-asan/fuzz-log.tsv: runs, wall and CPU time,
+#                                             executions, the last run's coverage (cov, ft) and the working corpus
 # Harnesses: npy tokenizer checkpoint onnx hub. Environment: GRAFT_FUZZ_BUILD (build-asan), GRAFT_JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,8 +81,23 @@ case "${1:-}" in
       rm -rf "$work"
     done
     ;;
+  --figures)
+    printf '%-11s %5s %9s %9s %10s %7s %7s %7s\n' harness runs wall_s cpu_s execs cov ft corpus
+    for h in $HARNESSES; do
+      corpus=$(find "$BUILD/work/$h" -type f 2>/dev/null | wc -l)
+      awk -F'\t' -v h="$h" -v corpus="$corpus" '
+        $2 == h {
+          runs++; sub("wall=", "", $3); sub("cpu=", "", $4); wall += $3; cpu += $4
+          if (match($0, /number_of_executed_units: *[0-9]+/)) { u = substr($0, RSTART, RLENGTH); sub(/.*: */, "", u); execs += u }
+          if (match($0, /cov: [0-9]+/)) cov = substr($0, RSTART + 5, RLENGTH - 5)
+          if (match($0, /ft: [0-9]+/)) ft = substr($0, RSTART + 4, RLENGTH - 4)
+        }
+        END { printf "%-11s %5d %9.0f %9.0f %10d %7s %7s %7d\n", h, runs, wall, cpu, execs, cov, ft, corpus }
+      ' "$BUILD/fuzz-log.tsv"
+    done
+    ;;
   "" | -h | --help)
-    sed -n '2,14p' "$0"
+    sed -n '2,19p' "$0"
     ;;
   *)
     h=$1
@@ -89,12 +109,30 @@ case "${1:-}" in
     [ -d "$BUILD/extra/$h" ] && seeds="$seeds $BUILD/extra/$h"
     log="$BUILD/findings/$h/run-$(date +%Y%m%d-%H%M%S).log"
     # Wall time is what -max_total_time bounds; CPU time (user + sys, what docs/robustness.md reports)
-    # is less on a shared machine at nice 19.
-    TIMEFORMAT='%R %U %S'
+    # is less on a shared machine at nice 19, so a CPU budget is enforced here: the fuzzer's CPU time is
+    # polled and SIGINT stops it (libFuzzer then prints its final statistics).
+    cpu_budget=${3:-0}
     # shellcheck disable=SC2046,SC2086
-    { time nice -n 19 "$BUILD/fuzz/fuzz_$h" $(options "$h") -max_total_time="$seconds" \
-        -artifact_prefix="$BUILD/findings/$h/" "$BUILD/work/$h" $seeds > "$log" 2>&1 || true; } 2> "$log.time"
-    read -r wall user sys < "$log.time"
+    /usr/bin/time -f '%e %U %S' -o "$log.time" nice -n 19 "$BUILD/fuzz/fuzz_$h" $(options "$h") \
+      -max_total_time="$seconds" -artifact_prefix="$BUILD/findings/$h/" "$BUILD/work/$h" $seeds > "$log" 2>&1 &
+    timer=$!
+    if [ "$cpu_budget" != 0 ]; then
+      ticks=$(getconf CLK_TCK)
+      while kill -0 "$timer" 2>/dev/null; do
+        sleep 5
+        pid=$(pgrep -P "$timer" -n || true)
+        [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || continue
+        # Fields 14 and 15 of /proc/PID/stat (after the parenthesized name): user and system ticks.
+        used=$(sed 's/.*) //' "/proc/$pid/stat" | awk -v t="$ticks" '{ print int(($12 + $13) / t) }')
+        if [ "$used" -ge "$cpu_budget" ]; then
+          kill -INT "$pid" 2>/dev/null || true
+          break
+        fi
+      done
+    fi
+    wait "$timer" || true
+    # GNU time puts "Command exited with non-zero status N" first when the fuzzer stopped on a finding.
+    read -r wall user sys < <(tail -n 1 "$log.time")
     stats=$(grep -E '^stat::' "$log" | tr '\n' ' ' || true)
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     printf '%s\t%s\twall=%s\tcpu=%s\t%s\t%s\t%s\n' "$(date -Is)" "$h" "$wall" \

@@ -8,16 +8,19 @@ namespace graft {
 
 void Shape::validate() const {
   // The element count is bounded so that size() and any byte count (size() * 8) fit in an int64_t: a shape
-  // read from a file or computed from one can claim any extents.
+  // read from a file or computed from one can claim any extents. The non-zero extents are bounded even when
+  // another extent is 0: size() and strides() multiply them before (or without) meeting the zero, so
+  // [214696521750, 77712077, 0] overflowed there (a fuzzed .npy header).
   constexpr int64_t kMaxElements = int64_t(1) << 56;
   int64_t n = 1;
   bool empty = false;
   for (int64_t d : dims_) {
     GRAFT_CHECK(d >= 0, "shape ", str(), " has a negative dimension");
     if (d == 0) empty = true;
-    else if (!empty && (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)) n = kMaxElements + 1;
+    else if (n <= kMaxElements && (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)) n = kMaxElements + 1;
   }
-  GRAFT_CHECK(empty || n <= kMaxElements, "shape ", str(), " has more than 2^56 elements");
+  GRAFT_CHECK(n <= kMaxElements, "shape ", str(),
+              empty ? " has non-zero extents whose product is more than 2^56" : " has more than 2^56 elements");
 }
 
 int64_t Shape::size() const {

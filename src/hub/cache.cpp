@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -40,6 +41,15 @@ std::string unique_suffix() {
 }  // namespace
 
 bool is_commit_hash(const std::string& s) { return is_lower_hex(s, 40); }
+
+bool is_safe_etag(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s == "." || s == "..") return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':' || c == '+' ||
+          c == '='))
+      return false;
+  return true;
+}
 bool is_sha256_hex(const std::string& s) { return is_lower_hex(s, 64); }
 
 std::string normalize_etag(std::string etag) {
@@ -59,6 +69,26 @@ void validate_repo_path(const std::string& path) {
     if (end == std::string::npos) end = path.size();
     if (path.compare(start, end - start, "..") == 0 && end - start == 2)
       throw HubError(HubError::Kind::Local, 0, "hub: file path must not contain '..': '" + path + "'");
+    start = end + 1;
+  }
+}
+
+void validate_revision(const std::string& revision) {
+  auto bad = [&](const char* why) {
+    std::string shown;
+    for (char c : revision.substr(0, 80)) shown += std::iscntrl(static_cast<unsigned char>(c)) ? '?' : c;
+    throw HubError(HubError::Kind::Local, 0, "hub: invalid revision '" + shown + "': " + why);
+  };
+  if (revision.empty()) bad("empty");
+  if (revision.front() == '/') bad("absolute");
+  for (char c : revision)
+    if (std::iscntrl(static_cast<unsigned char>(c))) bad("control character");
+  std::size_t start = 0;
+  while (start <= revision.size()) {
+    std::size_t end = revision.find('/', start);
+    if (end == std::string::npos) end = revision.size();
+    const std::string part = revision.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") bad("empty, '.' or '..' path component");
     start = end + 1;
   }
 }

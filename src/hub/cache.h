@@ -13,10 +13,15 @@ namespace fs = std::filesystem;
 
 bool is_commit_hash(const std::string& s);  // exactly 40 lowercase hex digits
 bool is_sha256_hex(const std::string& s);   // exactly 64 lowercase hex digits
+// An ETag usable as a blob file name: 1-128 of [A-Za-z0-9._:+=-], not "." or "..".
+bool is_safe_etag(const std::string& s);
 // Strips a weak-validator prefix W/ and surrounding quotes: W/"abc" -> abc.
 std::string normalize_etag(std::string etag);
 // Rejects empty, absolute and ".." paths; the Hub uses '/' separators.
 void validate_repo_path(const std::string& path);
+// Rejects revisions that cannot be a branch, tag or commit and would name a path outside refs/ (the
+// revision is a path under refs/): empty, absolute, a '.' / '..' / empty component, control characters.
+void validate_revision(const std::string& revision);
 
 class CacheLayout {
  public:

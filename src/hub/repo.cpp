@@ -141,6 +141,12 @@ std::vector<std::string> auth_headers(const Options& o) {
   return h;
 }
 
+// Filesystem failures in the cache (disk full, a name too long, permissions) are HubErrors like every other
+// failure of the client (std::filesystem would otherwise throw its own exception type out of the API).
+HubError local_error(const fs::filesystem_error& e) {
+  return HubError(HubError::Kind::Local, 0, std::string("hub: cache: ") + e.what());
+}
+
 struct RevisionInfo {
   std::string sha;
   std::vector<std::string> files;
@@ -157,7 +163,11 @@ Repo::Repo(std::string repo_id, Options options) : id_(std::move(repo_id)), opts
 }
 
 Repo& Repo::revision(std::string rev) {
-  if (rev.empty()) throw HubError(HubError::Kind::Local, 0, "hub: empty revision for '" + id_ + "'");
+  try {
+    validate_revision(rev);
+  } catch (const HubError& e) {
+    throw HubError(HubError::Kind::Local, 0, std::string(e.what()) + " (repo '" + id_ + "')");
+  }
   revision_ = std::move(rev);
   return *this;
 }
@@ -175,9 +185,11 @@ Repo& Repo::options(Options options) {
 
 fs::path Repo::storage_folder() const { return CacheLayout(opts_.cache_dir, id_, type_).storage(); }
 
-std::optional<fs::path> Repo::cached(const std::string& path) const {
+std::optional<fs::path> Repo::cached(const std::string& path) const try {
   validate_repo_path(path);
   return CacheLayout(opts_.cache_dir, id_, type_).lookup(revision_, path);
+} catch (const fs::filesystem_error& e) {
+  throw local_error(e);
 }
 
 namespace {
@@ -230,7 +242,7 @@ RevisionInfo fetch_revision_info(const Repo& repo) {
 
 }  // namespace
 
-std::string Repo::commit() const {
+std::string Repo::commit() const try {
   CacheLayout cache(opts_.cache_dir, id_, type_);
   if (is_commit_hash(revision_)) return revision_;
   if (opts_.offline) {
@@ -247,11 +259,13 @@ std::string Repo::commit() const {
       if (auto c = cache.read_ref(revision_)) return *c;
     throw;
   }
+} catch (const fs::filesystem_error& e) {
+  throw local_error(e);
 }
 
 fs::path Repo::snapshot_path() const { return CacheLayout(opts_.cache_dir, id_, type_).snapshot_dir(commit()); }
 
-std::vector<std::string> Repo::list_files() const {
+std::vector<std::string> Repo::list_files() const try {
   CacheLayout cache(opts_.cache_dir, id_, type_);
   if (!opts_.offline) {
     RevisionInfo info = fetch_revision_info(*this);
@@ -268,9 +282,11 @@ std::vector<std::string> Repo::list_files() const {
     if (it->is_regular_file()) files.push_back(it->path().lexically_relative(dir).generic_string());
   std::sort(files.begin(), files.end());
   return files;
+} catch (const fs::filesystem_error& e) {
+  throw local_error(e);
 }
 
-fs::path Repo::download_all() const {
+fs::path Repo::download_all() const try {
   if (opts_.offline) {
     fs::path dir = snapshot_path();
     for (const auto& f : list_files()) download(f);
@@ -285,9 +301,11 @@ fs::path Repo::download_all() const {
   fs::path dir = cache.snapshot_dir(info.sha);
   fs::create_directories(dir);
   return dir;
+} catch (const fs::filesystem_error& e) {
+  throw local_error(e);
 }
 
-fs::path Repo::download(const std::string& path) const {
+fs::path Repo::download(const std::string& path) const try {
   validate_repo_path(path);
   CacheLayout cache(opts_.cache_dir, id_, type_);
   const std::string endpoint = endpoint_of(opts_);
@@ -354,8 +372,15 @@ fs::path Repo::download(const std::string& path) const {
                        ": is HF_ENDPOINT a Hugging Face Hub, or is a proxy rewriting responses?");
       return fallback_or_rethrow(err);
     }
-    if (meta.etag.find('/') != std::string::npos || meta.etag == "." || meta.etag == "..")
-      throw HubError(HubError::Kind::Http, int(resp.status), "hub: invalid ETag '" + meta.etag + "' from " + endpoint);
+    // Both become path components in the cache (snapshots/<commit>/..., blobs/<etag>): a hostile or broken
+    // server must not be able to name a path outside it ("../../..") or one the filesystem refuses.
+    if (!is_commit_hash(meta.commit))
+      throw HubError(HubError::Kind::Http, int(resp.status),
+                     "hub: invalid X-Repo-Commit '" + meta.commit.substr(0, 80) + "' from " + endpoint + " for " +
+                         ctx.what() + " (expected 40 lowercase hex digits)");
+    if (!is_safe_etag(meta.etag))
+      throw HubError(HubError::Kind::Http, int(resp.status),
+                     "hub: invalid ETag '" + meta.etag.substr(0, 80) + "' from " + endpoint + " for " + ctx.what());
   }
 
   cache.write_ref(revision_, meta.commit);
@@ -381,6 +406,8 @@ fs::path Repo::download(const std::string& path) const {
   }
   if (!fs::exists(pointer, ec)) CacheLayout::link_pointer(blob, pointer);
   return pointer;
+} catch (const fs::filesystem_error& e) {
+  throw local_error(e);
 }
 
 }  // namespace graft::hub

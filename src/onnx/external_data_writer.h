@@ -1,6 +1,6 @@
 #pragma once
 // The one external-data writer: decides which tensors of a model being saved stay inline and which move
-// to the data file, under ExternalDataOptions, and writes that file. save_graph (export.cpp) and
+// to the data file, under ExternalDataOptions, and writes that file. save_graph (export/exporter.cpp) and
 // ModelWriter::save (writeback.cpp) both end here.
 #include <filesystem>
 #include <functional>

@@ -2,8 +2,11 @@
 // on the host, and records everything else into graft graphs through the converters.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <set>
 #include <sstream>
+
+#include <onnx/defs/schema.h>
 
 #include "onnx/converter.h"
 #include "onnx/fusion.h"
@@ -366,6 +369,33 @@ namespace {
 
 }  // namespace
 
+namespace {
+// A node's input and output counts against the ONNX operator schema of its opset, as ONNX Runtime checks
+// them when it loads a model: converters then index the inputs and outputs an op requires without counting
+// them first (a Loop with one input made loop_op index output -1). Only the standard domains, and only up
+// to the newest opset the ONNX library knows: a newer version may accept more inputs than the last one known.
+void check_arity(const ::onnx::NodeProto& n, const std::string& domain, int64_t version, const std::string& label) {
+  if (!domain.empty() && domain != "ai.onnx.ml") return;
+  static const auto known =
+      ::onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto range = known.find(domain);
+  if (range == known.end() || version > range->second.second) return;
+  const ::onnx::OpSchema* schema = ::onnx::OpSchemaRegistry::Schema(n.op_type(), int(version), domain);
+  if (!schema) return;
+  auto bounds = [](int lo, int hi) {
+    if (lo == hi) return std::to_string(lo);
+    if (hi == std::numeric_limits<int>::max()) return "at least " + std::to_string(lo);
+    return std::to_string(lo) + " to " + std::to_string(hi);
+  };
+  GRAFT_CHECK(n.input_size() >= schema->min_input() && n.input_size() <= schema->max_input(), n.op_type(), " \"",
+              label, "\": has ", n.input_size(), " inputs; ", n.op_type(), " (opset ", version, ") takes ",
+              bounds(schema->min_input(), schema->max_input()));
+  GRAFT_CHECK(n.output_size() >= schema->min_output() && n.output_size() <= schema->max_output(), n.op_type(),
+              " \"", label, "\": has ", n.output_size(), " outputs; ", n.op_type(), " (opset ", version, ") has ",
+              bounds(schema->min_output(), schema->max_output()));
+}
+}  // namespace
+
 void Tracer::run_node(const ::onnx::NodeProto& n, int index, Scope& scope) {
   std::string domain = canonical_domain(n.domain());
   std::string label = node_label(n, index);
@@ -410,6 +440,7 @@ void Tracer::run_node(const ::onnx::NodeProto& n, int index, Scope& scope) {
   const ConverterEntry* e = Registry::get().find(domain, n.op_type(), version);
   GRAFT_CHECK(e != nullptr, "unsupported op ", domain.empty() ? "" : domain + "::", n.op_type(), " (opset ", version,
               ") at node \"", label, "\"");
+  check_arity(n, domain, version, label);
 
   // Every input known and small: compute the outputs now, so shape computations stay host values.
   if (e->fold && n.input_size() > 0 && !has_subgraph(n)) {

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 namespace hubtest {
@@ -102,12 +103,27 @@ HttpServer::~HttpServer() {
   stop_ = true;
   acceptor_.join();
   ::close(listen_fd_);
-  std::vector<std::thread> workers;
+  wait_idle();
+}
+
+void HttpServer::wait_idle() {
+  std::vector<Worker> workers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     workers.swap(workers_);
   }
-  for (auto& t : workers) t.join();
+  for (auto& w : workers) w.thread.join();
+}
+
+void HttpServer::join_finished() {
+  std::vector<Worker> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto running = std::partition(workers_.begin(), workers_.end(), [](const Worker& w) { return !*w.done; });
+    finished.assign(std::make_move_iterator(running), std::make_move_iterator(workers_.end()));
+    workers_.erase(running, workers_.end());
+  }
+  for (auto& w : finished) w.thread.join();
 }
 
 void HttpServer::accept_loop() {
@@ -116,8 +132,14 @@ void HttpServer::accept_loop() {
     if (::poll(&p, 1, 50) <= 0) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    join_finished();
+    auto done = std::make_shared<std::atomic<bool>>(false);
     std::lock_guard<std::mutex> lock(mu_);
-    workers_.emplace_back([this, fd] { serve(fd); });
+    workers_.push_back(Worker{std::thread([this, fd, done] {
+                                serve(fd);
+                                *done = true;
+                              }),
+                              done});
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -52,9 +53,20 @@ class HttpServer {
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
+  // Waits for the connections accepted so far to finish and joins their threads. A long-lived server (the
+  // fuzz harness keeps one for the whole run) calls it after each client call: a thread left unjoined keeps
+  // its stack and its allocations, which libFuzzer counts as a possible leak (and then runs LeakSanitizer on
+  // every input), and thousands of them exhaust the process's mappings.
+  void wait_idle();
+
  private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   void accept_loop();
   void serve(int fd);
+  void join_finished();  // joins the workers whose connection is over (keeps the list short)
 
   Handler handler_;
   int listen_fd_ = -1;
@@ -62,7 +74,7 @@ class HttpServer {
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
   std::mutex mu_;
-  std::vector<std::thread> workers_;
+  std::vector<Worker> workers_;
 };
 
 }  // namespace hubtest

@@ -49,6 +49,34 @@ TEST(FuzzRegressions, OnnxTfIdfPoolOffsetsAreChecked) {
   EXPECT_THROW_WITH(tfidf({0}, {0, 1, 2}, {1}), "tfidf", "weights has 1 entries for 3 n-grams");
 }
 
+// A Loop node with one input (the fuzzer dropped M and cond): loop_op counts its loop-carried values as
+// inputs - 2 = -1 and asked for output -1 (protobuf's out-of-bounds index, undefined behaviour). Every node
+// of a standard domain now has its input and output counts checked against the ONNX schema of its opset
+// before a converter runs, as ONNX Runtime checks them.
+TEST(FuzzRegressions, OnnxNodeArityIsCheckedAgainstTheSchema) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "loop_with_one_input"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  std::vector<float> three{1, 2, 3};
+  EXPECT_THROW_WITH(s.run({{"M", Tensor::scalar(int64_t(0))},
+                           {"x", Tensor::from_vector(three)},
+                           {"a0", Tensor::from_vector(three)}}),
+                    "finding.onnx", "Loop", "has 1 inputs; Loop (opset 17) takes at least 2");
+  auto one_node = [](const std::string& op, std::vector<std::string> inputs, std::vector<std::string> outputs) {
+    ModelBuilder b;
+    b.input("X", DType::F32, {4});
+    b.input("K", DType::I64, {1});
+    for (const auto& o : outputs) b.output(o, DType::F32, {});
+    b.node(op, std::move(inputs), std::move(outputs), "n");
+    return onnx::testing::run_model(b.model(), {{"X", Tensor::from_vector(std::vector<float>{4, 3, 2, 1})},
+                                                {"K", Tensor::from_vector(std::vector<int64_t>{2})}});
+  };
+  EXPECT_THROW_WITH(one_node("Relu", {"X", "X"}, {"Y"}), "Relu \"n\": has 2 inputs; Relu (opset 17) takes 1");
+  EXPECT_THROW_WITH(one_node("TopK", {"X", "K"}, {"V"}), "TopK \"n\": has 1 outputs; TopK (opset 17) has 2");
+  EXPECT_THROW_WITH(one_node("Loop", {}, {"Y"}), "Loop \"n\": has 0 inputs; Loop (opset 17) takes at least 2");
+  // Optional trailing inputs and outputs may be left out, as before.
+  EXPECT_EQ(one_node("Relu", {"X"}, {"Y"}).at("Y").to_vector<float>(), std::vector<float>({4, 3, 2, 1}));
+}
+
 // ---- tokenizer ----------------------------------------------------------------------------------------------
 
 std::string wordlevel(const std::string& vocab, const std::string& extra = "") {
@@ -76,6 +104,23 @@ TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
                                                          R"("padding":{"strategy":{"Fixed":1000000000000000},)"
                                                          R"("direction":"Right","pad_id":0,"pad_token":"[UNK]"},)")),
                     "padding length 1000000000000000 is over the limit");
+}
+
+// ---- npy ------------------------------------------------------------------------------------------------------
+
+// An empty shape passed the 2^56-element bound whatever its other extents ([0, 77712077, 27702777, 7750]
+// from a fuzzed header), and Shape::size() / strides() multiplied those extents before meeting the zero:
+// signed overflow (found by fuzz_npy; reported then as a timeout at nice 19). The non-zero extents are now
+// bounded too.
+TEST(FuzzRegressions, NpyEmptyShapeWithHugeExtentsIsRefused) {
+  const std::string bytes = finding("npy", "empty_shape_extents_overflow");
+  EXPECT_THROW_WITH(parse_npy(bytes.data(), bytes.size(), "finding.npy"), "finding.npy",
+                    "non-zero extents whose product is more than 2^56");
+  EXPECT_THROW_WITH(Shape({214696521750, 77712077, 0}), "non-zero extents whose product is more than 2^56");
+  // Empty shapes with large extents that stay under the bound are fine.
+  Shape s({0, int64_t(1) << 40, 1 << 10});
+  EXPECT_EQ(s.size(), 0);
+  EXPECT_EQ(s.strides(), std::vector<int64_t>({int64_t(1) << 50, 1 << 10, 1}));
 }
 
 // ---- checkpoint / npy / ONNX: booleans --------------------------------------------------------------------

@@ -199,6 +199,17 @@ TEST_F(GraftFlags, DeviceChoice) {
   }
 }
 
+// The GPU libraries (cuBLASLt: 600 MB, a second of relocations) are opened by the CUDA backend when it
+// first needs them, never by a command that runs on the CPU. The dynamic loader itself lists what it opens.
+TEST_F(GraftFlags, CpuCommandsDoNotLoadTheGpuLibraries) {
+  write_pair_model(dir.path);
+  Result r = run_graft("run " + at("pair.onnx") + " --dims batch=1,sequence=2 --device cpu", "", "LD_DEBUG=files");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_NE(r.err.find("file=libdnnl"), std::string::npos) << "LD_DEBUG lists no libraries:\n" << r.err.substr(0, 2000);
+  EXPECT_EQ(r.err.find("libcublasLt"), std::string::npos);
+  EXPECT_EQ(r.err.find("libnvrtc"), std::string::npos);
+}
+
 // ---- info and external data ----------------------------------------------------------------------------------
 
 // z = x + w with w's 4 floats in `location` (64 bytes in).

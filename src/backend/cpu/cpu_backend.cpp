@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "backend/cpu/fusion.h"
+#include "backend/run_into_checks.h"
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/attention_fusion.h"
@@ -74,17 +75,7 @@ class CpuExecutable final : public Executable {
   }
 
   void run_into(std::span<const Tensor> inputs, std::span<Tensor> outputs) override {
-    GRAFT_CHECK(outputs.size() == output_types_.size(), "graph '", graph_.name(), "' returns ", output_types_.size(),
-                " outputs, given ", outputs.size(), " to write into");
-    for (size_t j = 0; j < outputs.size(); ++j) {
-      const ValueType& t = output_types_[j];
-      GRAFT_CHECK(outputs[j].defined() && outputs[j].dtype() == t.dtype && outputs[j].shape() == t.shape, "output ", j,
-                  " to write into is ", outputs[j].defined() ? std::string(dtype_name(outputs[j].dtype())) + outputs[j].shape().str() : "undefined",
-                  ", expected ", t.str());
-      for (const Tensor& in : inputs)
-        GRAFT_CHECK(!in.defined() || in.raw() != outputs[j].raw(), "output ", j,
-                    " shares its buffer with an input: run_into needs distinct output buffers");
-    }
+    check_run_into_outputs(graph_.name(), output_types_, inputs, outputs);
     std::vector<Tensor> targets(outputs.begin(), outputs.end());
     execute(inputs, targets);
   }

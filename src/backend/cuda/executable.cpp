@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "backend/cuda/check.h"
+#include "backend/run_into_checks.h"
 #include "backend/cuda/codegen.h"
 #include "backend/cuda/kernel.h"
 #include "backend/cuda/lowering.h"
@@ -163,15 +164,7 @@ class CudaExecutable final : public Executable {
   }
 
   void run_into(std::span<const Tensor> inputs, std::span<Tensor> outputs) override {
-    GRAFT_CHECK(outputs.size() == output_types_.size(), "graph '", graph_.name(), "' returns ", output_types_.size(),
-                " outputs, given ", outputs.size(), " to write into");
-    for (size_t j = 0; j < outputs.size(); ++j) {
-      const ValueType& t = output_types_[j];
-      GRAFT_CHECK(outputs[j].defined() && outputs[j].dtype() == t.dtype && outputs[j].shape() == t.shape, "output ", j,
-                  " to write into is ",
-                  outputs[j].defined() ? std::string(dtype_name(outputs[j].dtype())) + outputs[j].shape().str() : "undefined",
-                  ", expected ", t.str());
-    }
+    check_run_into_outputs(graph_.name(), output_types_, inputs, outputs);
     std::vector<Tensor> targets(outputs.begin(), outputs.end());
     execute(inputs, targets);
   }

@@ -1,5 +1,6 @@
 // Element-wise ops: unary math, binary arithmetic and comparisons (NumPy broadcasting), logical and
-// bitwise ops, variadic Sum/Mean/Max/Min, Where, Cast, Clip and the activation functions.
+// bitwise ops, variadic Sum/Mean/Max/Min, Where, Cast, Clip and the element-wise activation functions
+// (Relu, LeakyRelu, ..., Mish; Gelu builds the gelu composite and lives in activation.cpp).
 #include <cmath>
 
 #include "onnx/converter.h"
@@ -237,11 +238,6 @@ void register_elementwise_ops(Registry& r) {
     Node out = Select(Less(xf, scalar(xf, -lambd)), xf + bias,
                       Select(Greater(xf, scalar(xf, lambd)), xf - bias, scalar(xf, 0)));
     c.set_output(0, Convert(out, x.dtype()));
-  });
-  r.add("", "Gelu", 20, [](OpContext& c) {
-    std::string approx = c.attr_string("approximate", "none");
-    if (approx != "none" && approx != "tanh") c.fail("approximate must be 'none' or 'tanh', got '", approx, "'");
-    c.set_output(0, Gelu(c.input(0), approx == "tanh"));
   });
 }
 

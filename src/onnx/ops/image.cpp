@@ -1,7 +1,7 @@
 // Image ops built from gathers, scatters and products: GridSample (1-, 2-, 3-D and beyond; linear /
 // nearest / cubic; zeros / border / reflection padding), AffineGrid, Col2Im (a scatter-add), CenterCropPad,
-// MaxRoiPool (range-maximum tables, so run-time rois are exact) and DeformConv (bilinear gathers, then one
-// grouped product). Registered from register_vision_ops (vision.cpp).
+// MaxRoiPool (range-maximum tables, so run-time rois are exact), DeformConv (bilinear gathers, then one
+// grouped product), and resampling: Resize and Upsample (host-computed taps per axis, then gathers).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -475,6 +475,239 @@ void deform_conv_op(OpContext& c) {
   c.set_output(0, Convert(y, dt));
 }
 
+
+// ---- Resize ------------------------------------------------------------------------------------------------
+
+struct ResizeSpec {
+  std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
+  double cubic_a = -0.75;
+  bool exclude_outside = false, antialias = false;
+  double extrapolation = 0;
+};
+
+// For one axis: the source taps (indices and weights) of every output position, padded to the same count,
+// plus a per-output flag for positions outside the input (tf_crop_and_resize extrapolation).
+struct ResizeTaps {
+  int64_t taps = 1;
+  std::vector<int64_t> index;   // [out, taps]
+  std::vector<double> weight;   // [out, taps]
+  std::vector<bool> outside;    // [out]
+};
+
+double cubic_weight(double t, double a) {
+  t = std::abs(t);
+  if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+  if (t < 2) return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  return 0;
+}
+
+// `length` is the resized length before rounding (input * scale, or the requested size): align_corners and
+// tf_crop_and_resize divide by it, as the ONNX reference does, so a downsample by 0.6 of 4 maps over 2.4.
+ResizeTaps axis_taps(const ResizeSpec& r, int64_t in, int64_t out, double scale, double length, double roi_start,
+                   double roi_end) {
+  ResizeTaps t;
+  t.outside.assign(size_t(out), false);
+  std::vector<std::vector<std::pair<int64_t, double>>> all(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    double x;
+    double xo = double(o);
+    if (r.coord == "half_pixel") {
+      x = (xo + 0.5) / scale - 0.5;
+    } else if (r.coord == "half_pixel_symmetric") {
+      double adj = double(out) / length;
+      double center = double(in) / 2;
+      x = center * (1 - adj) + (xo + 0.5) / scale - 0.5;
+    } else if (r.coord == "pytorch_half_pixel") {
+      x = out > 1 ? (xo + 0.5) / scale - 0.5 : 0;
+    } else if (r.coord == "align_corners") {
+      x = length == 1 ? 0 : xo * double(in - 1) / (length - 1);
+    } else if (r.coord == "asymmetric") {
+      x = xo / scale;
+    } else if (r.coord == "tf_crop_and_resize") {
+      x = length != 1 ? roi_start * double(in - 1) + xo * (roi_end - roi_start) * double(in - 1) / (length - 1)
+                      : 0.5 * (roi_start + roi_end) * double(in - 1);
+      if (x < 0 || x > double(in - 1)) t.outside[size_t(o)] = true;
+    } else {
+      throw Error("unknown coordinate_transformation_mode '" + r.coord + "'");
+    }
+    auto& taps = all[size_t(o)];
+    auto clampi = [&](int64_t i) { return std::clamp<int64_t>(i, 0, in - 1); };
+    if (r.mode == "nearest") {
+      int64_t i;
+      if (r.nearest == "round_prefer_floor")
+        i = int64_t(std::ceil(x - 0.5));
+      else if (r.nearest == "round_prefer_ceil")
+        i = int64_t(std::floor(x + 0.5));
+      else if (r.nearest == "floor")
+        i = int64_t(std::floor(x));
+      else if (r.nearest == "ceil")
+        i = int64_t(std::ceil(x));
+      else
+        throw Error("unknown nearest_mode '" + r.nearest + "'");
+      taps.push_back({clampi(i), 1.0});
+      continue;
+    }
+    bool cubic = r.mode == "cubic";
+    if (!cubic && r.mode != "linear") throw Error("unknown mode '" + r.mode + "'");
+    double support_scale = (r.antialias && scale < 1) ? scale : 1.0;  // filter stretched when downsampling
+    double radius = (cubic ? 2.0 : 1.0) / support_scale;
+    int64_t lo = int64_t(std::floor(x - radius)) + 1, hi = int64_t(std::ceil(x + radius)) - 1;
+    if (!r.antialias || scale >= 1) {
+      lo = int64_t(std::floor(x)) - (cubic ? 1 : 0);
+      hi = int64_t(std::floor(x)) + (cubic ? 2 : 1);
+    }
+    double sum = 0;
+    std::vector<std::pair<int64_t, double>> raw;
+    for (int64_t i = lo; i <= hi; ++i) {
+      double d = (double(i) - x) * support_scale;
+      double w = cubic ? cubic_weight(d, r.cubic_a) : std::max(0.0, 1 - std::abs(d));
+      bool inside = i >= 0 && i < in;
+      if (!inside && r.exclude_outside) w = 0;  // otherwise the tap reads the edge value
+      raw.push_back({clampi(i), w});
+      sum += w;
+    }
+    if ((r.exclude_outside || (r.antialias && scale < 1)) && sum != 0)
+      for (auto& p : raw) p.second /= sum;
+    taps = raw;
+  }
+  for (const auto& v : all) t.taps = std::max<int64_t>(t.taps, int64_t(v.size()));
+  t.index.assign(size_t(out * t.taps), 0);
+  t.weight.assign(size_t(out * t.taps), 0);
+  for (int64_t o = 0; o < out; ++o)
+    for (size_t k = 0; k < all[size_t(o)].size(); ++k) {
+      t.index[size_t(o * t.taps) + k] = all[size_t(o)][k].first;
+      t.weight[size_t(o * t.taps) + k] = all[size_t(o)][k].second;
+    }
+  return t;
+}
+
+// Resamples axis `axis` of x with precomputed taps: sum_k take(x, index[:, k]) * weight[:, k].
+Node resample_axis(Node x, int axis, const ResizeTaps& t, int64_t out, const ResizeSpec& r) {
+  Graph& g = *x.graph();
+  int rank = x.rank();
+  std::vector<int64_t> wshape(size_t(rank), 1);
+  wshape[size_t(axis)] = out;
+  Node y;
+  bool nearest = t.taps == 1 && r.mode == "nearest";
+  Node xf = nearest || is_floating(x.dtype()) ? x : Convert(x, DType::F32);
+  for (int64_t k = 0; k < t.taps; ++k) {
+    std::vector<int64_t> idx(static_cast<size_t>(out));
+    std::vector<double> w(static_cast<size_t>(out));
+    bool any = false;
+    for (int64_t o = 0; o < out; ++o) {
+      idx[size_t(o)] = t.index[size_t(o * t.taps + k)];
+      w[size_t(o)] = t.weight[size_t(o * t.taps + k)];
+      any |= w[size_t(o)] != 0;
+    }
+    if (!any) continue;
+    Node taken = Take(xf, g.constant(Tensor::from_vector(idx)), axis);
+    if (!nearest) taken = taken * g.constant(Tensor::from_vector(w, Shape(wshape)).cast(xf.dtype()));
+    y = y.valid() ? y + taken : taken;
+  }
+  if (!y.valid()) {
+    std::vector<int64_t> d = xf.shape().dims();
+    d[size_t(axis)] = out;
+    y = Zeros(g, xf.dtype(), Shape(d));
+  }
+  bool any_outside = std::find(t.outside.begin(), t.outside.end(), true) != t.outside.end();
+  if (any_outside) {
+    std::vector<bool> mask_v(t.outside.begin(), t.outside.end());
+    Node mask = g.constant(Tensor::from_vector(mask_v, Shape(wshape)));
+    y = Select(mask, ScalarLike(y, r.extrapolation), y);
+  }
+  if (y.dtype() != x.dtype()) {
+    if (is_integer(x.dtype())) y = Round(y);
+    y = Convert(y, x.dtype());
+  }
+  return y;
+}
+
+void resize_op(OpContext& c, bool upsample) {
+  Node x = c.input(0);
+  int rank = x.rank();
+  ResizeSpec r;
+  r.mode = c.attr_string("mode", "nearest");
+  if (upsample || c.opset() < 11) {
+    r.coord = "asymmetric";
+    r.nearest = "floor";
+    if (r.mode == "bilinear" || r.mode == "trilinear") r.mode = "linear";
+  } else {
+    r.coord = c.attr_string("coordinate_transformation_mode", "half_pixel");
+    r.nearest = c.attr_string("nearest_mode", "round_prefer_floor");
+  }
+  r.cubic_a = c.attr_float("cubic_coeff_a", -0.75);
+  r.exclude_outside = c.attr_int("exclude_outside", 0) != 0;
+  r.antialias = c.attr_int("antialias", 0) != 0;
+  r.extrapolation = c.attr_float("extrapolation_value", 0.0);
+  std::vector<int64_t> axes = c.attr_ints("axes");
+  if (axes.empty())
+    for (int i = 0; i < rank; ++i) axes.push_back(i);
+  axes = normalize_axes(c, axes, rank);
+  std::vector<double> scales, roi;
+  std::vector<int64_t> sizes;
+  if (upsample) {
+    scales = c.opset() < 9 ? std::vector<double>(c.attr_floats("scales").begin(), c.attr_floats("scales").end())
+                           : c.require_doubles(1, "scales");
+  } else if (c.opset() < 11) {
+    scales = c.require_doubles(1, "scales");
+  } else {
+    // roi matters only for tf_crop_and_resize (where a graph input specializes the trace on its value).
+    if (r.coord == "tf_crop_and_resize" && c.has_input(1) && c.require_known(1, "roi").size() > 0)
+      roi = c.require_doubles(1, "roi");
+    if (c.has_input(2) && c.require_known(2, "scales").size() > 0) scales = c.require_doubles(2, "scales");
+    if (c.has_input(3) && c.require_known(3, "sizes").size() > 0) sizes = c.require_ints(3, "sizes");
+  }
+  if (scales.empty() && sizes.empty()) c.fail("one of scales and sizes must be given");
+  size_t n = axes.size();
+  if (!scales.empty() && scales.size() != n) c.fail(scales.size(), " scales for ", n, " axes");
+  if (!sizes.empty() && sizes.size() != n) c.fail(sizes.size(), " sizes for ", n, " axes");
+  std::vector<double> sc(n), len(n);
+  std::vector<int64_t> out(n);
+  std::string policy = c.attr_string("keep_aspect_ratio_policy", "stretch");
+  if (!sizes.empty()) {
+    for (size_t i = 0; i < n; ++i) sc[i] = double(sizes[i]) / double(x.dim(int(axes[i])));
+    if (policy != "stretch") {
+      double s = policy == "not_larger" ? *std::min_element(sc.begin(), sc.end()) : *std::max_element(sc.begin(), sc.end());
+      for (size_t i = 0; i < n; ++i) {
+        sc[i] = s;
+        len[i] = s * double(x.dim(int(axes[i])));
+        out[i] = int64_t(std::floor(len[i] + 0.5));
+      }
+    } else {
+      out = sizes;
+      for (size_t i = 0; i < n; ++i) len[i] = double(sizes[i]);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      sc[i] = scales[i];
+      if (sc[i] <= 0) c.fail("scale ", sc[i], " must be positive");
+      len[i] = double(x.dim(int(axes[i]))) * sc[i];
+      out[i] = int64_t(std::floor(len[i]));
+    }
+  }
+  Node y = x;
+  for (size_t i = 0; i < n; ++i) {
+    int a = int(axes[i]);
+    int64_t in = x.dim(a);
+    double rs = 0, re = 1;
+    if (roi.size() == 2 * n) {
+      rs = roi[i];
+      re = roi[i + n];
+    } else if (roi.size() == size_t(2 * rank)) {
+      rs = roi[size_t(a)];
+      re = roi[size_t(a + rank)];
+    }
+    if (out[i] == in && sc[i] == 1.0 && r.coord != "tf_crop_and_resize") continue;
+    try {
+      ResizeTaps t = axis_taps(r, in, out[i], sc[i], len[i], rs, re);
+      y = resample_axis(y, a, t, out[i], r);
+    } catch (const Error& e) {
+      c.fail(e.what());
+    }
+  }
+  c.set_output(0, y);
+}
+
 }  // namespace
 
 void register_image_ops(Registry& r) {
@@ -486,6 +719,10 @@ void register_image_ops(Registry& r) {
   r.add("", "CenterCropPad", 18, center_crop_pad_op).note = "shape must be known while tracing";
   r.add("", "MaxRoiPool", 1, max_roi_pool_op);
   r.add("", "DeformConv", 19, deform_conv_op).note = "any number of spatial axes; optional mask";
+  r.add("", "Resize", 10, [](OpContext& c) { resize_op(c, false); }).note =
+      "all modes and coordinate transforms, antialias, axes, keep_aspect_ratio_policy; scales/sizes (and roi for "
+      "tf_crop_and_resize) must be known while tracing";
+  r.add("", "Upsample", 7, [](OpContext& c) { resize_op(c, true); }).until = 9;
 }
 
 }  // namespace graft::onnx

@@ -1,5 +1,5 @@
 // Gather / scatter / indexing: Gather, GatherElements, GatherND, ScatterElements (and the deprecated
-// Scatter), ScatterND, OneHot, TopK, Trilu, and the data-dependent NonZero / Compress (known inputs only).
+// Scatter), ScatterND, OneHot, Trilu, and the data-dependent NonZero / Compress (known inputs only).
 #include <cstring>
 #include <numeric>
 
@@ -130,17 +130,6 @@ void one_hot_op(OpContext& c) {
   c.set_output(0, Select(hit, on, off));
 }
 
-void topk_op(OpContext& c) {
-  Node x = c.input(0);
-  int64_t k = c.opset() < 10 ? c.attr_int("k", 0) : c.require_ints(1, "k").at(0);
-  int axis = normalize_axis(c, c.attr_int("axis", -1), x.rank());
-  bool largest = c.attr_int("largest", 1) != 0;
-  if (k < 0 || k > x.dim(axis)) c.fail("k=", k, " is out of range for axis ", axis, " of ", x.shape());
-  auto [values, indices] = TopK(x, k, axis, largest);
-  c.set_output(0, values);
-  c.set_output(1, indices);
-}
-
 void trilu_op(OpContext& c) {
   Node x = c.input(0);
   if (x.rank() < 2) c.fail("input must have rank >= 2, got ", x.shape());
@@ -212,7 +201,6 @@ void register_indexing_ops(Registry& r) {
   r.add("", "Scatter", 9, scatter_elements).until = 10;
   r.add("", "ScatterND", 11, scatter_nd_op);
   r.add("", "OneHot", 9, one_hot_op);
-  r.add("", "TopK", 1, topk_op);
   r.add("", "Trilu", 14, trilu_op);
   r.add("", "NonZero", 9, nonzero_op).note = "input must be known while tracing";
   r.add("", "Compress", 9, compress_op).note = "condition must be known while tracing";

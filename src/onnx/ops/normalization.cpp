@@ -1,5 +1,6 @@
 // Normalization: LayerNormalization, RMSNormalization, BatchNormalization (inference and training), Instance- and
-// GroupNormalization, LpNormalization, MeanVarianceNormalization. Lowered to graft's composites.
+// GroupNormalization, LpNormalization, MeanVarianceNormalization, and LRN (local response normalization, a
+// window sum across channels). Lowered to graft's composites where graft has one.
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -125,6 +126,22 @@ void mvn_op(OpContext& c) {
   c.set_output(0, (x - mean) / (Sqrt(var) + 1e-9));
 }
 
+void lrn_op(OpContext& c) {
+  Node x = c.input(0);
+  int64_t size = c.attr_int("size", 1);
+  double alpha = c.attr_float("alpha", 1e-4), beta = c.attr_float("beta", 0.75), bias = c.attr_float("bias", 1.0);
+  ReduceWindowAttrs a;
+  a.op = ReduceOp::Sum;
+  a.window.assign(size_t(x.rank()), 1);
+  a.window[1] = size;
+  a.pad_low.assign(size_t(x.rank()), 0);
+  a.pad_high.assign(size_t(x.rank()), 0);
+  a.pad_low[1] = (size - 1) / 2;
+  a.pad_high[1] = size - 1 - (size - 1) / 2;
+  Node sq = ReduceWindow(x * x, a);
+  c.set_output(0, x / Pow(sq * (alpha / double(size)) + bias, ScalarLike(x, beta)));
+}
+
 }  // namespace
 
 void register_normalization_ops(Registry& r) {
@@ -138,6 +155,7 @@ void register_normalization_ops(Registry& r) {
   r.add("", "GroupNormalization", 18, group_norm_op);
   r.add("", "LpNormalization", 1, lp_norm_op);
   r.add("", "MeanVarianceNormalization", 9, mvn_op);
+  r.add("", "LRN", 1, lrn_op);
 }
 
 }  // namespace graft::onnx

@@ -1,4 +1,5 @@
-// Random ops: RandomUniform, RandomNormal, RandomUniformLike, RandomNormalLike, Bernoulli and Multinomial.
+// Random ops: RandomUniform, RandomNormal, RandomUniformLike, RandomNormalLike, Bernoulli and Multinomial, and
+// Dropout (identity in inference, a seeded mask in training).
 //
 // graft has no stateful random primitive, so values come from a counter-based generator written with
 // integer graph ops: element i of a draw is splitmix64(key + (i + 1) * golden), a pure function of a u64
@@ -194,6 +195,60 @@ void multinomial_op(OpContext& c) {
   c.set_output(0, Convert(k, out));
 }
 
+
+// Dropout: identity in inference; in training (training_mode input, or TraceOptions::training when absent)
+// an inverted-dropout mask: keep an element when its hash-uniform u >= ratio and scale kept ones by
+// 1 / (1 - ratio). The mask is deterministic for (TraceOptions::seed [+ seed_node], the `seed` attribute,
+// the node name, element index).
+void dropout_op(OpContext& c) {
+  Node x = c.input(0);
+  const TraceOptions* opts = c.tracer().state().options;
+  bool training = opts && opts->training;
+  if (c.opset() >= 12 && c.has_input(2)) {
+    // A graph input specializes the trace on its value (NeedsInputValue); anything else is an error.
+    training = c.require_known(2, "training_mode").value_as_double(0) != 0;
+  }
+  if (c.opset() < 7 && c.attr_int("is_test", 0)) training = false;
+  std::optional<double> ratio_k;
+  std::optional<Node> ratio_n;
+  if (c.opset() >= 12) {
+    if (c.has_input(1)) {
+      if (const Tensor* t = c.known(1))
+        ratio_k = t->value_as_double(0);
+      else
+        ratio_n = Convert(Reshape(c.input(1), {}), DType::F32);
+    } else {
+      ratio_k = 0.5;
+    }
+  } else {
+    ratio_k = c.attr_float("ratio", 0.5);
+  }
+  if (ratio_k && (*ratio_k < 0 || *ratio_k > 1)) c.fail("ratio must be in [0, 1], got ", *ratio_k);
+  if (!training || (ratio_k && *ratio_k == 0)) {
+    c.set_output(0, x);
+    if (c.has_output(1)) c.set_output(1, Full(c.graph(), DType::Bool, x.shape(), 1.0));
+    return;
+  }
+  Graph& g = c.graph();
+  uint64_t salt = (opts ? opts->seed : 0) ^ fnv1a(c.name());
+  if (auto s = c.attr_int_opt("seed")) salt ^= uint64_t(*s) * 0xD1B54A32D192ED03ull;
+  Node key = g.scalar(salt);
+  if (opts && opts->seed_node) {
+    Node sn = *opts->seed_node;
+    if (sn.graph() != &g)
+      c.fail("TraceOptions::seed_node belongs to another graph (a Dropout inside a control-flow body cannot use it)");
+    if (sn.dtype() != DType::U64) sn = Convert(sn, DType::U64);
+    if (sn.rank() != 0) sn = Reshape(sn, {});
+    key = key + sn * g.scalar(uint64_t(0x9E3779B97F4A7C15ull));
+  }
+  Node u = uniform_from_hash(g, key, x.shape());
+  Node r = ratio_n ? *ratio_n : g.scalar(float(*ratio_k));
+  Node mask = GreaterEqual(u, r);
+  Node scale = ratio_n ? Convert(1.0 / (1.0 - *ratio_n), x.dtype())
+                       : g.constant(known_scalar_tensor(x.dtype(), *ratio_k < 1 ? 1.0 / (1.0 - *ratio_k) : 0.0));
+  c.set_output(0, Select(mask, x * scale, ScalarLike(x, 0)));
+  if (c.has_output(1)) c.set_output(1, mask);
+}
 }  // namespace
 
 Node uniform_from_hash(Graph& g, Node key, const Shape& shape) { return uniform(g, key, shape, DType::F32); }
@@ -225,6 +280,7 @@ void register_random_ops(Registry& r) {
   add("RandomUniformLike", 1, random_uniform_like_op, "as RandomNormal");
   add("Bernoulli", 15, bernoulli_op, "as RandomNormal; 1 where a uniform draw < p");
   add("Multinomial", 7, multinomial_op, "as RandomNormal; inverse-CDF sampling of softmax(input)");
+  r.add("", "Dropout", 1, dropout_op).note = "identity in inference; TraceOptions::training: seeded inverted dropout";
 }
 
 }  // namespace graft::onnx

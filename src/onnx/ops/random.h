@@ -1,7 +1,7 @@
 #pragma once
 // Counter-based random numbers built from graft integer ops (there is no stateful RNG primitive): every
 // element is a hash of (key, element index), so a draw is a pure function of its key and runs on any
-// backend. Shared by Dropout (nn.cpp) and the random ops (random.cpp).
+// backend. Used by the random ops and Dropout (random.cpp).
 #include <string>
 
 #include "onnx/converter.h"
@@ -16,7 +16,5 @@ Node uniform_from_hash(Graph& g, Node key, const Shape& shape);
 
 // Mixes TraceOptions::seed_node (when set) into a u64 key; fails when it belongs to another graph.
 Node mix_seed_node(OpContext& c, Node key);
-
-void register_random_ops(Registry& r);
 
 }  // namespace graft::onnx

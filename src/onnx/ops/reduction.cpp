@@ -1,4 +1,5 @@
-// Reductions: ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare, ArgMax/ArgMin.
+// Reductions: ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare, ArgMax/ArgMin, and the running
+// sum CumSum.
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -78,6 +79,11 @@ void register_reduction_ops(Registry& r) {
   add(r, "ReduceSumSquare", Kind::SumSquare, 18);
   r.add("", "ArgMax", 1, [](OpContext& c) { arg_op(c, false); });
   r.add("", "ArgMin", 1, [](OpContext& c) { arg_op(c, true); });
+  r.add("", "CumSum", 11, [](OpContext& c) {
+    Node x = c.input(0);
+    int axis = normalize_axis(c, c.require_ints(1, "axis").at(0), x.rank());
+    c.set_output(0, CumSum(x, axis, c.attr_int("exclusive", 0) != 0, c.attr_int("reverse", 0) != 0));
+  });
 }
 
 }  // namespace graft::onnx

@@ -249,11 +249,8 @@ void roi_align_op(OpContext& c) {
 
 }  // namespace
 
-void register_image_ops(Registry& r);  // image.cpp
-
 void register_vision_ops(Registry& r) {
   r.add("", "NonMaxSuppression", 10, nms_op);
-  register_image_ops(r);
   r.add("", "MaxUnpool", 9, max_unpool_op);
   r.add("", "RoiAlign", 10, roi_align_op).note =
       "avg/max, half_pixel/output_half_pixel; run-time rois with sampling_ratio 0 sample at most ceil(extent/bins) "

@@ -1,4 +1,4 @@
-// Products and normalized exponentials: MatMul, Gemm, Einsum, Softmax / LogSoftmax / Hardmax, CumSum.
+// Products: MatMul, Gemm and Einsum (contracted pairwise, diagonals and ellipses included).
 #include <map>
 #include <numeric>
 #include <set>
@@ -8,23 +8,6 @@
 namespace graft::onnx {
 
 namespace {
-
-// Softmax-like ops before opset 13 flatten the input to 2-D at `axis` and work on the second axis.
-template <typename F>
-Node coerced_2d(OpContext& c, Node x, F f) {
-  if (c.opset() >= 13) return f(x, normalize_axis(c, c.attr_int("axis", -1), x.rank()));
-  int axis = normalize_axis(c, c.attr_int("axis", 1), std::max(x.rank(), 1));
-  if (axis == x.rank() - 1) return f(x, axis);
-  int64_t a = 1, b = 1;
-  for (int i = 0; i < x.rank(); ++i) (i < axis ? a : b) *= x.dim(i);
-  return Reshape(f(Reshape(x, {a, b}), 1), x.shape().dims());
-}
-
-Node hardmax(Node x, int axis) {
-  Node idx = ArgMax(x, axis, true);
-  Node iota = Iota(*x.graph(), DType::I64, x.shape(), axis);
-  return Convert(Equal(BroadcastTo(idx, x.shape()), iota), x.dtype());
-}
 
 void gemm_op(OpContext& c) {
   Node a = c.input(0), b = c.input(1);
@@ -217,22 +200,10 @@ void einsum_op(OpContext& c) {
 
 }  // namespace
 
-void register_math_ops(Registry& r) {
+void register_linalg_ops(Registry& r) {
   r.add("", "MatMul", 1, [](OpContext& c) { c.set_output(0, MatMul(c.input(0), c.input(1))); });
   r.add("", "Gemm", 7, gemm_op);
   r.add("", "Einsum", 12, einsum_op);
-  r.add("", "Softmax", 1, [](OpContext& c) {
-    c.set_output(0, coerced_2d(c, c.input(0), [](Node x, int axis) { return Softmax(x, axis); }));
-  });
-  r.add("", "LogSoftmax", 1, [](OpContext& c) {
-    c.set_output(0, coerced_2d(c, c.input(0), [](Node x, int axis) { return LogSoftmax(x, axis); }));
-  });
-  r.add("", "Hardmax", 1, [](OpContext& c) { c.set_output(0, coerced_2d(c, c.input(0), hardmax)); });
-  r.add("", "CumSum", 11, [](OpContext& c) {
-    Node x = c.input(0);
-    int axis = normalize_axis(c, c.require_ints(1, "axis").at(0), x.rank());
-    c.set_output(0, CumSum(x, axis, c.attr_int("exclusive", 0) != 0, c.attr_int("reverse", 0) != 0));
-  });
 }
 
 }  // namespace graft::onnx

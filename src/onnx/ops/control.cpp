@@ -405,7 +405,7 @@ void scan8_op(OpContext& c) {
 
 }  // namespace
 
-void register_control_flow_ops(Registry& r) {
+void register_control_ops(Registry& r) {
   r.add("", "If", 1, if_op);
   r.add("", "Loop", 1, loop_op).note = "unrolled when the trip count and condition are known while tracing (<= 4096 iterations), else a While";
   r.add("", "Scan", 8, scan8_op).note = "unrolled";

@@ -428,7 +428,7 @@ void space_to_depth_op(OpContext& c) {
 
 }  // namespace
 
-void register_shape_ops(Registry& r) {
+void register_layout_ops(Registry& r) {
   r.add("", "Shape", 1, shape_op);
   r.add("", "Size", 1, [](OpContext& c) { c.set_known(0, Tensor::scalar(c.value(0).type().shape.size())); });
   r.add("", "Reshape", 1, reshape_op);
