@@ -42,6 +42,7 @@ EmbedderOptions embedder_options(const EmbeddingModel& m, const SentenceEmbedder
   eo.normalize = o.normalize || m.normalize;
   eo.batch_size = o.batch_size;
   eo.session = o.session;
+  eo.output_name = o.output_name;
   return eo;
 }
 

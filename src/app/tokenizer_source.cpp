@@ -9,13 +9,17 @@
 namespace graft::app {
 
 text::Tokenizer load_tokenizer(const std::string& spec, const std::string& revision) {
+  return text::Tokenizer::from_file(tokenizer_path(spec, revision).string());
+}
+
+std::filesystem::path tokenizer_path(const std::string& spec, const std::string& revision) {
   std::error_code ec;
-  if (std::filesystem::is_regular_file(spec, ec)) return text::Tokenizer::from_file(spec);
+  if (std::filesystem::is_regular_file(spec, ec)) return spec;
   if (!std::filesystem::exists(spec, ec) && looks_like_path(spec)) usage_error("tokenizer ", spec, " does not exist");
   ModelSource src = open_model_source(spec, revision);
   auto file = src.fetch("tokenizer.json");
   GRAFT_CHECK(file, src.what, ": no tokenizer.json", src.missing_reason("tokenizer.json"));
-  return text::Tokenizer::from_file(file->string());
+  return *file;
 }
 
 }  // namespace graft::app

@@ -1,6 +1,7 @@
 // Initializers back into an ONNX model: inline raw_data or patches in external-data files.
 #include "graft/onnx/writeback.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -44,6 +45,68 @@ void ModelWriter::set_initializer(const std::string& name, const Tensor& value) 
   values_[name] = value.clone();
 }
 
+void ModelWriter::add_initializer(const std::string& name, const Tensor& value) {
+  auto names = model_.initializer_names();
+  bool taken = std::find(names.begin(), names.end(), name) != names.end();
+  for (const auto& [n, v] : added_) taken = taken || n == name;
+  GRAFT_CHECK(!taken, "ModelWriter: ", model_.source(), " already has an initializer named \"", name, "\"");
+  added_.emplace_back(name, value.clone());
+}
+
+void ModelWriter::add_node(NodeSpec node) {
+  GRAFT_CHECK(!node.op_type.empty() && !node.outputs.empty(), "ModelWriter::add_node: a node needs an op type and an output");
+  nodes_.push_back(std::move(node));
+}
+
+void ModelWriter::set_outputs(std::vector<TensorDeclaration> outputs) { outputs_ = std::move(outputs); }
+
+void ModelWriter::declare_input(TensorDeclaration input) {
+  bool found = false;
+  for (const auto& i : model_.inputs()) found = found || i.name == input.name;
+  GRAFT_CHECK(found, "ModelWriter: ", model_.source(), " has no input named \"", input.name, "\"");
+  inputs_.push_back(std::move(input));
+}
+
+namespace {
+void declare(::onnx::ValueInfoProto& v, const TensorDeclaration& d) {
+  v.Clear();
+  v.set_name(d.name);
+  auto* tt = v.mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(dtype_to_onnx(d.dtype));
+  auto* shape = tt->mutable_shape();
+  for (const Dim& dim : d.dims) {
+    auto* sd = shape->add_dim();
+    if (dim.is_fixed()) sd->set_dim_value(dim.value);
+    else if (!dim.symbol.empty()) sd->set_dim_param(dim.symbol);
+  }
+}
+
+void add_node_proto(::onnx::GraphProto& g, const NodeSpec& spec) {
+  ::onnx::NodeProto& n = *g.add_node();
+  n.set_op_type(spec.op_type);
+  n.set_name(spec.name.empty() ? spec.outputs.front() : spec.name);
+  for (const auto& i : spec.inputs) n.add_input(i);
+  for (const auto& o : spec.outputs) n.add_output(o);
+  for (const auto& [name, value] : spec.attributes) {
+    ::onnx::AttributeProto& a = *n.add_attribute();
+    a.set_name(name);
+    if (auto* i = std::get_if<int64_t>(&value)) {
+      a.set_type(::onnx::AttributeProto::INT);
+      a.set_i(*i);
+    } else if (auto* f = std::get_if<float>(&value)) {
+      a.set_type(::onnx::AttributeProto::FLOAT);
+      a.set_f(*f);
+    } else if (auto* is = std::get_if<std::vector<int64_t>>(&value)) {
+      a.set_type(::onnx::AttributeProto::INTS);
+      for (int64_t v : *is) a.add_ints(v);
+    } else {
+      a.set_type(::onnx::AttributeProto::STRING);
+      a.set_s(std::get<std::string>(value));
+    }
+  }
+}
+}  // namespace
+
 void ModelWriter::save(const std::filesystem::path& path, const ExternalDataOptions& options) const {
   using Placement = ExternalDataOptions::Placement;
   const Model::Impl& m = *model_.impl();
@@ -75,6 +138,22 @@ void ModelWriter::save(const std::filesystem::path& path, const ExternalDataOpti
     if (entry.value.defined()) set_inline_data(t, entry.value);  // changed, or brought inline
     inline_tensors.push_back(std::move(entry));
   }
+  // Graph edits: new initializers get their data placed like the others.
+  for (const auto& [name, value] : added_) {
+    ::onnx::TensorProto& t = *graph->add_initializer();  // element addresses stay valid as the field grows
+    t.set_name(name);
+    t.set_data_type(dtype_to_onnx(value.dtype()));
+    for (int64_t d : value.shape().dims()) t.add_dims(d);
+    inline_tensors.push_back(InlineTensor{&t, value, false, {}});
+  }
+  for (const NodeSpec& n : nodes_) add_node_proto(*graph, n);
+  if (outputs_) {
+    graph->clear_output();
+    for (const TensorDeclaration& d : *outputs_) declare(*graph->add_output(), d);
+  }
+  for (const TensorDeclaration& d : inputs_)
+    for (auto& v : *graph->mutable_input())
+      if (v.name() == d.name) declare(v, d);
   std::set<std::string> taken;
   for (const auto& [loc, bytes] : files) taken.insert(loc);
   place_tensor_data(proto, inline_tensors, path, options, "ModelWriter", taken);

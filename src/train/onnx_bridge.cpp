@@ -1,7 +1,11 @@
 // Initializers <-> context variables.
 #include "graft/train/onnx_bridge.h"
 
+#include "graft/train/lora.h"
 #include "graft/train/train_step.h"
+
+#include <algorithm>
+#include <regex>
 
 namespace graft::train {
 
@@ -35,11 +39,39 @@ int variables_to_context(const onnx::Model& model, Context& ctx) {
       continue;
     }
     Tensor t = model.initializer(name);
-    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()) && !fixed.count(name));
+    // Weights are float tensors of rank >= 1; float scalars are constants exporters store as initializers
+    // (epsilons, scales), and stay constant.
+    Variable& v = ctx.variable(vname, t.clone(), is_floating(t.dtype()) && t.rank() >= 1 && !fixed.count(name));
     v.origin = name;
     ++made;
   }
   return made;
+}
+
+int select_trainable(Context& ctx, const std::vector<std::string>& train, const std::vector<std::string>& freeze) {
+  auto compile = [](const std::vector<std::string>& patterns) {
+    std::vector<std::regex> out;
+    for (const auto& p : patterns) {
+      try {
+        out.emplace_back(p, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        fail("'", p, "' is not a valid regular expression: ", e.what());
+      }
+    }
+    return out;
+  };
+  auto train_re = compile(train), freeze_re = compile(freeze);
+  auto any = [](const std::vector<std::regex>& res, const std::string& s) {
+    return std::any_of(res.begin(), res.end(), [&](const std::regex& r) { return std::regex_match(s, r); });
+  };
+  int n = 0;
+  for (Variable* v : ctx.variables()) {
+    if (v->origin.empty() || !is_floating(v->value.dtype())) continue;
+    if (!train_re.empty()) v->trainable = v->value.rank() >= 1 && any(train_re, v->origin);
+    if (any(freeze_re, v->origin)) v->trainable = false;
+    n += v->trainable;
+  }
+  return n;
 }
 
 onnx::InitializerHook variables_hook(GraphVariables& vars) {
@@ -49,8 +81,15 @@ onnx::InitializerHook variables_hook(GraphVariables& vars) {
     if (it == by_origin.end()) return g.constant(value);
     const Variable& v = vars.context().at(it->second);
     // Constant variables stay constants: shape computations may need their values while tracing.
-    if (!v.trainable && !is_floating(v.value.dtype())) return g.constant(v.value);
-    return vars(it->second);
+    // So do frozen scalars, which the compiler may then fold.
+    if (!v.trainable && (!is_floating(v.value.dtype()) || v.value.rank() == 0)) return g.constant(v.value);
+    Node w = vars(it->second);
+    // LoRA (graft/train/lora.h): the weight the model computes with is W + (alpha / r) A @ B.
+    if (vars.context().has(v.name + ".lora_A")) {
+      Node a = vars(v.name + ".lora_A"), b = vars(v.name + ".lora_B");
+      w = w + MatMul(a, b) * ScalarLike(w, lora_scale(vars.context()));
+    }
+    return w;
   };
 }
 
@@ -90,7 +129,7 @@ onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx) 
   for (const std::string& n : model.initializer_names()) names.insert(n);
   for (const Variable* v : ctx.variables())
     if (!v->origin.empty() && names.count(v->origin) && is_floating(v->value.dtype()))
-      w.set_initializer(v->origin, v->value);
+      w.set_initializer(v->origin, lora_merged(ctx, *v));  // adapters, if any, merged into the weight
   return w;
 }
 

@@ -80,13 +80,14 @@ Trainer::Trainer(Context ctx, LossFn loss, std::shared_ptr<Optimizer> optimizer,
                  TrainStepOptions options)
     : ctx_(ctx), step_(ctx, std::move(loss), std::move(optimizer), std::move(schedule), options) {}
 
-EvalResult Trainer::evaluate(const Dataset& data, int64_t batch_size) {
+EvalResult Trainer::evaluate(const Dataset& data, int64_t batch_size, const CollateFn& collate) {
   EvalResult r;
   double loss = 0, acc = 0;
   bool has_acc = false;
   BatchOptions o{.batch_size = batch_size, .shuffle = false};
   for (int64_t b = 0; b < batches_per_epoch(data.size(), o); ++b) {
     std::vector<Tensor> batch = batch_at(data, o, 0, b);
+    if (collate) batch = collate(std::move(batch));
     int64_t n = batch[0].shape()[0];
     std::vector<Tensor> out = step_.evaluate(batch);
     loss += out[0].value_as_double(0) * double(n);
@@ -147,12 +148,13 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   };
   auto do_eval = [&]() -> bool {
     if (!eval) return true;
-    EvalResult r = evaluate(*eval, o.eval_batch_size);
+    EvalResult r = o.evaluate ? o.evaluate(*eval) : evaluate(*eval, o.eval_batch_size, o.collate);
     res.evals.push_back(r);
     if (mode != Progress::Off) {
       if (mode == Progress::Bar) out << "\n";
       out << "eval step " << step_.updates() << ": loss " << r.loss;
-      if (!std::isnan(r.accuracy)) out << ", accuracy " << r.accuracy;
+      if (!std::isnan(r.accuracy) && !r.metrics.count("accuracy")) out << ", accuracy " << r.accuracy;
+      for (const auto& [name, value] : r.metrics) out << ", " << name << " " << value;
       out << " (" << r.examples << " examples)" << std::endl;
     }
     bool go = true;
@@ -166,6 +168,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   while (step_.updates() < total_updates) {
     int64_t epoch = consumed / bpe, index = consumed % bpe;
     std::vector<Tensor> batch = batch_at(train, o.batching, epoch, index);
+    if (o.collate) batch = o.collate(std::move(batch));
     int64_t before = step_.updates();
     float loss = step_.step(batch);
     ++consumed;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,5 +72,32 @@ CLI::App* add_tokenize_command(CLI::App& app, TokenizeArgs& args);
 // --output); returns the exit status (1 when any line failed; such lines print {"error": ..., "line": N}
 // so that output lines still match input lines).
 int run_tokenize(const TokenizeArgs& args, std::istream& in, std::ostream& out);
+
+// graft finetune --model MODEL --task classify|embed --train FILE [--eval FILE] ... --output-dir OUT (finetune.cpp)
+struct FinetuneArgs {
+  std::string model, tokenizer, revision = "main", task = "classify", train, eval, text_column = "text",
+      text_pair_column, label_column = "label", pooling = "mean", output_dir, lora_targets = ".*";
+  std::vector<std::string> trainable, freeze;
+  int64_t max_length = 128, batch = 32, epochs = 3, max_steps = -1, lora_rank = -1;  // -1: not given
+  double lora_alpha = 16;
+  std::optional<double> lr;
+  double weight_decay = 0.01, warmup = 0.1;
+  uint64_t seed = 42;
+  int patience = 0, threads = 0;
+  bool resume = false, demo = false, json = false, allow_symlinks = false, epochs_given = false;
+};
+CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& args);
+int run_finetune(const FinetuneArgs& args);
+
+// graft classify --model OUT [TEXT... | --text-file FILE] [--json] ...                            (finetune.cpp)
+struct ClassifyArgs {
+  std::string model, text_file, device;
+  std::vector<std::string> texts;
+  bool json = false, allow_symlinks = false;
+  int64_t batch = 32, max_length = -1;
+  int threads = 0;
+};
+CLI::App* add_classify_command(CLI::App& app, ClassifyArgs& args);
+int run_classify(const ClassifyArgs& args);
 
 }  // namespace graft::cli

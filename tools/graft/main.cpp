@@ -5,6 +5,8 @@
 //   graft ops                                (model_commands.cpp)
 //   graft embed --model ID_OR_DIR ...        (embed.cpp)
 //   graft tokenize --tokenizer SPEC ...      (tokenize.cpp)
+//   graft finetune --model M --train F ...   (finetune.cpp)
+//   graft classify --model OUT TEXT...       (finetune.cpp)
 // Exit status: 0 success, 1 an error while working (a bad model, a failed download), 2 a usage error
 // (an unknown flag, a missing or bad value: CLI11's parse errors and app::UsageError).
 #include <CLI/CLI.hpp>
@@ -36,12 +38,16 @@ int main(int argc, char** argv) {
   OpsArgs ops_args;
   EmbedArgs embed_args;
   TokenizeArgs tokenize_args;
+  FinetuneArgs finetune_args;
+  ClassifyArgs classify_args;
   auto* info = add_info_command(app, info_args);
   auto* run = add_run_command(app, run_args);
   auto* bench = add_bench_command(app, bench_args);
   auto* ops = add_ops_command(app, ops_args);
   auto* embed = add_embed_command(app, embed_args);
   auto* tokenize = add_tokenize_command(app, tokenize_args);
+  auto* finetune = add_finetune_command(app, finetune_args);
+  auto* classify = add_classify_command(app, classify_args);
 
   try {
     app.parse(argc, argv);
@@ -55,6 +61,8 @@ int main(int argc, char** argv) {
     if (*bench) return run_bench(bench_args);
     if (*ops) return run_ops(ops_args);
     if (*embed) return run_embed(embed_args);
+    if (*finetune) return run_finetune(finetune_args);
+    if (*classify) return run_classify(classify_args);
     if (*tokenize) {
       std::ios::sync_with_stdio(false);
       return run_tokenize(tokenize_args, std::cin, std::cout);

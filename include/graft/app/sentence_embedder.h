@@ -25,6 +25,9 @@ struct SentenceEmbedderOptions {
   // sentence-transformers does: sentence_bert_config.json's max_seq_length, else the model's position
   // limit (EmbeddingModel::max_positions), else tokenizer.json's own truncation.
   std::optional<size_t> max_length;
+  // The model output to read; empty: last_hidden_state, token_embeddings, else the first (EmbedderOptions).
+  // An output of rank 2 is taken as one row per text (a pooled embedding, or a classifier's logits).
+  std::string output_name;
   SessionOptions session;    // backend, threads, ...
   onnx::LoadOptions load;    // how the ONNX model is loaded (symlinked external data)
 };

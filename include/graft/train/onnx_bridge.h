@@ -14,11 +14,17 @@ namespace graft::train {
 std::set<std::string> state_initializers(const onnx::Model& model);
 
 // One variable per initializer of the main graph, named "<scope>/<initializer name>" with origin = the
-// initializer name. Float initializers are trainable, except state (state_initializers: BatchNormalization
+// initializer name. Float initializers of rank >= 1 are trainable (float scalars are constants: epsilons,
+// scales), except state (state_initializers: BatchNormalization
 // running statistics, which train steps update themselves) and Dropout ratios; all others are constant
 // (trainable = false).
 // Existing variables of the same name are kept (so a restored checkpoint wins). Returns how many were made.
 int variables_to_context(const onnx::Model& model, Context& ctx);
+// Chooses which imported weights train, by ECMAScript regexes (full match) over initializer names (the
+// variables' origins): with `train` non-empty only float variables of rank >= 1 matching one of them train;
+// then those matching a `freeze` regex do not. Variables without an origin (a new head) are left as they
+// are. Returns the number of trainable imported variables. A bad regex is an Error naming it.
+int select_trainable(Context& ctx, const std::vector<std::string>& train, const std::vector<std::string>& freeze = {});
 // The TraceOptions hook that makes the model's initializers the context's variables (Parameter nodes in
 // `vars`' graph); initializers without a variable stay constants.
 onnx::InitializerHook variables_hook(GraphVariables& vars);
@@ -34,7 +40,8 @@ std::map<std::string, Node> call_with_variables(const onnx::Model& model, GraphV
                                                 const std::vector<std::string>& outputs = {},
                                                 onnx::TraceOptions options = {},
                                                 std::map<std::string, Node>* state_updates = nullptr);
-// A writer holding every variable with an origin in `model` as the initializer's new value.
+// A writer holding every variable with an origin in `model` as the initializer's new value (LoRA adapters,
+// graft/train/lora.h, merged into their weights).
 onnx::ModelWriter context_to_onnx(const onnx::Model& model, const Context& ctx);
 
 }  // namespace graft::train

@@ -7,7 +7,9 @@
 #include <functional>
 #include <iosfwd>
 #include <limits>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graft/train/train_step.h"
@@ -45,7 +47,11 @@ struct EvalResult {
   double loss = 0;
   double accuracy = std::numeric_limits<double>::quiet_NaN();  // when the LossFn returns it second
   int64_t examples = 0;
+  std::map<std::string, double> metrics;  // more, from a custom evaluation (LoopOptions::evaluate)
 };
+
+// Turns a batch as the dataset stores it into what the train step takes (trims padding, say).
+using CollateFn = std::function<std::vector<Tensor>(std::vector<Tensor> batch)>;
 
 struct StepInfo {
   int64_t step = 0;  // updates done
@@ -72,6 +78,9 @@ struct LoopOptions {
   double min_delta = 0.0;
   Progress progress = Progress::Auto;  // Auto: a bar when stdout is a terminal, lines otherwise
   std::ostream* out = nullptr;         // std::cout when unset
+  CollateFn collate;                   // applied to every training and evaluation batch when set
+  // Replaces Trainer::evaluate(eval data) when set (metrics beyond loss and accuracy).
+  std::function<EvalResult(const Dataset& eval)> evaluate;
 };
 
 struct FitResult {
@@ -86,7 +95,7 @@ class Trainer {
   Trainer(Context ctx, LossFn loss, std::shared_ptr<Optimizer> optimizer, Schedule schedule,
           TrainStepOptions options = {});
   FitResult fit(const Dataset& train, const Dataset* eval = nullptr, LoopOptions options = {});
-  EvalResult evaluate(const Dataset& data, int64_t batch_size = 64);
+  EvalResult evaluate(const Dataset& data, int64_t batch_size = 64, const CollateFn& collate = {});
 
   // Hooks: called after every update, and after every evaluation (return false from on_eval to stop).
   void on_step(std::function<void(const StepInfo&)> f) { step_hooks_.push_back(std::move(f)); }
