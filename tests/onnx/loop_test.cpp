@@ -155,5 +155,41 @@ TEST(OnnxLoop, SmallKnownLoopsStayUnrolled) {
   expect_close(r.at("acc"), Tensor::scalar(6.f));
 }
 
+// Nodes of opsets newer than the installed ONNX schemas know are not arity-checked by the tracer, so Loop and
+// Scan check their own input counts and per-input attributes (a fuzzed Loop with one input once read output
+// -1; a Scan whose axis list does not have one entry per scan input would index past it).
+TEST(OnnxLoop, LoopAndScanCheckTheirArityAtEveryOpset) {
+  {
+    ModelBuilder b(19);
+    b.output("acc", DType::F32);
+    b.constant("acc0", Tensor::scalar(0.f));
+    auto& n = b.node("Loop", {"acc0"}, {"acc"}, "short_loop");
+    ModelBuilder::attr(n, "body", sum_body({}));
+    EXPECT_THROW_WITH(testing::run_model(b.model(), {}), "Loop \"short_loop\"", "M and cond", "got 1 input");
+  }
+  {
+    ModelBuilder b(19);
+    b.input("s0", DType::F32, {int64_t(2)});
+    b.input("x", DType::F32, {int64_t(3), int64_t(2)});
+    b.output("s", DType::F32);
+    ::onnx::GraphProto body;
+    body.set_name("scan_body");
+    ModelBuilder::fill_value_info(body.add_input(), "s_in", DType::F32, {int64_t(2)});
+    ModelBuilder::fill_value_info(body.add_input(), "x_t", DType::F32, {int64_t(2)});
+    ModelBuilder::add_node(&body, "Add", {"s_in", "x_t"}, {"s_out"});
+    body.add_output()->set_name("s_out");
+    auto& n = b.node("Scan", {"s0", "x"}, {"s"}, "bad_axes");
+    ModelBuilder::attr(n, "body", body);
+    ModelBuilder::attr(n, "num_scan_inputs", int64_t(1));
+    ModelBuilder::attr(n, "scan_input_axes", std::vector<int64_t>{0, 0});
+    EXPECT_THROW_WITH(testing::run_model(b.model(), {{"s0", f32({0, 0}, {2})}, {"x", f32({1, 2, 3, 4, 5, 6}, {3, 2})}}),
+                      "Scan \"bad_axes\"", "scan_input_axes has 2 entries for 1 scan inputs");
+    n.mutable_attribute()->RemoveLast();
+    ModelBuilder::attr(n, "scan_input_axes", std::vector<int64_t>{0});
+    auto r = testing::run_model(b.model(), {{"s0", f32({0, 0}, {2})}, {"x", f32({1, 2, 3, 4, 5, 6}, {3, 2})}});
+    expect_close(r.at("s"), f32({9, 12}, {2}));  // 1+3+5, 2+4+6
+  }
+}
+
 }  // namespace
 }  // namespace graft::onnx

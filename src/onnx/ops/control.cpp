@@ -194,6 +194,8 @@ void loop_as_while(OpContext& c, const ::onnx::GraphProto& body, std::optional<i
 void loop_op(OpContext& c) {
   const ::onnx::GraphProto* body = c.attr_graph("body");
   if (!body) c.fail("missing body");
+  // (The tracer checks arities against the ONNX schema only up to the opsets the installed ONNX knows.)
+  if (c.num_inputs() < 2) c.fail("Loop takes M and cond (either may be empty) before its loop-carried values; got ", c.num_inputs(), " input(s)");
   std::optional<int64_t> trip;
   if (c.has_input(0))
     if (const Tensor* t = c.known(0)) trip = int64_t(t->value_as_double(0));
@@ -279,10 +281,19 @@ void scan_op(OpContext& c) {
   int n_scan_in = int(c.attr_int("num_scan_inputs", 0));
   int n_state = c.num_inputs() - n_scan_in;
   int n_scan_out = body->output_size() - n_state;
+  if (n_scan_in < 1 || n_state < 0) c.fail("num_scan_inputs ", n_scan_in, " does not fit ", c.num_inputs(), " inputs");
+  if (n_scan_out < 0) c.fail("body has ", body->output_size(), " outputs for ", n_state, " loop-carried values");
   std::vector<int64_t> in_axes = c.attr_ints("scan_input_axes", std::vector<int64_t>(size_t(n_scan_in), 0));
   std::vector<int64_t> in_dirs = c.attr_ints("scan_input_directions", std::vector<int64_t>(size_t(n_scan_in), 0));
   std::vector<int64_t> out_axes = c.attr_ints("scan_output_axes", std::vector<int64_t>(size_t(n_scan_out), 0));
   std::vector<int64_t> out_dirs = c.attr_ints("scan_output_directions", std::vector<int64_t>(size_t(n_scan_out), 0));
+  auto one_per = [&c](const char* attr, const std::vector<int64_t>& v, int n, const char* what) {
+    if (int(v.size()) != n) c.fail(attr, " has ", v.size(), " entries for ", n, " ", what);
+  };
+  one_per("scan_input_axes", in_axes, n_scan_in, "scan inputs");
+  one_per("scan_input_directions", in_dirs, n_scan_in, "scan inputs");
+  one_per("scan_output_axes", out_axes, n_scan_out, "scan outputs");
+  one_per("scan_output_directions", out_dirs, n_scan_out, "scan outputs");
   std::vector<Value> state;
   for (int i = 0; i < n_state; ++i) state.push_back(c.value(i));
   std::vector<Node> xs;
