@@ -87,6 +87,7 @@ void register_signal_ops(Registry& r);         // signal.cpp
 void register_random_ops(Registry& r);         // random.cpp (and Dropout)
 void register_sequence_ops(Registry& r);       // sequence.cpp (sequences and optionals)
 void register_loss_ops(Registry& r);           // loss.cpp
+void register_training_ops(Registry& r);       // training.cpp (ai.onnx.preview.training optimizers)
 void register_misc_ops(Registry& r);           // misc.cpp
 // com.microsoft ops, by family (ops/contrib/).
 void register_contrib_activation_ops(Registry& r);     // contrib/activation.cpp

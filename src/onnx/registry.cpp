@@ -28,6 +28,7 @@ const Registry& Registry::get() {
     register_random_ops(r);
     register_sequence_ops(r);
     register_loss_ops(r);
+    register_training_ops(r);
     register_misc_ops(r);
     register_contrib_activation_ops(r);
     register_contrib_normalization_ops(r);

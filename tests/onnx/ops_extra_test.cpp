@@ -303,6 +303,105 @@ TEST(OnnxOpsExtra, TfIdfCountsSkipGrams) {
   expect_close(y, f32({2, 2, 2}, {3}));
 }
 
+// ai.onnx.preview.training optimizers after the first step (T = 3: ONNX's conformance cases all have
+// T = 0), against the formulas of the ONNX operator spec evaluated in double. The attribute values are
+// exact in float32, as the node stores them.
+TEST(OnnxOpsExtra, TrainingOptimizersAfterTheFirstStep) {
+  const std::string domain = "ai.onnx.preview.training";
+  const double r = double(0.1f);
+  const int64_t t = 3;
+  std::vector<float> x = {1.0f, -2.0f, 0.5f}, g = {-1.0f, 3.0f, 0.25f}, v = {2.0f, 1.0f, -0.5f}, h = {0.5f, 10.0f, 2.0f};
+  std::vector<In> common = {{"R", f32({0.1f}, {})}, {"T", i64({t}, {})}, {"X", f32(x, {3})}, {"G", f32(g, {3})}};
+  const double alpha = 0.5, beta = 0.75, eps = 0.125, norm = 0.25, norm_post = 0.0625, decay = 0.5;
+  auto reg = [&](size_t i) { return norm * x[i] + g[i]; };
+
+  {  // Adagrad: X, G, H
+    std::vector<In> ins = common;
+    ins.push_back({"H", f32(h, {3})});
+    auto outs = run_op("Adagrad", ins, [&](::onnx::NodeProto& n) {
+      ModelBuilder::attr(n, "decay_factor", decay);
+      ModelBuilder::attr(n, "epsilon", eps);
+      ModelBuilder::attr(n, "norm_coefficient", norm);
+    }, 17, 2, domain);
+    std::vector<float> want_x(3), want_h(3);
+    for (size_t i = 0; i < 3; ++i) {
+      double h_new = h[i] + reg(i) * reg(i);
+      want_h[i] = float(h_new);
+      want_x[i] = float(x[i] - r / (1 + double(t) * decay) * reg(i) / (std::sqrt(h_new) + eps));
+    }
+    expect_close(outs[0], f32(want_x, {3}));
+    expect_close(outs[1], f32(want_h, {3}));
+  }
+  {  // Adam: X, G, V, H, with bias correction and both regularizations
+    std::vector<In> ins = common;
+    ins.push_back({"V", f32(v, {3})});
+    ins.push_back({"H", f32(h, {3})});
+    auto outs = run_op("Adam", ins, [&](::onnx::NodeProto& n) {
+      ModelBuilder::attr(n, "alpha", alpha);
+      ModelBuilder::attr(n, "beta", beta);
+      ModelBuilder::attr(n, "epsilon", eps);
+      ModelBuilder::attr(n, "norm_coefficient", norm);
+      ModelBuilder::attr(n, "norm_coefficient_post", norm_post);
+    }, 17, 3, domain);
+    std::vector<float> want_x(3), want_v(3), want_h(3);
+    double rate = r * std::sqrt(1 - std::pow(beta, double(t))) / (1 - std::pow(alpha, double(t)));
+    for (size_t i = 0; i < 3; ++i) {
+      double v_new = alpha * v[i] + (1 - alpha) * reg(i);
+      double h_new = beta * h[i] + (1 - beta) * reg(i) * reg(i);
+      want_v[i] = float(v_new);
+      want_h[i] = float(h_new);
+      want_x[i] = float((1 - norm_post) * (x[i] - rate * v_new / (std::sqrt(h_new) + eps)));
+    }
+    expect_close(outs[0], f32(want_x, {3}));
+    expect_close(outs[1], f32(want_v, {3}));
+    expect_close(outs[2], f32(want_h, {3}));
+  }
+  for (const char* mode : {"standard", "nesterov"}) {  // Momentum: X, G, V; beta scales G once T > 0
+    std::vector<In> ins = common;
+    ins.push_back({"V", f32(v, {3})});
+    auto outs = run_op("Momentum", ins, [&](::onnx::NodeProto& n) {
+      ModelBuilder::attr(n, "alpha", alpha);
+      ModelBuilder::attr(n, "beta", beta);
+      ModelBuilder::attr(n, "mode", mode);
+      ModelBuilder::attr(n, "norm_coefficient", norm);
+    }, 17, 2, domain);
+    std::vector<float> want_x(3), want_v(3);
+    for (size_t i = 0; i < 3; ++i) {
+      double v_new = alpha * v[i] + beta * reg(i);
+      want_v[i] = float(v_new);
+      want_x[i] = float(x[i] - r * (std::string(mode) == "standard" ? v_new : reg(i) + alpha * v_new));
+    }
+    expect_close(outs[0], f32(want_x, {3}));
+    expect_close(outs[1], f32(want_v, {3}));
+  }
+}
+
+// An optimizer node whose tensors do not split into whole groups, or a Momentum with an unknown mode,
+// is an error naming the node and what is wrong.
+TEST(OnnxOpsExtra, TrainingOptimizerBadNodesAreClearErrors) {
+  const std::string domain = "ai.onnx.preview.training";
+  std::vector<In> ins = {{"R", f32({0.1f}, {})}, {"T", i64({0}, {})}, {"X", f32({1}, {1})},
+                         {"G", f32({1}, {1})}, {"V", f32({1}, {1})}};
+  auto error_of = [&](const std::string& op, Attrs attrs) -> std::string {
+    try {
+      run_op(op, ins, attrs, 17, 1, domain);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  std::string adam = error_of("Adam", {});  // X, G, V but no H
+  EXPECT_NE(adam.find("node_under_test"), std::string::npos) << adam;
+  EXPECT_NE(adam.find("X, G, V, H"), std::string::npos) << adam;
+  std::string momentum = error_of("Momentum", [](::onnx::NodeProto& n) {
+    ModelBuilder::attr(n, "alpha", 0.5);
+    ModelBuilder::attr(n, "beta", 0.5);
+    ModelBuilder::attr(n, "mode", "sgd");
+    ModelBuilder::attr(n, "norm_coefficient", 0.0);
+  });
+  EXPECT_NE(momentum.find("mode must be 'standard' or 'nesterov', got 'sgd'"), std::string::npos) << momentum;
+}
+
 }  // namespace
 }  // namespace graft::onnx
 
