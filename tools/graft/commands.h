@@ -100,4 +100,16 @@ struct ClassifyArgs {
 CLI::App* add_classify_command(CLI::App& app, ClassifyArgs& args);
 int run_classify(const ClassifyArgs& args);
 
+// graft quantize IN OUT [--mode dynamic|static|weight-only] [--per-channel] [--weight-only int8|int4] ...
+//                                                                                              (quantize.cpp)
+struct QuantizeArgs {
+  std::string input, output, mode, weight_only, calibration, method, exclude;
+  std::optional<int64_t> block_size;
+  std::optional<double> percentile;
+  bool per_channel = false;
+  int threads = 0;
+};
+CLI::App* add_quantize_command(CLI::App& app, QuantizeArgs& args);
+int run_quantize(const QuantizeArgs& args);
+
 }  // namespace graft::cli

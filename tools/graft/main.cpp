@@ -7,6 +7,7 @@
 //   graft tokenize --tokenizer SPEC ...      (tokenize.cpp)
 //   graft finetune --model M --train F ...   (finetune.cpp)
 //   graft classify --model OUT TEXT...       (finetune.cpp)
+//   graft quantize IN OUT [--mode ...]       (quantize.cpp)
 // Exit status: 0 success, 1 an error while working (a bad model, a failed download), 2 a usage error
 // (an unknown flag, a missing or bad value: CLI11's parse errors and app::UsageError).
 #include <CLI/CLI.hpp>
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   TokenizeArgs tokenize_args;
   FinetuneArgs finetune_args;
   ClassifyArgs classify_args;
+  QuantizeArgs quantize_args;
   auto* info = add_info_command(app, info_args);
   auto* run = add_run_command(app, run_args);
   auto* bench = add_bench_command(app, bench_args);
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   auto* tokenize = add_tokenize_command(app, tokenize_args);
   auto* finetune = add_finetune_command(app, finetune_args);
   auto* classify = add_classify_command(app, classify_args);
+  auto* quantize = add_quantize_command(app, quantize_args);
 
   try {
     app.parse(argc, argv);
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
     if (*embed) return run_embed(embed_args);
     if (*finetune) return run_finetune(finetune_args);
     if (*classify) return run_classify(classify_args);
+    if (*quantize) return run_quantize(quantize_args);
     if (*tokenize) {
       std::ios::sync_with_stdio(false);
       return run_tokenize(tokenize_args, std::cin, std::cout);
