@@ -6,11 +6,37 @@
 //                the even index in the low nibble
 //   scales       float [N * n_blocks]
 //   zero_points  uint8 [N * n_blocks] (8 bits) or [N * ceil(n_blocks / 2)] (4 bits, packed like B)
-// Each block is quantized asymmetrically over [0, 2^bits - 1]: its range extended to contain 0, then
-// q = clamp(round_half_even(w / scale) + zero_point); the kernel computes (q - zero_point) * scale.
+// Each block is quantized asymmetrically over [0, 2^bits - 1]: its range extended to contain 0 (and
+// possibly shrunk, best_block_scale), then q = clamp(round_half_even(w / scale) + zero_point); the kernel
+// computes (q - zero_point) * scale.
+#include <cmath>
+
 #include "onnx/quantize/rewrite.h"
 
 namespace graft::onnx::quantize_impl {
+
+namespace {
+// The scale and zero point of one block: the min-max range, or that range shrunk by up to 20% (the largest
+// values then clamp) when that gives a smaller squared error over the block. With 16 levels the rounding
+// error of every value outweighs the clamping of the few extreme ones, so the search pays off for 4 bits
+// (MiniLM int4, block 32: output cosine vs fp32 0.983 -> 0.985). Refitting the scale by least squares to
+// the levels the values took lowered the weights' error further but not the outputs', so it is not done.
+quant::ScaleZeroPoint best_block_scale(const std::vector<float>& values, float lo, float hi, int32_t qmax) {
+  quant::ScaleZeroPoint best = quant::asymmetric(lo, hi, 0, qmax);
+  double best_err = INFINITY;
+  for (int step = 0; step <= 20; ++step) {
+    float f = 1.f - 0.01f * float(step);
+    quant::ScaleZeroPoint s = quant::asymmetric(lo * f, hi * f, 0, qmax);
+    double err = 0;
+    for (float v : values) {
+      double d = double(quant::quantize_value(v, s.scale, s.zero_point, 0, qmax) - s.zero_point) * s.scale - v;
+      err += d * d;
+    }
+    if (err < best_err) best_err = err, best = s;
+  }
+  return best;
+}
+}  // namespace
 
 std::string rewrite_weight_only(Rewrite& rw, const ::onnx::NodeProto& node) {
   if (node.op_type() != "MatMul" || !node.domain().empty()) return "not MatMul";
@@ -38,7 +64,7 @@ std::string rewrite_weight_only(Rewrite& rw, const ::onnx::NodeProto& node) {
         lo = std::min(lo, values[size_t(i)]);
         hi = std::max(hi, values[size_t(i)]);
       }
-      quant::ScaleZeroPoint s = quant::asymmetric(lo, hi, 0, qmax);
+      quant::ScaleZeroPoint s = best_block_scale(values, lo, hi, qmax);
       scales[size_t(col * blocks + b)] = s.scale;
       uint8_t* out = bp + (col * blocks + b) * blob;
       for (int64_t i = 0; i < block; ++i) {
