@@ -6,7 +6,7 @@
 //   autodiff  reverse-mode gradients
 //   context   variables, hyper-parameters, checkpoints
 //   train     losses, optimizers, train steps, Trainer, ONNX models as trainable models
-//   onnx      ONNX import (Model, InferenceSession), export, write-back
+//   onnx      ONNX import (Model, InferenceSession), export, write-back, quantization
 //   text      Hugging Face tokenizer.json tokenizers
 //   hub       the Hugging Face Hub client and cache
 //   app       application pipelines: sentence embeddings, texts to tensors, model and tokenizer sources,
@@ -38,6 +38,7 @@
 
 #include "graft/onnx/export.h"
 #include "graft/onnx/model.h"
+#include "graft/onnx/quantize.h"
 #include "graft/onnx/session.h"
 #include "graft/onnx/writeback.h"
 
