@@ -1,10 +1,12 @@
 // mpi_world(): MPI_COMM_WORLD as a Communicator. Built against MPI when CMake finds it (GRAFT_HAS_MPI);
 // otherwise mpi_world() says how to get it. MPI is initialized lazily — only a process that asks for the
 // world pays MPI_Init's start-up (~0.5 s for Open MPI) — and finalized at exit.
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "graft/distributed/communicator.h"
 
@@ -21,6 +23,17 @@ bool launched_by_mpi() {
     if (v && std::atoi(v) > 1) return true;
   }
   return false;
+}
+
+int default_threads_per_member() {
+  int local = 1;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* v = std::getenv(var); v && std::atoi(v) > 0) {
+      local = std::atoi(v);
+      break;
+    }
+  int cores = int(std::thread::hardware_concurrency());
+  return std::max(1, (cores > 0 ? cores : 1) / local);
 }
 
 bool mpi_available() { return GRAFT_HAS_MPI != 0; }

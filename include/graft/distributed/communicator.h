@@ -36,6 +36,9 @@ std::shared_ptr<Communicator> mpi_world();
 // Whether this process was started by mpirun/mpiexec with more than one process (Open MPI, MPICH and
 // PMI-based launchers set the environment variables this reads); cheap, initializes nothing.
 bool launched_by_mpi();
+// The threads each process started on this machine by the same launcher should use so that together they
+// fill its cores once: hardware threads / local processes (from the launcher's environment), at least 1.
+int default_threads_per_member();
 // Whether this build of graft can use MPI.
 bool mpi_available();
 
