@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "graft/onnx/quantize.h"
 #include "onnx/model_impl.h"
@@ -142,6 +143,30 @@ void expect_symmetric_int8(const Tensor& w, int axis, const Tensor& q, const Ten
   }
 }
 
+// A standard model: node names unique, every node input defined before the node reads it (graph inputs,
+// initializers, earlier outputs), no initializer left unread, and onnx.checker with full_check (Debian's
+// python3-onnx; skipped when absent) accepts it.
+void expect_standard_model(const fs::path& path) {
+  Model model = Model::load(path);
+  const ::onnx::ModelProto& m = proto_of(model);
+  std::set<std::string> defined{""}, names, read;
+  for (const auto& v : m.graph().input()) defined.insert(v.name());
+  for (const auto& t : m.graph().initializer()) defined.insert(t.name());
+  for (const auto& n : m.graph().node()) {
+    EXPECT_TRUE(names.insert(n.name()).second) << path << ": node name " << n.name() << " twice";
+    for (const auto& i : n.input()) {
+      EXPECT_TRUE(defined.count(i)) << path << ": " << n.name() << " reads " << i << " before it is defined";
+      read.insert(i);
+    }
+    for (const auto& o : n.output()) EXPECT_TRUE(defined.insert(o).second) << path << ": " << o << " defined twice";
+  }
+  for (const auto& t : m.graph().initializer()) EXPECT_TRUE(read.count(t.name())) << path << ": unread " << t.name();
+  if (std::system("/usr/bin/python3 -c 'import onnx' > /dev/null 2>&1") != 0) return;
+  std::string cmd = "/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
+                    "full_check=True)\" '" + path.string() + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << "onnx.checker rejects " << path;
+}
+
 // ---- the arithmetic ------------------------------------------------------------------------------------
 
 TEST(QuantMath, RoundsHalfToEvenAndClamps) {
@@ -166,9 +191,11 @@ class QuantizeSmall : public ::testing::Test {
   TempDir dir;
   std::map<std::string, Tensor> feeds{{"x", testing::random_tensor(Shape{4, 64}, 42, -2, 3)}};
 
-  // ORT on the quantized model vs ORT on the fp32 one (cos >= min_cos), graft vs ORT on it (cos >= 0.999).
+  // The written model is well formed (expect_standard_model); ORT on it vs ORT on the fp32 one
+  // (cos >= min_cos), graft vs ORT on it (cos >= 0.999).
   void check_runs(const fs::path& fp32, const fs::path& q, double min_cos,
                   std::map<std::string, Tensor> in = {}, const std::string& out = "y") {
+    expect_standard_model(q);
     if (in.empty()) in = feeds;
     std::vector<double> g = graft_run(q, in, out);
     if (!testing::ort_available()) {
@@ -381,6 +408,21 @@ TEST_F(QuantizeSmall, WeightOnlyInt4AndInt8AsMatMulNBits) {
   }
 }
 
+TEST_F(QuantizeSmall, ExternalDataOnRequest) {
+  fs::path in = write_mlp(dir.path), out = dir.path / "ext" / "dyn.onnx";
+  QuantizeOptions o;
+  o.data.placement = ExternalDataOptions::Placement::External;
+  o.data.min_bytes = 64;
+  quantize_model(in, out, o);
+  EXPECT_TRUE(fs::exists(dir.path / "ext" / "dyn.onnx.data"));
+  int external = 0;
+  Model written = Model::load(out);
+  for (const auto& t : proto_of(written).graph().initializer())
+    external += t.data_location() == ::onnx::TensorProto::EXTERNAL;
+  EXPECT_GE(external, 2);  // the int8 weights (and C)
+  check_runs(in, out, 0.99);
+}
+
 TEST_F(QuantizeSmall, ExcludeKeepsMatchingNodes) {
   fs::path in = write_mlp(dir.path), out = dir.path / "ex.onnx";
   QuantizeOptions o;
@@ -492,6 +534,7 @@ class QuantizeMiniLM : public testing::SharedMiniLM {
     fs::path out = dir.path / (name + ".onnx");
     QuantizeReport r = quantize_model(model(), out, o);
     EXPECT_EQ(r.quantized.size(), count) << name;  // all: 6 layers x (Q, K, V, output, 2 feed-forward)
+    expect_standard_model(out);
     std::vector<double> g = graft_run(out, inputs(), "last_hidden_state");
     double cg = cosine(g, fp32());
     std::printf("[ figure ] MiniLM %s: graft (quantized) vs fp32 cos %.6f", name.c_str(), cg);

@@ -123,14 +123,13 @@ QuantizeReport quantize_model(const std::filesystem::path& in, const std::filesy
   }
   std::set<std::string> initializer_names;
   for (const auto& t : g.initializer()) initializer_names.insert(t.name());
+  std::set<std::string> produced;
+  for (const auto& n : g.node()) produced.insert(n.output().begin(), n.output().end());
   auto* vinfo = g.mutable_value_info();  // declarations of values that no longer exist would mislead checkers
-  for (int i = vinfo->size() - 1; i >= 0; --i)
-    if (!used.count(vinfo->Get(i).name()) && !initializer_names.count(vinfo->Get(i).name())) {
-      bool produced = false;
-      for (const auto& n : g.node())
-        for (const auto& o : n.output()) produced = produced || o == vinfo->Get(i).name();
-      if (!produced) vinfo->DeleteSubrange(i, 1);
-    }
+  for (int i = vinfo->size() - 1; i >= 0; --i) {
+    const std::string& name = vinfo->Get(i).name();
+    if (!used.count(name) && !initializer_names.count(name) && !produced.count(name)) vinfo->DeleteSubrange(i, 1);
+  }
   if (mode == QuantizeMode::WeightOnly) require_import(proto, "com.microsoft", 1);
 
   // Initializer data: kept ones as they were (external ones read, then placed like new ones), new ones
