@@ -151,15 +151,17 @@ TEST(CliMutations, MutatedModelsInputsAndTokenizers) {
   onnx::testing::write_file(tok, good_tok);
   ASSERT_EQ(run_cli("run '" + model.string() + "' --input x='" + input.string() + "'", dir.path).exit_code, 0);
   ASSERT_EQ(run_cli("tokenize --tokenizer '" + tok.string() + "'", dir.path, text.string()).exit_code, 0);
+  ASSERT_EQ(run_cli("quantize '" + model.string() + "' '" + (dir.path / "quantized.onnx").string() + "'", dir.path).exit_code, 0);
 
   std::mt19937 rng(20240613);
   int runs = 0, failures = 0;
-  for (int i = 0; i < 120; ++i) {  // models: `graft info` and `graft run`
+  for (int i = 0; i < 120; ++i) {  // models: `graft info`, `graft run` and `graft quantize`
     onnx::testing::write_file(model, mutate(good_model, rng));
     onnx::testing::write_file(input, good_npy);
-    for (const char* cmd : {"info", "run"}) {
+    for (const char* cmd : {"info", "run", "quantize"}) {
       std::string args = std::string(cmd) + " '" + model.string() + "'";
       if (std::string(cmd) == "run") args += " --input x='" + input.string() + "'";
+      if (std::string(cmd) == "quantize") args += " '" + (dir.path / "quantized.onnx").string() + "'";
       Outcome o = run_cli(args, dir.path);
       expect_clean(o, model, model, "model mutation " + std::to_string(i) + " (" + cmd + ")");
       ++runs;
