@@ -79,7 +79,8 @@ QuantizeReport quantize_model(const std::filesystem::path& in, const std::filesy
     for (const auto& n : graph.node())
       if (!excluded(n))
         if (std::string a = qdq_activation(rw, n); !a.empty()) activations.insert(a);
-    GRAFT_CHECK(!activations.empty(), "quantize ", in.string(), ": no MatMul, Gemm or Conv node with a constant float32 weight to quantize");
+    GRAFT_CHECK(!activations.empty(), "quantize ", in.string(),
+                ": no quantizable op for static quantization (MatMul, Gemm, Conv with a constant float32 weight)");
     rw.ranges = calibrate(model, activations, options);
   }
 
