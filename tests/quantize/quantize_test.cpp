@@ -449,6 +449,9 @@ TEST_F(QuantizeSmall, ErrorsNameWhatIsWrong) {
   b.node("Relu", {"x"}, {"y"}, "relu");
   testing::write_file(dir.path / "relu.onnx", b.bytes());
   EXPECT_THROW_WITH(quantize_model(dir.path / "relu.onnx", out), "relu.onnx", "no quantizable op");
+  QuantizeOptions relu_static;
+  relu_static.mode = QuantizeMode::Static;
+  EXPECT_THROW_WITH(quantize_model(dir.path / "relu.onnx", out, relu_static), "relu.onnx", "no quantizable op");
   // Everything excluded.
   fs::path mlp = write_mlp(dir.path);
   QuantizeOptions ex;
