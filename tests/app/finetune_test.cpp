@@ -23,38 +23,11 @@ namespace graft::app {
 namespace {
 
 using onnx::testing::TempDir;
+using onnx::testing::ort_available;
+using onnx::testing::run_ort;
 using onnx::testing::write_file;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-bool ort_available() {
-  static int state = -1;
-  if (state < 0) {
-    fs::path dir = fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort";
-    state = fs::exists(dir / "node_modules" / "onnxruntime-node") && std::system("node --version > /dev/null 2>&1") == 0;
-    if (!state)
-      std::printf("[ note ] ONNX Runtime comparisons skipped: node or bench/ort/node_modules/onnxruntime-node missing\n");
-  }
-  return state == 1;
-}
-
-// `model` under ONNX Runtime on .npy inputs; its outputs by name.
-std::map<std::string, Tensor> run_ort(const fs::path& model, const std::map<std::string, Tensor>& inputs,
-                                      const fs::path& work) {
-  std::string cmd = "node '" + (fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort" / "run_npy.js").string() + "' '" +
-                    model.string() + "' '" + work.string() + "'";
-  for (const auto& [name, t] : inputs) {
-    fs::path f = work / ("in_" + name + ".npy");
-    write_npy(f, t);
-    cmd += " '" + name + "=" + f.string() + "'";
-  }
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  std::map<std::string, Tensor> out;
-  for (const auto& e : fs::directory_iterator(work))
-    if (e.path().extension() == ".npy" && e.path().filename().string().rfind("in_", 0) != 0)
-      out[e.path().stem().string()] = read_npy(e.path());
-  return out;
-}
 
 std::vector<json> read_jsonl(const fs::path& p) {
   std::ifstream in(p);
