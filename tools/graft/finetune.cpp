@@ -48,7 +48,7 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
   c->add_flag("--lift-constants{" + std::to_string(train::kDefaultLiftConstantsMinElements) + "}", a.lift_constants,
               "also train the weights of Constant nodes with at least N float elements (default N: " +
                   std::to_string(train::kDefaultLiftConstantsMinElements) + "), written back into the nodes")
-      ->type_name("N");
+      ->type_name("[=N]");
   c->add_option("--lora-rank", a.lora_rank, "train low-rank adapters of rank R instead of the weights (merged on export; "
                 "OUT/adapters.safetensors holds them alone)")->type_name("R");
   c->add_option("--lora-alpha", a.lora_alpha, "LoRA scale numerator: adapters add (alpha / R) A B (default 16)")->type_name("A");
