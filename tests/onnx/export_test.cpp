@@ -11,7 +11,6 @@
 #include "graft/onnx/export.h"
 #include "onnx/model_impl.h"  // proto_of: the exported protobuf, to inspect
 #include "onnx_test_util.h"
-#include "ort_reference.h"
 
 namespace graft::onnx {
 namespace {
@@ -19,12 +18,18 @@ namespace {
 using testing::TempDir;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using testing::to_doubles;
-using testing::ort_available;
-using testing::OrtOut;
-using testing::run_ort;
 
 // ---- helpers -------------------------------------------------------------------------------------------
+
+std::vector<double> to_doubles(const Tensor& t) {
+  std::vector<double> out(size_t(t.shape().size()));
+  visit_dtype(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = static_cast<const T*>(t.raw());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = double(to_compute(p[i]));
+  });
+  return out;
+}
 
 void expect_close(const Tensor& want, DType got_dtype, const Shape& got_shape, const std::vector<double>& got,
                   double rtol, double atol, const std::string& what) {
@@ -43,6 +48,69 @@ void expect_close(const Tensor& want, DType got_dtype, const Shape& got_shape, c
       ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected " << w[i];
     }
   }
+}
+
+bool ort_available() {
+  static int state = -1;
+  if (state < 0) {
+    fs::path dir = fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort";
+    state = fs::exists(dir / "node_modules" / "onnxruntime-node") && std::system("node --version > /dev/null 2>&1") == 0;
+    if (!state)
+      std::printf("[ note ] ONNX Runtime comparisons skipped: node or bench/ort/node_modules/onnxruntime-node missing "
+                  "(npm install --ignore-scripts in bench/ort)\n");
+  }
+  return state == 1;
+}
+
+json number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  return v;
+}
+
+// Runs `model` under ONNX Runtime; outputs by name as (dtype, shape, values).
+struct OrtOut {
+  DType dtype;
+  Shape shape;
+  std::vector<double> data;
+};
+std::map<std::string, OrtOut> run_ort(const fs::path& model, const std::map<std::string, Tensor>& inputs) {
+  json in = json::object();
+  for (const auto& [name, t] : inputs) {
+    json data = json::array();
+    for (double v : to_doubles(t)) data.push_back(number(v));
+    in[name] = {{"dims", t.shape().dims()}, {"data", data}, {"type", std::string(dtype_name(t.dtype()))}};
+  }
+  fs::path in_file = model.string() + ".inputs.json";
+  testing::write_file(in_file, in.dump());
+  fs::path err_file = model.string() + ".stderr";
+  std::string cmd = "node " + (fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort" / "run_model.js").string() + " '" +
+                    model.string() + "' @'" + in_file.string() + "' 2>'" + err_file.string() + "'";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[65536];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) text.append(buf, n);
+  int rc = pclose(pipe);
+  if (rc != 0) {
+    std::ifstream err(err_file);
+    std::string e((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+    throw std::runtime_error("onnxruntime failed on " + model.string() + ": " + text + e);
+  }
+  json j = json::parse(text);
+  std::map<std::string, OrtOut> out;
+  for (auto& [name, v] : j.items()) {
+    OrtOut o{dtype_from_name(v["type"].get<std::string>()), Shape(v["dims"].get<std::vector<int64_t>>()), {}};
+    for (auto& x : v["data"]) {
+      if (x.is_string()) {
+        std::string s = x.get<std::string>();
+        o.data.push_back(s == "NaN" ? NAN : s == "Infinity" ? INFINITY : -INFINITY);
+      } else {
+        o.data.push_back(x.get<double>());
+      }
+    }
+    out[name] = std::move(o);
+  }
+  return out;
 }
 
 std::vector<std::string> op_types(const ::onnx::GraphProto& g) {
