@@ -13,6 +13,7 @@
 namespace graft::onnx {
 namespace {
 
+using testing::DimSpec;
 using testing::ModelBuilder;
 using testing::TempDir;
 using Feeds = std::map<std::string, Tensor>;
