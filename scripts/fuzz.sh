@@ -36,7 +36,7 @@ build() {
   # Configured exactly as scripts/sanitize.sh configures it, so neither script makes the other rebuild.
   CXX=clang++-14 CC=clang-14 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DGRAFT_SANITIZE=address,undefined -DGRAFT_BUILD_FUZZERS=ON -DGRAFT_BUILD_TESTS=ON -DGRAFT_BUILD_TOOLS=ON \
-    -DGRAFT_BUILD_BENCH=OFF -DGRAFT_WITH_CUDA=OFF >/dev/null
+    -DGRAFT_BUILD_BENCH=OFF -DGRAFT_WITH_CUDA=OFF -DGRAFT_WITH_MPI=OFF >/dev/null
   local targets=""
   for h in $HARNESSES; do targets="$targets fuzz_$h"; done
   # shellcheck disable=SC2086

@@ -9,7 +9,7 @@ $SUDO apt-get update -qq
 # python3-torch (with OpenBLAS, not the slow reference BLAS) is the independent reference: tests export
 # models with it and compare graft against its outputs; bench/ compares training speed against it.
 # clang-14 with its sanitizer/libFuzzer runtimes and OpenMP builds the fuzz harnesses and the sanitizer
-# runs (scripts/fuzz.sh, scripts/sanitize.sh).
+# runs (scripts/fuzz.sh, scripts/sanitize.sh). Open MPI: data-parallel training (mpirun -np N graft finetune).
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build ccache pkg-config git \
   libdnnl-dev \
@@ -19,6 +19,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libutf8proc-dev libonig-dev \
   libcurl4-openssl-dev libssl-dev \
   clang-14 libclang-rt-14-dev libomp-14-dev \
+  libopenmpi-dev openmpi-bin \
   python3 python3-numpy python3-onnx \
   python3-torch python3-torchvision libopenblas0-pthread \
   >/dev/null

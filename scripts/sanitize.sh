@@ -45,7 +45,7 @@ configure() {  # configure DIR SANITIZERS EXTRA...
   local dir=$1 san=$2
   shift 2
   CXX=clang++-14 CC=clang-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DGRAFT_SANITIZE="$san" -DGRAFT_BUILD_BENCH=OFF -DGRAFT_WITH_CUDA=OFF "$@" >/dev/null
+    -DGRAFT_SANITIZE="$san" -DGRAFT_BUILD_BENCH=OFF -DGRAFT_WITH_CUDA=OFF -DGRAFT_WITH_MPI=OFF "$@" >/dev/null
 }
 
 for kind in $KINDS; do
@@ -67,8 +67,9 @@ for kind in $KINDS; do
     if [ $CI = 1 ]; then
       cmake --build build-tsan -j"$JOBS" --target test_hub
     else
-      cmake --build build-tsan -j"$JOBS" --target test_concurrency test_hub
+      cmake --build build-tsan -j"$JOBS" --target test_concurrency test_hub test_distributed
       build-tsan/tests/test_concurrency
+      build-tsan/tests/test_distributed  # data-parallel groups of threads (graft/distributed)
     fi
     build-tsan/tests/test_hub --gtest_filter='HubConcurrency.*:HubChild.*'
   fi

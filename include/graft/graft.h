@@ -30,6 +30,7 @@
 #include "graft/context/checkpoint.h"
 #include "graft/context/context.h"
 
+#include "graft/distributed/communicator.h"
 #include "graft/train/losses.h"
 #include "graft/train/onnx_bridge.h"
 #include "graft/train/optimizer.h"

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <random>
 #include <regex>
@@ -441,7 +442,10 @@ void append_pooling_head(onnx::ModelWriter& w, const onnx::Model& base, const Po
 
 FinetuneResult finetune(const FinetuneOptions& o) {
   check_options(o);
-  std::ostream& log = o.log ? *o.log : std::cerr;
+  // Data parallelism: every member trains; rank 0 alone logs and writes OUT.
+  const bool lead = !o.communicator || o.communicator->rank() == 0;
+  std::ostringstream muted;
+  std::ostream& log = !lead ? muted : o.log ? *o.log : std::cerr;
   if (o.threads > 0) set_num_threads(o.threads);
   const bool classify = o.task == FinetuneTask::Classify;
 
@@ -534,6 +538,7 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   train::TrainStepOptions step_options;
   step_options.clip_norm = 1.0;  // as Hugging Face's Trainer (max_grad_norm)
   step_options.seed = o.seed;
+  step_options.communicator = o.communicator;
   train::Trainer trainer(ctx, loss, opt, train::LinearWarmupDecay(o.lr, std::llround(o.warmup * double(total)), total),
                          step_options);
 
@@ -541,11 +546,11 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   fs::create_directories(o.output_dir);
   const fs::path ckpt_dir = o.output_dir / "checkpoints", best_file = ckpt_dir / "best.safetensors";
   const fs::path metrics_file = o.output_dir / "metrics.jsonl", loss_file = o.output_dir / "train_log.jsonl";
-  if (!o.resume) {
+  if (lead && !o.resume) {
     fs::remove_all(ckpt_dir);
     fs::remove(metrics_file);
     fs::remove(loss_file);
-  } else {
+  } else if (lead) {
     // Lines logged after the checkpoint we resume from are done again: drop them.
     int64_t from = CheckpointManager(ckpt_dir).latest().value_or(0);
     for (const fs::path& f : {metrics_file, loss_file}) {
@@ -563,14 +568,14 @@ FinetuneResult finetune(const FinetuneOptions& o) {
 
   trainer.on_step([&](const train::StepInfo& s) {
     res.losses.push_back(s.loss);
-    append_line(loss_file, json{{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}}.dump());
+    if (lead) append_line(loss_file, json{{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}}.dump());
     if (o.interrupt_after > 0 && s.step >= o.interrupt_after) fail("interrupted after update ", s.step, " (interrupt_after)");
   });
   trainer.on_eval([&](int64_t step, const EvalResult& r) {
     json j{{"step", step}, {"epoch", double(step) / double(per_epoch)}, {"eval_loss", finite_or_null(r.loss)},
            {"examples", r.examples}};
     for (const auto& [k, v] : r.metrics) j[k] = finite_or_null(v);
-    append_line(metrics_file, j.dump());
+    if (lead) append_line(metrics_file, j.dump());
     double value = r.metrics.at(classify ? "accuracy" : "cosine_gap");
     Context& c = trainer.context();
     if (!c.has_hparam(kBest) || value > c.hparam<double>(kBest)) {
@@ -579,8 +584,10 @@ FinetuneResult finetune(const FinetuneOptions& o) {
       c.set_hparam(kBadEvals, int64_t(0));
       std::vector<std::pair<std::string, Tensor>> weights;
       for (Variable* v : c.trainable_variables()) weights.emplace_back(v->name, v->value.clone());
-      fs::create_directories(ckpt_dir);
-      write_safetensors(best_file, weights);
+      if (lead) {
+        fs::create_directories(ckpt_dir);
+        write_safetensors(best_file, weights);
+      }
     } else {
       c.set_hparam(kBadEvals, c.hparam<int64_t>(kBadEvals, 0) + 1);
     }
@@ -615,6 +622,8 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   train::FitResult fit = trainer.fit(train_data, eval_data ? &*eval_data : nullptr, lo);
   res.steps = fit.steps;
   res.stopped_early = fit.stopped_early;
+  res.model_path = o.output_dir / "model.onnx";
+  if (!lead) return res;  // rank 0 writes the model
 
   // The best weights (by the eval metric) are the ones exported.
   if (eval_data && ctx.has_hparam(kBestStep) && fs::exists(best_file)) {
@@ -630,7 +639,6 @@ FinetuneResult finetune(const FinetuneOptions& o) {
                    classify ? "logits" : "sentence_embedding", classify ? L : io.hidden};
   if (classify) head.head_weight = ctx.value("/head/weight"), head.head_bias = ctx.value("/head/bias");
   append_pooling_head(writer, model, head);
-  res.model_path = o.output_dir / "model.onnx";
   writer.save(res.model_path);
   write_text_file(o.output_dir / "tokenizer.json", [&] {
     std::ifstream f(base.tokenizer, std::ios::binary);

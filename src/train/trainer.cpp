@@ -78,7 +78,25 @@ std::vector<Tensor> batch_at(const Dataset& d, const BatchOptions& o, int64_t ep
 
 Trainer::Trainer(Context ctx, LossFn loss, std::shared_ptr<Optimizer> optimizer, Schedule schedule,
                  TrainStepOptions options)
-    : ctx_(ctx), step_(ctx, std::move(loss), std::move(optimizer), std::move(schedule), options) {}
+    : ctx_(ctx),
+      step_(ctx, std::move(loss), std::move(optimizer), std::move(schedule), options),
+      comm_(options.communicator && options.communicator->size() > 1 ? options.communicator : nullptr) {}
+
+namespace {
+// Member `rank`'s rows of a batch: [rank*n/size, (rank+1)*n/size).
+std::vector<Tensor> shard_of(const std::vector<Tensor>& batch, int rank, int size) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : batch) {
+    int64_t n = t.shape()[0], b = n * rank / size, e = n * (rank + 1) / size;
+    std::vector<int64_t> dims = t.shape().dims();
+    dims[0] = e - b;
+    size_t row = t.nbytes() / size_t(std::max<int64_t>(1, n));
+    out.push_back(Tensor::from_bytes(t.dtype(), Shape(dims), static_cast<const char*>(t.raw()) + size_t(b) * row,
+                                     size_t(e - b) * row));
+  }
+  return out;
+}
+}  // namespace
 
 EvalResult Trainer::evaluate(const Dataset& data, int64_t batch_size, const CollateFn& collate) {
   EvalResult r;
@@ -116,8 +134,12 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   std::ostream& out = o.out ? *o.out : std::cout;
   Progress mode = o.progress;
   if (mode == Progress::Auto) mode = (o.out == nullptr && ::isatty(STDOUT_FILENO)) ? Progress::Bar : Progress::Lines;
+  const bool lead = !comm_ || comm_->rank() == 0;  // the member that prints and writes checkpoints
+  if (!lead) mode = Progress::Off;
   const int64_t bpe = batches_per_epoch(train.size(), o.batching);
   GRAFT_CHECK(bpe > 0, "Trainer::fit: ", train.size(), " examples give no batch of ", o.batching.batch_size);
+  GRAFT_CHECK(!comm_ || o.batching.batch_size >= comm_->size(), "Trainer::fit: a batch of ", o.batching.batch_size,
+              " examples cannot be shared by the ", comm_ ? comm_->size() : 1, " members of the data-parallel group");
   FitResult res;
   // Resume: the checkpoint holds variables, optimizer state and counters; early-stopping state is in its JSON.
   double best = std::numeric_limits<double>::infinity();
@@ -140,7 +162,7 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   // Position in the data: the number of micro-batches consumed = updates * k + micro (tracked in the ctx).
   int64_t consumed = ctx_.hparam<int64_t>("_micro_batches_consumed", 0);
   auto save = [&] {
-    if (!mgr) return;
+    if (!mgr || !lead) return;
     ctx_.set_hparam("_micro_batches_consumed", consumed);
     CheckpointExtra extra = {{"bad_evals", int64_t(bad)}};
     if (std::isfinite(best)) extra["best_eval_loss"] = best;
@@ -168,6 +190,13 @@ FitResult Trainer::fit(const Dataset& train, const Dataset* eval, LoopOptions o)
   while (step_.updates() < total_updates) {
     int64_t epoch = consumed / bpe, index = consumed % bpe;
     std::vector<Tensor> batch = batch_at(train, o.batching, epoch, index);
+    if (comm_) {
+      if (batch[0].shape()[0] < comm_->size()) {  // every member sees the same batch size: all skip it
+        ++consumed;
+        continue;
+      }
+      batch = shard_of(batch, comm_->rank(), comm_->size());
+    }
     if (o.collate) batch = o.collate(std::move(batch));
     int64_t before = step_.updates();
     float loss = step_.step(batch);

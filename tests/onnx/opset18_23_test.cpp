@@ -535,8 +535,9 @@ TEST(Opset18Normalization, LayerNormStatsAndRmsNorm) {
   expect_close(outs[0], f32(y, {2, 3}), 1e-5);
   expect_close(outs[1], f32(mean, {2, 1}), 1e-5);
   expect_close(outs[2], f32(inv, {2, 1}), 1e-5);
-  // axis 0 normalizes over everything; statistics keep rank with 1s.
-  auto all = run_op("LayerNormalization", {{"x", x}}, [](auto& n) { ModelBuilder::attr(n, "axis", 0); }, 18, 3);
+  // axis 0 normalizes over everything; statistics keep rank with 1s. (Scale is a required input.)
+  auto all = run_op("LayerNormalization", {{"x", x}, konst("s1", f32({1, 1, 1, 1, 1, 1}, {2, 3}))},
+                    [](auto& n) { ModelBuilder::attr(n, "axis", 0); }, 18, 3);
   EXPECT_EQ(all[1].shape(), (Shape{1, 1}));
   EXPECT_NEAR(all[1].to_vector<float>()[0], 19.0 / 6, 1e-5);
 

@@ -210,6 +210,27 @@ TEST_F(GraftFlags, CpuCommandsDoNotLoadTheGpuLibraries) {
   EXPECT_EQ(r.err.find("libnvrtc"), std::string::npos);
 }
 
+// Commands that run models wait at most 1,000 polls in OpenMP (tools/graft/openmp_wait.cpp) unless the user
+// chose: libgomp itself reports the setting it runs with (OMP_DISPLAY_ENV).
+TEST_F(GraftFlags, ModelCommandsBoundOpenMpSpinningUnlessTheUserChose) {
+  write_pair_model(dir.path);
+  const std::string run = "run " + at("pair.onnx") + " --dims batch=1,sequence=2";
+  const std::string clean = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose";
+  Result r = run_graft(run, "", clean);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("GOMP_SPINCOUNT = '1000'"), std::string::npos) << r.err.substr(0, 3000);
+  Result mine = run_graft(run, "", clean + " GOMP_SPINCOUNT=77");
+  ASSERT_EQ(mine.status, 0) << mine.err;
+  EXPECT_NE(mine.err.find("GOMP_SPINCOUNT = '77'"), std::string::npos) << mine.err.substr(0, 3000);
+  Result passive = run_graft(run, "", clean + " OMP_WAIT_POLICY=passive");
+  ASSERT_EQ(passive.status, 0) << passive.err;
+  EXPECT_NE(passive.err.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << passive.err.substr(0, 3000);
+  // Commands that run nothing are not restarted: OpenMP keeps its default there.
+  Result ops = run_graft("ops", "", clean);
+  ASSERT_EQ(ops.status, 0) << ops.err;
+  EXPECT_EQ(ops.err.find("GOMP_SPINCOUNT = '1000'"), std::string::npos);
+}
+
 // ---- info and external data ----------------------------------------------------------------------------------
 
 // z = x + w with w's 4 floats in `location` (64 bytes in).

@@ -105,7 +105,14 @@ int run_finetune(const FinetuneArgs& a) {
   o.lora_alpha = a.lora_alpha;
   o.lora_targets = a.lora_targets;
   o.threads = checked_threads(a.threads);
+  if (distributed::launched_by_mpi()) {
+    // mpirun -np N graft finetune ...: data parallel over the MPI job. By default the cores are shared
+    // out among the ranks on this machine, so they do not oversubscribe them.
+    o.communicator = distributed::mpi_world();
+    if (o.threads == 0) o.threads = distributed::default_threads_per_member();
+  }
   app::FinetuneResult r = app::finetune(o);
+  if (o.communicator && o.communicator->rank() != 0) return 0;  // rank 0 reports
 
   nlohmann::ordered_json j;
   j["model"] = r.model_path.string();

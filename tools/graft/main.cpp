@@ -27,6 +27,7 @@ constexpr int kUsageError = 2;
 
 int main(int argc, char** argv) {
   using namespace graft::cli;
+  restart_with_bounded_openmp_spinning(argc, argv);  // openmp_wait.cpp: once, before OpenMP is used
   CLI::App app{"graft: ONNX models into a C++ machine-learning framework"};
   app.set_version_flag("--version", std::string("graft ") + GRAFT_VERSION);
   app.require_subcommand(1);

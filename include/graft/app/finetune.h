@@ -65,6 +65,11 @@ struct FinetuneOptions {
   double lora_alpha = 16;
   std::string lora_targets = ".*";
   int threads = 0;  // 0: all cores
+  // Data parallelism (graft/distributed/communicator.h; the CLI uses MPI's world when started by mpirun):
+  // each member trains on its shard of every batch of `batch_size`, gradients are summed before each
+  // update, and only rank 0 writes OUT and logs. classify: the same updates as one process (within fp32
+  // rounding). embed: each member's in-batch negatives are those of its shard.
+  std::shared_ptr<distributed::Communicator> communicator;
 
   std::filesystem::path output_dir;
   // Tests: throw an Error after this many updates (0: never), as a crash would, to check --resume.

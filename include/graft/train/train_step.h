@@ -17,6 +17,7 @@
 
 #include "graft/backend/backend.h"
 #include "graft/context/context.h"
+#include "graft/distributed/communicator.h"
 #include "graft/train/optimizer.h"
 
 namespace graft::train {
@@ -38,6 +39,11 @@ struct TrainStepOptions {
   uint64_t seed = 0;
   std::shared_ptr<Backend> backend;  // cpu_backend() when unset
   CompileOptions compile;
+  // Data parallelism (graft/distributed/communicator.h): with a group of more than one member, step()'s
+  // batch is this member's shard of the global batch; gradients are summed over the group before each
+  // update, which every member then applies identically (variables start from rank 0's). step() returns
+  // the global batch's loss. Dropout draws differ per member (the seed is mixed with the rank).
+  std::shared_ptr<distributed::Communicator> communicator;
 };
 
 // What a graph a TrainStep is building is for, available to its LossFn (and to call_with_variables) while
@@ -97,6 +103,8 @@ class TrainStep {
   struct Impl;
 
  private:
+  float step_data_parallel(const std::vector<Tensor>& batch);
+
   Context ctx_;
   std::unique_ptr<Impl> impl_;
   double last_lr_ = 0;

@@ -90,6 +90,10 @@ struct FitResult {
   bool stopped_early = false;
 };
 
+// Data parallelism (TrainStepOptions::communicator with several members): fit() hands member r rows
+// [r*n/N, (r+1)*n/N) of every global batch of n examples (a final batch smaller than the group is skipped),
+// every member evaluates the whole eval set (so all take the same early-stopping decisions), and only
+// rank 0 prints and writes checkpoints. Every member should resume from the same checkpoint folder.
 class Trainer {
  public:
   Trainer(Context ctx, LossFn loss, std::shared_ptr<Optimizer> optimizer, Schedule schedule,
@@ -107,6 +111,7 @@ class Trainer {
  private:
   Context ctx_;
   TrainStep step_;
+  std::shared_ptr<distributed::Communicator> comm_;  // data parallelism (TrainStepOptions::communicator)
   std::vector<std::function<void(const StepInfo&)>> step_hooks_;
   std::vector<std::function<bool(int64_t, const EvalResult&)>> eval_hooks_;
 };
