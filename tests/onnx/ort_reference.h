@@ -54,7 +54,8 @@ inline std::map<std::string, Tensor> run_ort(const std::filesystem::path& model,
     throw std::runtime_error("onnxruntime failed on " + model.string() + ": " + text + e);
   }
   std::map<std::string, Tensor> out;
-  for (auto& [name, v] : json::parse(text).items()) {
+  json result = json::parse(text);  // kept alive: items() refers into it
+  for (auto& [name, v] : result.items()) {
     Shape shape(v["dims"].get<std::vector<int64_t>>());
     std::string type = v["type"];
     std::vector<double> data;
