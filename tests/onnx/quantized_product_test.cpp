@@ -4,6 +4,7 @@
 // backend ran it as an int8 product (cpu.quantized_product, ExecutableStats::num_quantized_products) or,
 // for forms oneDNN's int8 matmul cannot take (u8 weights that do not fit int8 once centered, run-time weight
 // zero points), as the int32 product it was imported as; both paths are checked against ONNX Runtime.
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -207,6 +208,31 @@ INSTANTIATE_TEST_SUITE_P(Layouts, DynamicQuantizedMatMulVsOrt,
                                            DynCase{"per_column_odd_k", {3, 37}, 11, true},
                                            DynCase{"per_tensor_k1", {4, 1}, 3}),
                          [](const auto& info) { return info.param.name; });
+
+// DynamicQuantizeLinear's range: a full ReduceMin and ReduceMax of one f32 value run as one kernel (cpu.min_max),
+// against std::minmax_element, NaN-propagating as graft's reductions are.
+TEST(MinMaxFusion, OneKernelSameValuesAsSeparateReductions) {
+  for (int64_t n : {1, 17, 100003}) {
+    for (bool with_nan : {false, true}) {
+      Tensor x = random_floats(Shape{n}, uint32_t(n));
+      if (with_nan) x.data<float>()[n / 2] = NAN;
+      Graph g("range");
+      Node p = g.parameter("x", DType::F32, {n});
+      g.set_outputs({ReduceMin(p), ReduceMax(p)});
+      auto exe = cpu_backend()->compile(g);
+      EXPECT_EQ(exe->stats().num_kernels, 1) << n;
+      auto out = exe->run({x});
+      auto v = x.to_vector<float>();
+      auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+      if (with_nan) {
+        EXPECT_TRUE(std::isnan(out[0].item<float>()) && std::isnan(out[1].item<float>())) << n;
+      } else {
+        EXPECT_EQ(out[0].item<float>(), *lo) << n;
+        EXPECT_EQ(out[1].item<float>(), *hi) << n;
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace graft::onnx
