@@ -498,9 +498,10 @@ FinetuneResult finetune(const FinetuneOptions& o) {
   // Variables: the encoder's initializers, the head.
   Context ctx;
   Context model_scope = ctx.in("model");
-  train::variables_to_context(model, model_scope);
+  if (o.lift_constants < 0) usage_error("--lift-constants must be at least 0, got ", o.lift_constants);
+  train::variables_to_context(model, model_scope, {.lift_constants = o.lift_constants});
   try {
-    train::select_trainable(ctx, o.train, o.freeze);
+    train::select_trainable(model, ctx, o.train, o.freeze);
   } catch (const Error& e) {
     usage_error("--trainable/--freeze: ", e.what());
   }

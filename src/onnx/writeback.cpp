@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/atomic_file.h"
+#include "onnx/converter.h"
 #include "onnx/external_data_writer.h"
 #include "onnx/model_impl.h"
 #include "onnx/tensor_proto.h"
@@ -43,6 +44,14 @@ void ModelWriter::set_initializer(const std::string& name, const Tensor& value) 
               "\" of ", model_.source(), " is ", dtype_name(cur.dtype()), cur.shape(), ", the new value ",
               dtype_name(value.dtype()), value.shape());
   values_[name] = value.clone();
+}
+
+void ModelWriter::set_constant(const std::string& output, const Tensor& value) {
+  Tensor cur = model_.constant_node_value(output);  // throws for names no Constant node outputs
+  GRAFT_CHECK(value.dtype() == cur.dtype() && value.shape() == cur.shape(), "ModelWriter: the Constant node output \"",
+              output, "\" of ", model_.source(), " is ", dtype_name(cur.dtype()), cur.shape(), ", the new value ",
+              dtype_name(value.dtype()), value.shape());
+  constants_[output] = value.clone();
 }
 
 void ModelWriter::add_initializer(const std::string& name, const Tensor& value) {
@@ -137,6 +146,14 @@ void ModelWriter::save(const std::filesystem::path& path, const ExternalDataOpti
     else if (external) entry.value = model_.initializer(t.name());
     if (entry.value.defined()) set_inline_data(t, entry.value);  // changed, or brought inline
     inline_tensors.push_back(std::move(entry));
+  }
+  // Constant nodes' tensors, replaced in place (always inline: an attribute's tensor stays in the node).
+  for (auto& n : *graph->mutable_node()) {
+    if (!canonical_domain(n.domain()).empty() || n.op_type() != "Constant" || n.output_size() != 1 ||
+        !constants_.count(n.output(0)))
+      continue;
+    for (auto& a : *n.mutable_attribute())
+      if (a.name() == "value" && a.has_t()) set_inline_data(*a.mutable_t(), constants_.at(n.output(0)));
   }
   // Graph edits: new initializers get their data placed like the others.
   for (const auto& [name, value] : added_) {

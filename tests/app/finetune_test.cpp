@@ -23,38 +23,11 @@ namespace graft::app {
 namespace {
 
 using onnx::testing::TempDir;
+using onnx::testing::ort_available;
+using onnx::testing::run_ort;
 using onnx::testing::write_file;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-bool ort_available() {
-  static int state = -1;
-  if (state < 0) {
-    fs::path dir = fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort";
-    state = fs::exists(dir / "node_modules" / "onnxruntime-node") && std::system("node --version > /dev/null 2>&1") == 0;
-    if (!state)
-      std::printf("[ note ] ONNX Runtime comparisons skipped: node or bench/ort/node_modules/onnxruntime-node missing\n");
-  }
-  return state == 1;
-}
-
-// `model` under ONNX Runtime on .npy inputs; its outputs by name.
-std::map<std::string, Tensor> run_ort(const fs::path& model, const std::map<std::string, Tensor>& inputs,
-                                      const fs::path& work) {
-  std::string cmd = "node '" + (fs::path(GRAFT_SOURCE_DIR) / "bench" / "ort" / "run_npy.js").string() + "' '" +
-                    model.string() + "' '" + work.string() + "'";
-  for (const auto& [name, t] : inputs) {
-    fs::path f = work / ("in_" + name + ".npy");
-    write_npy(f, t);
-    cmd += " '" + name + "=" + f.string() + "'";
-  }
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  std::map<std::string, Tensor> out;
-  for (const auto& e : fs::directory_iterator(work))
-    if (e.path().extension() == ".npy" && e.path().filename().string().rfind("in_", 0) != 0)
-      out[e.path().stem().string()] = read_npy(e.path());
-  return out;
-}
 
 std::vector<json> read_jsonl(const fs::path& p) {
   std::ifstream in(p);
@@ -236,6 +209,84 @@ TEST_F(DemoFinetune, LoraTrainsAdaptersAndMergesThemOnExport) {
   int64_t right = 0;
   for (size_t i = 0; i < texts.size(); ++i) right += c.labels()[got[i].label] == eval.rows[i][1];
   EXPECT_NEAR(double(right) / double(texts.size()), r.best->accuracy, 1e-12);
+}
+
+// --lift-constants: the demo encoder rewritten with its float weights in Constant nodes (as Paddle2ONNX
+// writes models) fine-tunes exactly as the initializer form does (the independent reference), and the
+// exported model keeps the weights in those nodes, with the trained values, giving ONNX Runtime graft's logits.
+TEST_F(DemoFinetune, LiftedConstantNodesTrainAsInitializersAndAreWrittenBackInPlace) {
+  ::onnx::ModelProto proto;
+  {
+    std::ifstream f(demo_->model, std::ios::binary);
+    ASSERT_TRUE(proto.ParseFromIstream(&f));
+  }
+  auto* g = proto.mutable_graph();
+  std::vector<::onnx::NodeProto> nodes(g->node().begin(), g->node().end());
+  g->clear_node();
+  ::google::protobuf::RepeatedPtrField<::onnx::TensorProto> kept;
+  std::vector<std::string> moved;
+  for (const auto& t : g->initializer()) {
+    if (t.data_type() != ::onnx::TensorProto::FLOAT || t.dims_size() == 0) {
+      *kept.Add() = t;
+      continue;
+    }
+    ::onnx::NodeProto& c = *g->add_node();
+    c.set_op_type("Constant");
+    c.set_name("const_" + t.name());
+    c.add_output(t.name());
+    ::onnx::AttributeProto& a = *c.add_attribute();
+    a.set_name("value");
+    a.set_type(::onnx::AttributeProto::TENSOR);
+    *a.mutable_t() = t;
+    a.mutable_t()->clear_name();
+    moved.push_back(t.name());
+  }
+  ASSERT_GT(moved.size(), 5u);
+  for (auto& n : nodes) *g->add_node() = n;
+  *g->mutable_initializer() = kept;
+  fs::path base = dir_->path / "constants_base";
+  fs::create_directories(base);
+  write_file(base / "model.onnx", proto.SerializeAsString());
+  fs::copy_file(demo_->tokenizer, base / "tokenizer.json");
+
+  FinetuneOptions with_initializers = demo_options("lift_reference");
+  with_initializers.max_steps = 6;
+  FinetuneOptions with_constants = with_initializers;
+  with_constants.model = (base / "model.onnx").string();
+  with_constants.output_dir = dir_->path / "lifted";
+  with_constants.lift_constants = 1;
+  FinetuneResult want = finetune(with_initializers), got = finetune(with_constants);
+  EXPECT_EQ(got.trainable_parameters, want.trainable_parameters);
+  ASSERT_EQ(got.losses.size(), want.losses.size());
+  for (size_t i = 0; i < got.losses.size(); ++i)
+    EXPECT_NEAR(got.losses[i], want.losses[i], 1e-5 * std::abs(want.losses[i])) << "step " << i;
+  with_constants.lift_constants = 0;  // off: the weights stay constants, only the head trains
+  with_constants.output_dir = dir_->path / "not_lifted";
+  EXPECT_EQ(finetune(with_constants).trainable_parameters, 32 * 3 + 3);
+
+  onnx::Model out = onnx::Model::load(dir_->path / "lifted" / "model.onnx");
+  onnx::Model reference = onnx::Model::load(dir_->path / "lift_reference" / "model.onnx");
+  for (const std::string& w : moved) {
+    EXPECT_FALSE(out.constant_node_value(w).to_vector<float>().empty()) << w;
+    std::vector<float> a = out.constant_node_value(w).to_vector<float>(), b = reference.initializer(w).to_vector<float>();
+    ASSERT_EQ(a.size(), b.size()) << w;
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5 + 1e-4 * std::abs(b[i])) << w << "[" << i << "]";
+  }
+  TextTable eval = read_text_table(demo_->eval, {"text", "label"});
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < 16; ++i) texts.push_back(eval.rows[i][0]);
+  TextClassifier c = TextClassifier::load((dir_->path / "lifted").string());
+  std::vector<Classification> mine = c.classify(texts);
+  if (!ort_available()) GTEST_SKIP() << "ONNX Runtime comparison skipped";
+  TextEncoder enc(text::Tokenizer::from_file((dir_->path / "lifted" / "tokenizer.json").string()));
+  EncodedBatch b = enc.encode(texts, {.max_length = 128});
+  TempDir work;
+  auto ort = run_ort(dir_->path / "lifted" / "model.onnx",
+                     {{"input_ids", b.input_ids}, {"attention_mask", b.attention_mask}}, work.path);
+  std::vector<float> v = ort.at("logits").to_vector<float>();
+  ASSERT_EQ(v.size(), texts.size() * 3);
+  for (size_t i = 0; i < texts.size(); ++i)
+    for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(v[i * 3 + k], mine[i].logits[k], 1e-4) << i << "," << k;
 }
 
 // --task embed on pairs of same-topic sentences: the cosine of pairs rises above that of mismatched pairs,

@@ -2,10 +2,12 @@
 // Builds small ModelProtos in C++ for the ONNX front-end tests, and runs them.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <variant>
@@ -231,6 +233,41 @@ inline void write_file(const std::filesystem::path& p, const std::string& bytes)
   std::ofstream f(p, std::ios::binary);
   f.write(bytes.data(), std::streamsize(bytes.size()));
 }
+
+#ifdef GRAFT_SOURCE_DIR
+// ONNX Runtime (onnxruntime-node in bench/ort/node_modules) as a reference; absent: tests skip with a note.
+inline bool ort_available() {
+  static int state = -1;
+  if (state < 0) {
+    std::filesystem::path dir = std::filesystem::path(GRAFT_SOURCE_DIR) / "bench" / "ort";
+    state = std::filesystem::exists(dir / "node_modules" / "onnxruntime-node") &&
+            std::system("node --version > /dev/null 2>&1") == 0;
+    if (!state)
+      std::printf("[ note ] ONNX Runtime comparisons skipped: node or bench/ort/node_modules/onnxruntime-node missing\n");
+  }
+  return state == 1;
+}
+
+// `model` under ONNX Runtime (bench/ort/run_npy.js) on .npy inputs written to the empty folder `work`;
+// its outputs by name.
+inline std::map<std::string, Tensor> run_ort(const std::filesystem::path& model,
+                                             const std::map<std::string, Tensor>& inputs,
+                                             const std::filesystem::path& work) {
+  std::string cmd = "node '" + (std::filesystem::path(GRAFT_SOURCE_DIR) / "bench" / "ort" / "run_npy.js").string() +
+                    "' '" + model.string() + "' '" + work.string() + "'";
+  for (const auto& [name, t] : inputs) {
+    std::filesystem::path f = work / ("in_" + name + ".npy");
+    write_npy(f, t);
+    cmd += " '" + name + "=" + f.string() + "'";
+  }
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::map<std::string, Tensor> out;
+  for (const auto& e : std::filesystem::directory_iterator(work))
+    if (e.path().extension() == ".npy" && e.path().filename().string().rfind("in_", 0) != 0)
+      out[e.path().stem().string()] = read_npy(e.path());
+  return out;
+}
+#endif
 
 #define EXPECT_THROW_WITH(stmt, ...)                                                  \
   do {                                                                                \

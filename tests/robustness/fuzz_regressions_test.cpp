@@ -1,7 +1,9 @@
 // One test per fuzzer finding (docs/robustness.md lists them): the input the fuzzer produced, from
 // tests/robustness/fuzz_findings/<harness>/, and a hand-made minimal case of the same fault, each checked
 // for the error message (or the now-defined behaviour) that replaced the crash.
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "graft/context/checkpoint.h"
 #include "graft/text/tokenizer.h"
@@ -87,6 +89,28 @@ std::string wordlevel(const std::string& vocab, const std::string& extra = "") {
 // Token ids were read with nlohmann's get<uint32_t>(), which converts a float out of range with undefined
 // behaviour (the fuzzer's 4.2e41) and wraps negative integers; the id -> token table was a vector indexed
 // by id, so an id of 4294967295 wrote out of bounds (id + 1 wrapped to 0).
+// An LSTM whose weights the fuzzer filled with NaN: the vectorized exp behind tanh/sigmoid converted NaN to
+// int32 (undefined behaviour, reported by UBSan) before selecting NaN as the result. NaN now takes a finite
+// path; the results are unchanged: NaN in, NaN out, through every activation built on that exp. (The
+// finding itself is replayed by fuzz_replay_onnx; under scripts/sanitize.sh it is UBSan that checks it.)
+TEST(FuzzRegressions, NanThroughTheVectorizedExpIsDefined) {
+  (void)finding("onnx", "lstm_nan_into_exp");
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> x(64, 0.5f);  // long enough for the vector loops
+  x[1] = nan, x[17] = nan, x[33] = inf, x[34] = -inf, x[63] = nan;
+  for (const char* op : {"Exp", "Tanh", "Sigmoid"}) {
+    ModelBuilder b;
+    b.input("x", DType::F32, {64});
+    b.output("y", DType::F32, {64});
+    b.node(op, {"x"}, {"y"}, "act");
+    std::vector<float> y = onnx::testing::run_model(b.model(), {{"x", Tensor::from_vector(x, Shape{64})}}).at("y").to_vector<float>();
+    for (int i : {1, 17, 63}) EXPECT_TRUE(std::isnan(y[size_t(i)])) << op << " at " << i << ": " << y[size_t(i)];
+    EXPECT_FALSE(std::isnan(y[0])) << op;
+    EXPECT_FALSE(std::isnan(y[33])) << op;
+    EXPECT_FALSE(std::isnan(y[34])) << op;
+  }
+}
+
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
   EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
                         0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),

@@ -82,6 +82,7 @@ struct FinetuneArgs {
   std::string model, tokenizer, revision = "main", task = "classify", train, eval, text_column = "text",
       text_pair_column, label_column = "label", pooling = "mean", output_dir, lora_targets = ".*";
   std::vector<std::string> trainable, freeze;
+  int64_t lift_constants = 0;  // --lift-constants[=N]
   int64_t max_length = 128, batch = 32, epochs = 3, max_steps = -1, lora_rank = -1;  // -1: not given
   double lora_alpha = 16;
   std::optional<double> lr;

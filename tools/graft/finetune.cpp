@@ -12,6 +12,7 @@
 #include "graft/app/demo.h"
 #include "graft/app/finetune.h"
 #include "graft/app/sentence_embedder.h"
+#include "graft/train/onnx_bridge.h"
 
 namespace graft::cli {
 
@@ -44,6 +45,10 @@ CLI::App* add_finetune_command(CLI::App& app, FinetuneArgs& a) {
   c->add_option("--trainable", a.trainable, "train only the initializers whose name matches REGEX (repeatable)")
       ->type_name("REGEX");
   c->add_option("--freeze", a.freeze, "do not train initializers whose name matches REGEX (repeatable)")->type_name("REGEX");
+  c->add_flag("--lift-constants{" + std::to_string(train::kDefaultLiftConstantsMinElements) + "}", a.lift_constants,
+              "also train the weights of Constant nodes with at least N float elements (default N: " +
+                  std::to_string(train::kDefaultLiftConstantsMinElements) + "), written back into the nodes")
+      ->type_name("[=N]");
   c->add_option("--lora-rank", a.lora_rank, "train low-rank adapters of rank R instead of the weights (merged on export; "
                 "OUT/adapters.safetensors holds them alone)")->type_name("R");
   c->add_option("--lora-alpha", a.lora_alpha, "LoRA scale numerator: adapters add (alpha / R) A B (default 16)")->type_name("A");
@@ -99,6 +104,7 @@ int run_finetune(const FinetuneArgs& a) {
   o.early_stopping_patience = a.patience;
   o.train = a.trainable;
   o.freeze = a.freeze;
+  o.lift_constants = a.lift_constants;
   o.resume = a.resume;
   if (a.lora_rank != -1 && a.lora_rank < 1) usage_error("--lora-rank ", a.lora_rank, ": must be at least 1");
   o.lora_rank = a.lora_rank == -1 ? 0 : a.lora_rank;

@@ -59,6 +59,9 @@ struct FinetuneOptions {
   // Which initializers train, by regex (ECMAScript, full match) over initializer names: `train` given,
   // only those (and the head); `freeze` then removes some.
   std::vector<std::string> train, freeze;
+  // Weights kept in Constant nodes (Paddle2ONNX, some TensorFlow exports): float Constant tensors of at
+  // least this many elements train too and are written back into the nodes (train::ImportOptions). 0: off.
+  int64_t lift_constants = 0;
   // LoRA (graft/train/lora.h) when lora_rank > 0: adapters on the MatMul/Gemm weights matching lora_targets,
   // which alone train (with the head); the export merges them, and OUT/adapters.safetensors holds them alone.
   int64_t lora_rank = 0;

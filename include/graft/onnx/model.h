@@ -102,6 +102,10 @@ struct TraceOptions {
   // optionals. A present optional tensor is bound like a tensor.
   std::map<std::string, std::vector<Node>> sequence_inputs;
   std::vector<std::string> absent_inputs;
+  // Main-graph Constant nodes (by output name) traced like initializers: their tensor goes through
+  // `initializer` (named by the output) instead of becoming a known value. graft/train/onnx_bridge.h lifts
+  // weights that exporters keep in Constant nodes into trainable variables this way.
+  std::set<std::string> lifted_constants;
 };
 
 // A value a staged trace assumed: `node` (in the traced graph) computed `value` from the run-time inputs.
@@ -171,6 +175,19 @@ class Model {
   // Names that default-domain nodes of `op_type` read at the given input positions, sub-graphs included
   // (which initializers feed BatchNormalization's running statistics, say).
   std::set<std::string> inputs_of(std::string_view op_type, std::initializer_list<int> positions) const;
+
+  // Values of the main graph that no node reads as data (src/onnx/value_uses.cpp): every use only reads
+  // their shape (Shape, Size), or their value only decides shapes, indices or control flow (Reshape's shape,
+  // Slice's starts, Expand/Tile/Pad/Resize/Squeeze/Unsqueeze/Split/TopK/Reduce* shape operands, gather
+  // indices, If/Loop conditions, Dropout's ratio), directly or through ops whose results are used only so or
+  // are not differentiable (Cast to an integer type, comparisons, ArgMax, NonZero); unused ones too. Graph
+  // outputs and names read inside sub-graphs are data. Initializers in this set have no gradient and must
+  // stay constants, since tracing may need their values.
+  std::set<std::string> shape_only_values() const;
+  // Outputs of the main graph's Constant nodes that hold a tensor (a `value` attribute), in node order, and
+  // the tensor one holds.
+  std::vector<std::string> constant_node_outputs() const;
+  Tensor constant_node_value(const std::string& output) const;
 
   // The model as ONNX bytes (metadata, doc strings and unknown fields kept as they were parsed).
   std::string serialize() const;

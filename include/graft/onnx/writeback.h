@@ -46,6 +46,11 @@ class ModelWriter {
   // The value must have the initializer's dtype and shape.
   void set_initializer(const std::string& name, const Tensor& value);
   const std::map<std::string, Tensor>& pending() const { return values_; }
+  // A new value for the tensor of the main-graph Constant node that outputs `output` (weights some exporters
+  // keep in Constant nodes, lifted into variables by graft/train/onnx_bridge.h): written into the node's
+  // `value` attribute in place, inline. The value must have the constant's dtype and shape.
+  void set_constant(const std::string& output, const Tensor& value);
+  const std::map<std::string, Tensor>& pending_constants() const { return constants_; }
 
   // Graph edits, applied in this order by save(): new initializers (the name must be new), nodes appended
   // after the existing ones (they may read any value of the graph), the graph's outputs replaced by
@@ -62,6 +67,7 @@ class ModelWriter {
  private:
   Model model_;
   std::map<std::string, Tensor> values_;
+  std::map<std::string, Tensor> constants_;  // Constant node output -> new value
   std::vector<std::pair<std::string, Tensor>> added_;
   std::vector<NodeSpec> nodes_;
   std::optional<std::vector<TensorDeclaration>> outputs_;

@@ -33,6 +33,7 @@ GRAFT_INLINE C select(bool c, C a, C b) {
 GRAFT_INLINE float exp_fast(float x) {
   float xc = select(x < -104.0f, -104.0f, x);
   xc = select(xc > 89.0f, 89.0f, xc);
+  xc = select(xc != xc, 0.0f, xc);  // NaN: any finite n will do (the result is x), but int32_t(NaN) is undefined
   // Round to nearest by adding and removing 1.5 * 2^23 (std::floor would not vectorize: GCC keeps
   // roundps out of loops under the default -ftrapping-math).
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;

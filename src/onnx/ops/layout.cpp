@@ -346,7 +346,17 @@ void pad_op(OpContext& c) {
 }
 
 void constant_op(OpContext& c) {
-  if (auto t = c.attr_tensor("value")) return c.set_known(0, *t);
+  if (auto t = c.attr_tensor("value")) {
+    // A lifted constant of the main graph (TraceOptions::lifted_constants) is traced as an initializer.
+    const TraceState& st = c.tracer().state();
+    const std::string& out = c.node().output(0);
+    if (!c.scope().parent() && st.options && st.options->initializer && st.options->lifted_constants.count(out)) {
+      Node n = st.options->initializer(c.graph(), out, *t);
+      if (st.initializer_nodes) (*st.initializer_nodes)[out] = n;
+      return c.set_output(0, n);
+    }
+    return c.set_known(0, *t);
+  }
   if (c.has_attr("value_float")) return c.set_known(0, Tensor::scalar(float(c.attr_float("value_float", 0))));
   if (c.has_attr("value_int")) return c.set_known(0, Tensor::scalar(c.attr_int("value_int", 0)));
   if (c.has_attr("value_floats")) return c.set_known(0, Tensor::from_vector(c.attr_floats("value_floats")));

@@ -1,10 +1,11 @@
-// The ai.onnx.preview.training optimizers Adagrad, Adam and Momentum (opset 1): one update step of the
-// optimizer as element-wise graft ops. Each node takes R (learning rate) and T (update count, int64),
-// both scalars, then its tensors by kind: X1..Xn, G1..Gn, then each state's n tensors (Adagrad: H;
+// The ai.onnx.preview.training ops (opset 1). Gradient(xs, zs; attributes xs, zs, y): the derivatives of
+// the tensor named y with respect to the tensors named xs, by graft's autodiff over the traced graph.
+// The optimizers Adagrad, Adam and Momentum: one update step of the optimizer as element-wise graft ops.
+// Each optimizer node takes R (learning rate) and T (update count, int64), both scalars, then its tensors by kind: X1..Xn, G1..Gn, then each state's n tensors (Adagrad: H;
 // Adam: V then H; Momentum: V). It returns the new X1..Xn, then the new states in the same order.
 // graft trains through its own autodiff and optimizers (src/train/); these converters let a model that
-// holds an ONNX optimizer step run as ONNX defines it. (Gradient, the fourth op of the domain, is not
-// converted: it differentiates a sub-graph named by tensor names.)
+// holds an ONNX training step run as ONNX defines it.
+#include "graft/autodiff/gradient.h"
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -125,9 +126,44 @@ void momentum_op(OpContext& c) {
   }
 }
 
+// Gradient: its inputs are the values of xs then zs (which only say what the gradient graph reads);
+// outputs are dY/dX_i, one per name of xs, each of X_i's type. Y need not be a scalar: the gradient is that
+// of the sum of Y's elements (a cotangent of ones), which for a scalar loss is the usual derivative.
+// The names are looked up in the traced scope, so Y and every X must be values the graph computes; a value
+// folded while tracing (computed from constants only) has no path back to its inputs and is refused.
+void gradient_op(OpContext& c) {
+  std::vector<std::string> xs = c.attr_strings("xs"), zs = c.attr_strings("zs");
+  std::string y_name = c.attr_string("y");
+  if (xs.empty()) c.fail("attribute 'xs' (the tensors to differentiate by) is required");
+  if (y_name.empty()) c.fail("attribute 'y' (the tensor to differentiate) is required");
+  if (c.num_inputs() != int(xs.size() + zs.size()))
+    c.fail("takes the ", xs.size(), " tensors of xs and the ", zs.size(), " of zs as inputs, got ", c.num_inputs());
+  if (c.num_outputs() > int(xs.size())) c.fail("has ", c.num_outputs(), " outputs for ", xs.size(), " names in xs");
+  auto traced = [&](const std::string& name, const char* role) {
+    Value* v = c.scope().lookup(name);
+    if (!v) c.fail(role, " '", name, "' is not a value of the graph");
+    if (!v->is_tensor()) c.fail(role, " '", name, "' is not a tensor");
+    if (v->known && !v->node.valid())
+      c.fail(role, " '", name, "' was computed from constants while tracing, so graft cannot differentiate it");
+    Node n = c.scope().node(*v, name);
+    if (!is_floating(n.dtype())) c.fail(role, " '", name, "' must be floating point, got ", dtype_name(n.dtype()));
+    return n;
+  };
+  Node y = traced(y_name, "y");
+  std::vector<Node> wrt;
+  for (const std::string& x : xs) wrt.push_back(traced(x, "xs"));
+  std::vector<Node> grads = VJP({y}, {BroadcastTo(ScalarLike(y, 1.0), y.shape())}, wrt);
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (c.has_output(int(i))) c.set_output(int(i), grads[i]);
+}
+
 }  // namespace
 
 void register_training_ops(Registry& r) {
+  // Not folded while tracing: with every input known the derivative would be taken of constants.
+  ConverterEntry& gradient = r.add("ai.onnx.preview.training", "Gradient", 1, gradient_op);
+  gradient.fold = false;
+  gradient.note = "graft's autodiff over the traced graph; a non-scalar y is differentiated as the sum of its elements";
   r.add("ai.onnx.preview.training", "Adagrad", 1, adagrad_op);
   // ONNX 1.12's test_adam_multiple leaves epsilon unset yet computes its expected outputs with 1e-2; graft
   // follows the schema's default, so that one conformance case fails.
