@@ -9,7 +9,6 @@
 #include <random>
 
 #include "onnx_test_util.h"
-#include "ort_reference.h"
 
 namespace graft::onnx {
 namespace {
@@ -18,6 +17,9 @@ using testing::DimSpec;
 using testing::ModelBuilder;
 using testing::TempDir;
 using Feeds = std::map<std::string, Tensor>;
+
+#define GRAFT_REQUIRE_ORT() \
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime comparison skipped: onnxruntime-node missing"
 
 template <typename T>
 Tensor random_ints(Shape s, int lo, int hi, uint32_t seed) {
@@ -49,9 +51,10 @@ std::pair<Tensor, int> run_graft(const ModelBuilder& b, const Feeds& feeds, bool
 
 Tensor run_reference(const ModelBuilder& b, const Feeds& feeds) {
   TempDir dir;
-  auto file = dir.path / "model.onnx";
+  auto file = dir.path / "model.onnx", work = dir.path / "ort";
+  std::filesystem::create_directories(work);
   testing::write_file(file, b.bytes());
-  return testing::run_ort(file, feeds).at("y");
+  return testing::run_ort(file, feeds, work).at("y");
 }
 
 void expect_equal_ints(const Tensor& got, const Tensor& want, const std::string& what) {
