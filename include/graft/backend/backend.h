@@ -28,6 +28,9 @@ struct CompileOptions {
   bool fuse_conv_epilogues = true;  // bias add, residual add and relu/clip after a convolution run inside it
   bool conv_channels_last = true;  // values passed only between convolutions are stored channels-last (NHWC)
   bool fuse_attention = true;  // product -> scale -> mask -> softmax -> product chains run as one kernel
+  // Integer products of 8-bit operands (ONNX MatMulInteger, with the Cast + scale Mul after it) run on
+  // oneDNN's int8 matmul (CPU).
+  bool int8_products = true;
   bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
   // f32 products may run on TF32 tensor cores (CUDA): ~10 bits of mantissa per operand, relative
   // errors near 1e-3 instead of 1e-6. Off by default so results match the CPU's.
@@ -41,6 +44,7 @@ struct ExecutableStats {
   int num_fused_epilogues = 0;  // products that absorbed a bias add (and activation)
   int num_fused_attention = 0;  // attention chains run by the fused attention kernel
   int num_fused_conv_epilogues = 0;  // convolutions that absorbed a bias / residual add / relu or clip
+  int num_quantized_products = 0;    // integer products of 8-bit operands run as int8 products
   size_t arena_bytes = 0;       // intermediate memory, planned once
   size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse
   double compile_ms = 0;

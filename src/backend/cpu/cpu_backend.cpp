@@ -18,6 +18,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
+#include "backend/cpu/quantized_product.h"
 #include "graft/core/limits.h"
 #include "graft/graph/passes.h"
 
@@ -60,7 +61,8 @@ class CpuExecutable final : public Executable {
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
     graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
-                              &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues);
+                              &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues,
+                              &stats_.num_quantized_products);
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -374,7 +376,7 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
 }
 
 Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
-                       int* fused_attention, int* fused_conv_epilogues) {
+                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized) {
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
@@ -390,6 +392,13 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   int attention = 0;
   if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &attention);
   if (fused_attention) *fused_attention = attention;
+  int quantized = 0;
+  if (options.int8_products) {
+    out = fuse_quantized_products(out, &quantized);
+    int min_max = 0;
+    out = fuse_min_max(out, &min_max);
+  }
+  if (fused_quantized) *fused_quantized = quantized;
   if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
   int conv = 0;
   if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);

@@ -83,6 +83,7 @@ void register_activation_kernels(KernelRegistry& r);    // softmax, log_softmax,
 void register_normalization_kernels(KernelRegistry& r); // layer_norm, rms_norm
 void register_attention_kernels(KernelRegistry& r);     // cpu.attention
 void register_recurrent_kernels(KernelRegistry& r);     // rnn_scan
+void register_quantized_kernels(KernelRegistry& r);     // cpu.quantized_product
 
 // Adapts a lambda into a Kernel. `in_place_inputs` is a bit mask of the operands output 0 may overwrite.
 inline constexpr uint32_t kAllInputs = ~0u;

@@ -16,6 +16,7 @@ KernelRegistry::KernelRegistry() {
   register_normalization_kernels(*this);
   register_attention_kernels(*this);
   register_recurrent_kernels(*this);
+  register_quantized_kernels(*this);
 }
 
 KernelRegistry& KernelRegistry::get() {

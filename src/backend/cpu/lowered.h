@@ -8,6 +8,10 @@
 //   cpu.product       DotGeneral + bias add [+ gelu], with oneDNN post-ops (matmul_epilogue.cpp)
 //   cpu.convolution   Convolution + bias [+ residual] [+ clamp] (conv_epilogue.cpp)
 //   cpu.attention     q kᵀ -> scale -> mask -> softmax -> · v with transposes folded (attention_fusion.cpp)
+//   cpu.quantized_product  an int32 product of 8-bit operands minus a zero point [-> f32 -> · scale], on
+//                     oneDNN's int8 matmul (quantized_product.cpp)
+//   cpu.min_max       the full f32 Min and Max reductions of one tensor in one pass (DynamicQuantizeLinear's
+//                     range; quantized_product.cpp)
 #include <any>
 #include <limits>
 #include <memory>
@@ -53,6 +57,22 @@ struct FusedAttention {
   bool has_mask = false;
   std::vector<int64_t> q_perm, k_perm, v_perm, out_perm;
   double scale = 1.0;
+};
+
+// y = ((a - a_zero_point) · w) [-> f32 · scale]: a [..., K] u8 or s8 (rows contiguous), a_zero_point an int32
+// scalar (input 1, when has_zero_point), w [K, N] s8, then the scale (f32, a scalar or [N]) when has_scale.
+// The result is int32 without a scale, f32 with one.
+struct QuantizedProduct {
+  static constexpr const char* kName = "cpu.quantized_product";
+  bool has_zero_point = false;
+  bool has_scale = false;
+  int weight_input() const { return has_zero_point ? 2 : 1; }
+  int scale_input() const { return weight_input() + 1; }
+};
+
+// Outputs: Reduce(x, Min, all axes), Reduce(x, Max, all axes) of one f32 operand (NaN in x: both NaN).
+struct MinMax {
+  static constexpr const char* kName = "cpu.min_max";
 };
 
 // The form `op` is, or null when it is not that form.

@@ -1,6 +1,7 @@
 // Quantization: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked), DynamicQuantizeLinear,
-// MatMulInteger / ConvInteger, QLinearMatMul / QLinearConv. Integer products are computed in f64 (exact
-// for 8-bit operands far beyond any realistic reduction length) and converted to int32.
+// MatMulInteger / ConvInteger, QLinearMatMul / QLinearConv. MatMulInteger is an int32 product of int32
+// operands; the other integer products are computed in f64 (exact for 8-bit operands far beyond any realistic
+// reduction length) and converted to int32.
 #include <cmath>
 
 #include "onnx/converter.h"
@@ -114,10 +115,28 @@ Node centered(Node v, std::optional<Node> zp, int per_axis_from_end) {
   return f - z;
 }
 
+// (v - zero_point) as int32, the zero point a scalar or a 1-D vector along the axis `per_axis_from_end`
+// counts from the end (A's rows: 2, B's columns: 1).
+Node centered_i32(OpContext& c, Node v, std::optional<Node> zp, int per_axis_from_end, const char* what) {
+  Node f = Convert(v, DType::I32);
+  if (!zp) return f;
+  Node z = Convert(*zp, DType::I32);
+  if (z.rank() == 0 || z.shape().size() == 1) return f - Reshape(z, {});
+  if (z.rank() != 1 || v.rank() < per_axis_from_end || z.dim(0) != v.dim(-per_axis_from_end))
+    c.fail(what, " zero point ", z.shape(), " is neither a scalar nor one per ", per_axis_from_end == 2 ? "row" : "column",
+           " of ", v.shape());
+  std::vector<int64_t> shape(size_t(per_axis_from_end), 1);
+  shape[0] = z.dim(0);
+  return f - Reshape(z, shape);
+}
+
+// An int32 product of int32 operands (exact: each term fits, the sum wraps as ONNX Runtime's does). The CPU
+// backend recognizes this form — 8-bit operands minus zero points, then optionally Cast + scale Mul — and
+// runs it on oneDNN's int8 matmul (src/backend/cpu/quantized_product.cpp).
 void matmul_integer_op(OpContext& c) {
-  Node a = centered(c.input(0), c.optional_input(2), 2);  // per-row zero point: [M, 1]
-  Node b = centered(c.input(1), c.optional_input(3), 0);  // per-column: broadcasts over [K, N]
-  c.set_output(0, Convert(MatMul(a, b), DType::I32));
+  Node a = centered_i32(c, c.input(0), c.optional_input(2), 2, "A");
+  Node b = centered_i32(c, c.input(1), c.optional_input(3), 1, "B");
+  c.set_output(0, MatMul(a, b));
 }
 
 // Conv attributes shared by ConvInteger and QLinearConv.
