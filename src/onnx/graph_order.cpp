@@ -220,4 +220,15 @@ void order_model_graphs(::onnx::ModelProto& model, const std::string& what) {
   for (const auto& [key, f] : functions) visit(key);
 }
 
+void collect_names_read(const ::onnx::GraphProto& graph, std::set<std::string>& names) {
+  for (const auto& n : graph.node()) {
+    for (const auto& i : n.input()) names.insert(i);
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) collect_names_read(a.g(), names);
+      for (const auto& sg : a.graphs()) collect_names_read(sg, names);
+    }
+  }
+  for (const auto& o : graph.output()) names.insert(o.name());
+}
+
 }  // namespace graft::onnx

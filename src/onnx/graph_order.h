@@ -8,6 +8,7 @@
 // node: a name no graph input, initializer, enclosing scope or node defines (truncated or corrupted files),
 // a name defined twice, a cycle, sub-graphs nested deeper than kMaxGraphNesting, and model-local functions
 // that call themselves.
+#include <set>
 #include <string>
 
 #include <onnx/onnx_pb.h>
@@ -16,5 +17,9 @@ namespace graft::onnx {
 
 // Sorts and checks every graph of `model` in place; `what` names the file in errors.
 void order_model_graphs(::onnx::ModelProto& model, const std::string& what);
+
+// Adds to `names` every name `graph` reads: its nodes' inputs and its outputs, sub-graphs at any depth
+// included (so a value read only inside an If branch counts as read).
+void collect_names_read(const ::onnx::GraphProto& graph, std::set<std::string>& names);
 
 }  // namespace graft::onnx

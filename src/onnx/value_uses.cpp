@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "onnx/converter.h"
+#include "onnx/graph_order.h"
 #include "onnx/model_impl.h"
 
 namespace graft::onnx {
@@ -56,19 +57,9 @@ bool has_subgraph(const ::onnx::NodeProto& n) {
 
 // Every name a sub-graph (at any depth) reads.
 void names_read_by_subgraphs(const ::onnx::NodeProto& n, std::set<std::string>& out) {
-  auto visit = [&](const ::onnx::GraphProto& g, auto& self) -> void {
-    for (const auto& m : g.node()) {
-      for (const auto& i : m.input()) out.insert(i);
-      for (const auto& a : m.attribute()) {
-        if (a.has_g()) self(a.g(), self);
-        for (const auto& sg : a.graphs()) self(sg, self);
-      }
-    }
-    for (const auto& o : g.output()) out.insert(o.name());
-  };
   for (const auto& a : n.attribute()) {
-    if (a.has_g()) visit(a.g(), visit);
-    for (const auto& sg : a.graphs()) visit(sg, visit);
+    if (a.has_g()) collect_names_read(a.g(), out);
+    for (const auto& sg : a.graphs()) collect_names_read(sg, out);
   }
 }
 

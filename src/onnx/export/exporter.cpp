@@ -11,6 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "onnx/external_data_writer.h"
+#include "onnx/graph_order.h"
 #include "onnx/model_impl.h"
 #include "onnx/tensor_proto.h"
 
@@ -41,21 +42,10 @@ void fill_tensor(TensorProto* p, const std::string& name, const Tensor& t, bool 
   if (with_data) p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
 }
 
-// Every name a graph (and the sub-graphs inside it) reads: node inputs and graph outputs.
-void collect_uses(const GraphProto& g, std::set<std::string>& used) {
-  for (const auto& n : g.node()) {
-    for (const auto& i : n.input()) used.insert(i);
-    for (const auto& a : n.attribute()) {
-      if (a.has_g()) collect_uses(a.g(), used);
-      for (const auto& sg : a.graphs()) collect_uses(sg, used);
-    }
-  }
-  for (const auto& o : g.output()) used.insert(o.name());
-}
 // Drops initializers nothing reads (a Pad value a reflect pad ignores), except those in `keep`.
 void prune_initializers(GraphProto& g, const std::set<std::string>& keep) {
   std::set<std::string> used;
-  collect_uses(g, used);
+  collect_names_read(g, used);
   auto* inits = g.mutable_initializer();
   int kept = 0;
   for (int i = 0; i < inits->size(); ++i)

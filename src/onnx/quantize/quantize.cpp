@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "onnx/external_data_writer.h"
+#include "onnx/graph_order.h"
 #include "onnx/model_impl.h"
 #include "onnx/quantize/rewrite.h"
 
@@ -31,17 +32,6 @@ bool quantizable_op(const ::onnx::NodeProto& n, QuantizeMode mode) {
   if (n.op_type() == "MatMul") return true;
   if (n.op_type() == "Gemm") return mode != QuantizeMode::WeightOnly;
   return n.op_type() == "Conv" && mode == QuantizeMode::Static;
-}
-
-void collect_used(const ::onnx::GraphProto& g, std::set<std::string>& used) {
-  for (const auto& n : g.node()) {
-    for (const auto& s : n.input()) used.insert(s);
-    for (const auto& a : n.attribute()) {
-      if (a.has_g()) collect_used(a.g(), used);
-      for (const auto& sub : a.graphs()) collect_used(sub, used);
-    }
-  }
-  for (const auto& o : g.output()) used.insert(o.name());
 }
 
 void require_import(::onnx::ModelProto& m, const std::string& domain, int64_t version) {
@@ -113,7 +103,7 @@ QuantizeReport quantize_model(const std::filesystem::path& in, const std::filesy
   ::onnx::GraphProto& g = *proto.mutable_graph();
   g.mutable_node()->Swap(&rw.nodes());
   std::set<std::string> used, inputs;
-  collect_used(g, used);
+  collect_names_read(g, used);
   for (const auto& v : g.input()) inputs.insert(v.name());
   auto* inits = g.mutable_initializer();
   for (int i = inits->size() - 1; i >= 0; --i) {
