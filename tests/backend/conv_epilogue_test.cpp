@@ -361,3 +361,72 @@ TEST(ConvEpilogue, ChainChannelsLast) {
     }
   }
 }
+
+// Poolings between channels-last convolutions read and write channels-last (ResNet's stem max pool):
+// max, mean with and without counting padding, dilation, a pooling whose output is also read by a
+// non-convolution, NaN propagated through max. The NCHW kernels (checked against ONNX's conformance
+// data) are the reference.
+TEST(ConvEpilogue, PoolingBetweenChannelsLastConvolutions) {
+  Graph g("pools");
+  uint32_t seed = 40;
+  auto conv = [&](Node x, int64_t cin, int64_t cout) {
+    ConvolutionAttrs a;
+    a.strides = {1, 1};
+    a.dilations = {1, 1};
+    a.pad_low = a.pad_high = {1, 1};
+    a.output_padding = {0, 0};
+    Node w = g.constant(f32(random_values(cout * cin * 9, seed++), {cout, cin, 3, 3}));
+    Node b = g.constant(f32(random_values(cout, seed++), {1, cout, 1, 1}));
+    return Convolution(x, w, a) + b;
+  };
+  auto pool = [](Node x, ReduceOp op, int64_t k, int64_t s, int64_t pad, int64_t dil, bool include_pad) {
+    ReduceWindowAttrs a;
+    a.op = op;
+    a.window = {1, 1, k, k};
+    a.strides = {1, 1, s, s};
+    a.dilations = {1, 1, dil, dil};
+    a.pad_low = {0, 0, pad, pad};
+    a.pad_high = {0, 0, pad, pad + 1};  // asymmetric: the last window may hang over
+    a.count_include_pad = include_pad;
+    return ReduceWindow(x, a);
+  };
+  Node x = g.parameter("x", DType::F32, Shape({2, 3, 19, 17}));
+  Node a = conv(x, 3, 20);                                              // 20 channels: not a SIMD multiple
+  Node p1 = pool(a, ReduceOp::Max, 3, 2, 1, 1, false);                  // ResNet's stem pool
+  Node b = conv(p1, 20, 16);
+  Node p2 = pool(b, ReduceOp::Mean, 3, 1, 1, 1, false);                 // average, padding not counted
+  Node c = conv(p2, 16, 16);
+  Node p3 = pool(c, ReduceOp::Mean, 2, 2, 1, 2, true);                  // dilated, padding counted
+  Node d = conv(p3, 16, 8);
+  Node p4 = pool(d, ReduceOp::Max, 2, 1, 0, 1, false);                  // read by a conv and a graph output
+  Node e = conv(p4, 8, 4);
+  g.set_outputs({e, p4, ReduceMean(p1, {2, 3})});
+  std::vector<double> xv = random_values(2 * 3 * 19 * 17, 3);
+  xv[5 * 17 + 3] = std::numeric_limits<double>::quiet_NaN();  // one pixel of the first example
+  Tensor xt = f32(xv, {2, 3, 19, 17});
+  std::vector<std::vector<float>> results;
+  for (bool cl : {false, true}) {
+    CompileOptions o;
+    o.conv_channels_last = cl;
+    auto out = cpu_backend()->compile(g, o)->run({xt});
+    std::vector<float> all;
+    for (const Tensor& t : out) {
+      std::vector<float> v = t.to_vector<float>();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    results.push_back(all);
+  }
+  ASSERT_EQ(results[1].size(), results[0].size());
+  int nans = 0, bad = 0;
+  for (size_t i = 0; i < results[0].size(); ++i) {
+    const float want = results[0][i], got = results[1][i];
+    if (std::isnan(want)) {
+      ++nans;
+      if (!std::isnan(got) && ++bad <= 5) ADD_FAILURE() << "element " << i << ": " << got << ", want NaN";
+    } else if (!(std::abs(got - want) <= 1e-4f * std::max(1.f, std::abs(want))) && ++bad <= 5) {
+      ADD_FAILURE() << "element " << i << ": " << got << " vs " << want;
+    }
+  }
+  EXPECT_GT(nans, 0);                                  // NaN reached the outputs ...
+  EXPECT_LE(nans, int(results[0].size()) / 2);         // ... of the first example only
+}

@@ -263,10 +263,11 @@ class CpuExecutable final : public Executable {
     stats_.naive_bytes = plan.naive_bytes;
   }
 
-  // The values stored channels-last: f32 convolution outputs read only by other convolutions (as
-  // their activation input or residual), never a graph output. oneDNN's fast convolutions work in
-  // channels-last (or blocked) layouts; keeping the values between them channels-last saves the
-  // reorders from and back to NCHW around every convolution, at the same size in bytes.
+  // The values stored channels-last: f32 convolution and 2-d pooling outputs read only by other
+  // convolutions (as their activation input or residual) and poolings, never a graph output. oneDNN's
+  // fast convolutions work in channels-last (or blocked) layouts; keeping the values between them
+  // channels-last saves the reorders from and back to NCHW around every convolution, at the same size
+  // in bytes, and lets ResNet's max pool between two convolutions pool channels in SIMD lanes.
   std::vector<char> channels_last_values() const {
     const int n = graph_.num_ops();
     // Plain convolutions and cpu.convolution ops with an epilogue alike.
@@ -282,15 +283,27 @@ class CpuExecutable final : public Executable {
       return !f->conv.transposed && r >= 3 && r <= 5;
     };
     std::vector<char> cl(static_cast<size_t>(n), 0);
-    for (int i = 0; i < n; ++i) cl[size_t(i)] = eligible(graph_.op(i)) && graph_.op(i).outputs[0].shape.size() > 0;
+    for (int i = 0; i < n; ++i) {
+      const Op& op = graph_.op(i);
+      cl[size_t(i)] = (eligible(op) || pooling_takes_channels_last(op)) && op.outputs[0].shape.size() > 0;
+    }
     for (const ValueRef& r : graph_.outputs()) cl[size_t(r.op)] = 0;
     for (int j = 0; j < n; ++j) {
       const Op& op = graph_.op(j);
-      const bool conv = eligible(op);
+      const bool conv = eligible(op), pool = pooling_takes_channels_last(op);
       const int residual = conv ? conv_form(op)->residual_input() : -1;
-      for (size_t k = 0; k < op.inputs.size(); ++k)
-        if (!conv || (k != 0 && int(k) != residual)) cl[size_t(op.inputs[k].op)] = 0;
+      for (size_t k = 0; k < op.inputs.size(); ++k) {
+        const bool takes = conv ? (k == 0 || int(k) == residual) : pool && k == 0;
+        if (!takes) cl[size_t(op.inputs[k].op)] = 0;
+      }
     }
+    // A pooling of an NCHW value would read channels strided by H*W: pool it in NCHW and let the
+    // convolution after it reorder, as before.
+    for (int i = 0; i < n; ++i)
+      if (cl[size_t(i)] && pooling_takes_channels_last(graph_.op(i))) {
+        const ValueRef& in = graph_.op(i).inputs[0];
+        if (in.output != 0 || !cl[size_t(in.op)]) cl[size_t(i)] = 0;
+      }
     return cl;
   }
 

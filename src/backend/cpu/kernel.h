@@ -76,6 +76,9 @@ void register_indexing_kernels(KernelRegistry& r);
 void register_reduction_kernels(KernelRegistry& r);     // Reduce, ArgMinMax, Cumulative
 void register_sort_kernels(KernelRegistry& r);          // Sort, TopK
 void register_pooling_kernels(KernelRegistry& r);       // ReduceWindow
+// A ReduceWindow that pools only the spatial axes of an f32 [N, C, H, W] value: its kernel can read and
+// write channels-last ([N, H, W, C]), so it may sit between channels-last convolutions.
+bool pooling_takes_channels_last(const Op& op);
 void register_linalg_kernels(KernelRegistry& r);        // DotGeneral, cpu.product
 void register_convolution_kernels(KernelRegistry& r);   // Convolution, cpu.convolution
 void register_control_kernels(KernelRegistry& r);       // If, While
