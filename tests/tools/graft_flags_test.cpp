@@ -148,6 +148,10 @@ TEST_F(GraftFlags, VersionHelpAndOneFlagVocabulary) {
     EXPECT_EQ(h.status, 0) << cmd << ": " << h.err;
     help[cmd] = h.out;
   }
+  // Flags with a value when given bare are listed as "--flag [=N]", not with CLI11's "--flag{16}".
+  Result f = run_graft("finetune --help");
+  EXPECT_NE(f.out.find("--lift-constants [=N]"), std::string::npos) << f.out;
+  EXPECT_EQ(f.out.find("--lift-constants{"), std::string::npos) << f.out;
   auto has = [&](const std::string& cmd, const std::string& flag) { return help[cmd].find(flag + " ") != std::string::npos || help[cmd].find(flag + "\n") != std::string::npos; };
   for (const char* cmd : {"run", "bench", "embed", "tokenize"}) EXPECT_TRUE(has(cmd, "--threads")) << cmd;
   for (const char* cmd : {"run", "bench", "embed"}) EXPECT_TRUE(has(cmd, "--device")) << cmd;

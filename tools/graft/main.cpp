@@ -13,6 +13,8 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <memory>
+#include <string>
 
 #include "commands.h"
 #include "graft/app/errors.h"
@@ -24,6 +26,21 @@
 namespace {
 constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
+
+// CLI11 prints a flag's value-when-given-bare in its name ("--lift-constants{16}"); the help text says it
+// in words ("default N: 16"), so the braces only clutter the listing.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_name(const CLI::Option* opt, bool positional) const override {
+    std::string name = CLI::Formatter::make_option_name(opt, positional);
+    for (size_t open = name.find('{'); open != std::string::npos; open = name.find('{', open)) {
+      size_t close = name.find('}', open);
+      if (close == std::string::npos) break;
+      name.erase(open, close - open + 1);
+    }
+    return name;
+  }
+};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,6 +49,7 @@ int main(int argc, char** argv) {
   CLI::App app{"graft: ONNX models into a C++ machine-learning framework"};
   app.set_version_flag("--version", std::string("graft ") + GRAFT_VERSION);
   app.require_subcommand(1);
+  app.formatter(std::make_shared<HelpFormatter>());  // before the subcommands, which copy it
   app.footer("Exit status: 0 success, 1 error, 2 usage error. `graft SUBCOMMAND --help` lists its flags.");
 
   InfoArgs info_args;
