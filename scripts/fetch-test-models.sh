@@ -6,12 +6,15 @@
 #   silero_vad_v5.onnx, silero_vad_v6.onnx   npm @ricky0123/vad-web@0.0.31 (dist/), 2.3 MB each
 #   isnet_fp16.onnx                          npm @imgly/background-removal-data@1.4.5 ("/models/medium",
 #                                            88 MB, stored as 4 MiB chunks listed in dist/resources.json;
-#                                            the tarball is 136 MB)
+#                                            the tarball is 136 MB): float16 weights and compute
+#   isnet_int8.onnx (--bench only)           the same package's "/models/small", 44 MB: ONNX Runtime's
+#                                            quantize_dynamic layout (DynamicQuantizeLinear + ConvInteger)
 #
-# Usage: bash scripts/fetch-test-models.sh OUT_DIR
+# Usage: bash scripts/fetch-test-models.sh OUT_DIR [--bench]
 # Without npm or network it prints a note and exits 0: the tests that need the files skip.
 set -uo pipefail
-OUT=${1:?usage: fetch-test-models.sh OUT_DIR}
+OUT=${1:?usage: fetch-test-models.sh OUT_DIR [--bench]}
+BENCH=${2:-}
 mkdir -p "$OUT"
 if ! command -v npm >/dev/null || ! command -v tar >/dev/null; then
   echo "note: npm not found; real-model tests will skip"
@@ -39,28 +42,35 @@ if [ ! -f "$OUT/silero_vad_v5.onnx" ] || [ ! -f "$OUT/silero_vad_v6.onnx" ]; the
   fi
 fi
 
-if [ ! -f "$OUT/isnet_fp16.onnx" ]; then
+# The background-removal models: which resources of the package to assemble, and under which names.
+want=()
+[ -f "$OUT/isnet_fp16.onnx" ] || want+=("/models/medium=isnet_fp16.onnx")
+[ "$BENCH" = --bench ] && [ ! -f "$OUT/isnet_int8.onnx" ] && want+=("/models/small=isnet_int8.onnx")
+if [ ${#want[@]} -gt 0 ]; then
   if tgz=$(pack @imgly/background-removal-data@1.4.5); then
     mkdir -p "$TMP/imgly" && tar -xzf "$tgz" -C "$TMP/imgly" && rm -f "$tgz"
-    # Concatenate the chunks of /models/medium in offset order; written under a temporary name first.
-    node -e '
-      const fs = require("fs"), path = require("path");
-      const [dist, out] = process.argv.slice(1);
-      const res = JSON.parse(fs.readFileSync(path.join(dist, "resources.json"), "utf8"))["/models/medium"];
-      const chunks = res.chunks.slice().sort((a, b) => a.offsets[0] - b.offsets[0]);
-      const fd = fs.openSync(out + ".tmp", "w");
-      let at = 0;
-      for (const c of chunks) {
-        if (c.offsets[0] !== at) throw new Error("gap in the chunks of /models/medium at " + at);
-        const b = fs.readFileSync(path.join(dist, c.hash));
-        if (b.length !== c.offsets[1] - c.offsets[0]) throw new Error("chunk " + c.hash + " has the wrong size");
-        fs.writeSync(fd, b);
-        at += b.length;
-      }
-      fs.closeSync(fd);
-      if (at !== res.size) throw new Error("assembled " + at + " bytes, resources.json says " + res.size);
-      fs.renameSync(out + ".tmp", out);
-    ' "$TMP/imgly/package/dist" "$OUT/isnet_fp16.onnx" || echo "note: could not assemble isnet_fp16.onnx" >&2
+    for w in "${want[@]}"; do
+      # Concatenate the chunks of the resource in offset order; written under a temporary name first.
+      node -e '
+        const fs = require("fs"), path = require("path");
+        const [dist, name, out] = process.argv.slice(1);
+        const res = JSON.parse(fs.readFileSync(path.join(dist, "resources.json"), "utf8"))[name];
+        if (!res) throw new Error("resources.json has no " + name);
+        const chunks = res.chunks.slice().sort((a, b) => a.offsets[0] - b.offsets[0]);
+        const fd = fs.openSync(out + ".tmp", "w");
+        let at = 0;
+        for (const c of chunks) {
+          if (c.offsets[0] !== at) throw new Error("gap in the chunks of " + name + " at " + at);
+          const b = fs.readFileSync(path.join(dist, c.hash));
+          if (b.length !== c.offsets[1] - c.offsets[0]) throw new Error("chunk " + c.hash + " has the wrong size");
+          fs.writeSync(fd, b);
+          at += b.length;
+        }
+        fs.closeSync(fd);
+        if (at !== res.size) throw new Error("assembled " + at + " bytes, resources.json says " + res.size);
+        fs.renameSync(out + ".tmp", out);
+      ' "$TMP/imgly/package/dist" "${w%%=*}" "$OUT/${w#*=}" || echo "note: could not assemble ${w#*=}" >&2
+    done
   fi
 fi
 ls -l "$OUT" | sed 's/^/fetch-test-models: /'
