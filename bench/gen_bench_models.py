@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes realistic-size models for bench/models_vs_ort.sh: each as OUT/<name>/model.onnx plus its inputs
 as OUT/<name>/<input>.npy. The architectures are defined here from scratch with seeded random weights
-(no download): a ResNet-18-shaped CNN at 224x224, a MobileNetV2-shaped CNN (depthwise convolutions), and
-a speech encoder (1-d convolutions + bidirectional LSTM). Run with Debian's /usr/bin/python3 (torch)."""
+(no download): a ResNet-18-shaped CNN at 224x224, a ResNet-50-shaped one (bottleneck blocks, batch 2), a
+MobileNetV2-shaped CNN (depthwise convolutions), and a speech encoder (1-d convolutions + bidirectional
+LSTM). Run with Debian's /usr/bin/python3 (torch)."""
 import os
 import sys
 
@@ -44,6 +45,39 @@ class ResNet18(nn.Module):
             cin = cout
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = width * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + (self.down(x) if self.down is not None else x))
+
+
+class ResNet50(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2, 1))
+        layers, cin = [], 64
+        for width, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+            for i in range(blocks):
+                layers.append(Bottleneck(cin, width, stride if i == 0 else 1))
+                cin = width * 4
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(2048, 1000)
 
     def forward(self, x):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.layers(self.stem(x)), 1), 1))
@@ -116,6 +150,7 @@ def main():
     torch.manual_seed(0)
     write(out, "resnet18_b1", ResNet18(), (torch.randn(1, 3, 224, 224),), ["image"])
     write(out, "mobilenetv2_b1", MobileNetV2(), (torch.randn(1, 3, 224, 224),), ["image"])
+    write(out, "resnet50_b2", ResNet50(), (torch.randn(2, 3, 224, 224),), ["image"])
     write(out, "speech_b4_t400", Speech(), (torch.randn(4, 80, 400),), ["features"])
     print("gen_bench_models: wrote", out)
 

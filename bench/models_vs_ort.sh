@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Latency of realistic-size CNN and speech models (bench/gen_bench_models.py: ResNet-18 and MobileNetV2
-# shapes at 224x224, a conv + BiLSTM speech encoder), graft vs ONNX Runtime (npm onnxruntime-node,
+# Latency of realistic-size CNN and speech models (bench/gen_bench_models.py: ResNet-18, ResNet-50 (b2) and
+# MobileNetV2 shapes at 224x224, a conv + BiLSTM speech encoder), graft vs ONNX Runtime (npm onnxruntime-node,
 # graph optimizations on), same inputs, same thread count, alternating the two, ROUNDS times; prints the
 # median ratio per model.
 #   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
@@ -12,7 +12,7 @@ ROUNDS=${3:-5}
 GRAFT=$BUILD/tools/graft/graft
 [ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
 MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+[ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
 [ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }

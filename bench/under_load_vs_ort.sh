@@ -4,8 +4,8 @@
 # started by this script, alternating graft and ORT, ROUNDS times each; prints per model the medians and
 # each runtime's slowdown factor (loaded / quiet). Issue #11 asks for graft's factor <= ORT's.
 #   bash bench/under_load_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS] [LOAD]
-# Models: the shared MiniLM at b1 x s128 (needs ../shared) and bench/gen_bench_models.py's ResNet-18 and
-# MobileNetV2 (b1, 224x224). Run it alone: other work on the machine is load the script does not count.
+# Models: the shared MiniLM at b1 x s128 (needs ../shared) and bench/gen_bench_models.py's ResNet-18 (b1),
+# ResNet-50 (b2) and MobileNetV2 (b1), 224x224. Run it alone: other work on the machine is load the script does not count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -15,7 +15,7 @@ LOAD=${4:-2}
 GRAFT=$BUILD/tools/graft/graft
 [ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
 MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+[ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
 [ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
 MINILM=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 if [ -d ../shared/models ] && [ ! -f "$MINILM" ]; then /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null; fi
@@ -56,7 +56,7 @@ ort_ms() {
   fi
 }
 
-models="resnet18_b1 mobilenetv2_b1"
+models="resnet18_b1 resnet50_b2 mobilenetv2_b1"
 [ -f "$MINILM" ] && models="minilm $models"
 for name in $models; do
   [ "$name" = minilm ] || [ -d "$MODELS/$name" ] || { echo "$name: not generated, skipped"; continue; }
