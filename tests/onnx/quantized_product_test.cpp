@@ -372,14 +372,14 @@ TEST(FusedQuantize, EightBitValuesEqualOrt) {
     ModelBuilder b(13);
     Tensor x = random_floats(Shape{3, 1001}, 11);
     float* xv = x.data<float>();
-    for (int i = 0; i < 40; ++i) xv[i] = 0.5f * float(i - 20);  // halves: ties at scale 1 and 0.5
+    for (int i = 0; i < 40; ++i) xv[i] = 0.25f * float(i - 20);  // quarters: ties at scales 2 and 0.5
     xv[40] = 1e9f, xv[41] = -1e9f;                              // saturate
     b.input("x", DType::F32, dims_of(x));
     if (which == 0) {
       b.node("DynamicQuantizeLinear", {"x"}, {"y", "ys", "yz"});
     } else {
       bool s8 = which == 2;
-      b.initializer("s", Tensor::scalar(s8 ? 0.5f : 1.0f));
+      b.initializer("s", Tensor::scalar(s8 ? 0.5f : 2.0f));  // not 1: x / 1 is simplified away
       b.initializer("z", s8 ? Tensor::scalar(int8_t(-3)) : Tensor::scalar(uint8_t(100)));
       b.node("QuantizeLinear", {"x", "s", "z"}, {"y"});
     }

@@ -235,7 +235,7 @@ std::unique_ptr<Kernel> quantize(const KernelArgs& a) {
     const float* x = static_cast<const float*>(in[0]);
     const float scale = *static_cast<const float*>(in[1]);
     const float zero_point = form.has_zero_point ? *static_cast<const float*>(in[2]) : 0.0f;
-    constexpr int64_t kBlock = 16384;
+    constexpr int64_t kBlock = 4096;  // enough blocks that two or more threads get even shares
     parallel_for((n + kBlock - 1) / kBlock, n, [&](int64_t lo, int64_t hi) {
       for (int64_t b = lo; b < hi; ++b) {
         int64_t begin = b * kBlock, len = std::min(n, begin + kBlock) - begin;
