@@ -8,6 +8,8 @@
 #include <cmath>
 #include <random>
 
+#include "backend/cpu/lowered.h"
+#include "backend/cpu/optimize.h"
 #include "onnx_test_util.h"
 
 namespace graft::onnx {
@@ -211,6 +213,191 @@ INSTANTIATE_TEST_SUITE_P(Layouts, DynamicQuantizedMatMulVsOrt,
                                            DynCase{"per_column_odd_k", {3, 37}, 11, true},
                                            DynCase{"per_tensor_k1", {4, 1}, 3}),
                          [](const auto& info) { return info.param.name; });
+
+// What the CPU backend's lowering makes of `b`'s model for these inputs: how many int8 products, how many of them
+// with an epilogue, how many one-pass quantizations, and how many ops still convert to 8 bits or read an
+// 8-bit value element-wise (none should be left between a quantized activation's range and its products).
+struct Lowered {
+  int quantized = 0, with_epilogue = 0, quantize = 0, converts_to_8bit = 0;
+};
+
+Lowered lower(const ModelBuilder& b, const Feeds& feeds) {
+  Graph g("lowered");
+  std::map<std::string, Node> in;
+  for (const auto& [name, t] : feeds) in.emplace(name, g.parameter(name, t.dtype(), t.shape()));
+  std::vector<Node> outs;
+  for (auto& [name, node] : b.model().call(g, in)) outs.push_back(node);
+  g.set_outputs(outs);
+  Lowered r;
+  int groups = 0, epilogues = 0;
+  Graph low = cpu::optimize_for_cpu(g, CompileOptions{}, &groups, &epilogues, nullptr, nullptr, &r.quantized,
+                                    &r.with_epilogue, &r.quantize);
+  for (int i = 0; i < low.num_ops(); ++i) {
+    const Op& op = low.op(i);
+    if (op.kind == OpKind::Convert && (op.outputs[0].dtype == DType::U8 || op.outputs[0].dtype == DType::I8) &&
+        op.outputs[0].shape.size() > 1)
+      ++r.converts_to_8bit;
+  }
+  return r;
+}
+
+// ---- fused around the product: quantization, bias, GELU, residual -----------------------------------------
+
+enum class Act { None, GeluErf, GeluTanh };
+
+struct EpilogueCase {
+  std::string name;
+  std::vector<int64_t> x_shape;
+  int64_t n = 0;
+  bool per_column = false;
+  bool bias = true;
+  Act act = Act::None;
+  bool residual = false;
+  enum class Values { Normal, Positive, Constant, Zeros } values = Values::Normal;
+  int products = 1;  // products reading the one quantized activation (like Q, K and V)
+};
+
+// x -> DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scale) [-> Add(bias) [-> Gelu]] [-> Add(residual)],
+// `products` times on the same quantized x. graft must run one cpu.quantize for x and one int8 product per
+// MatMulInteger with the epilogue inside, and agree with ONNX Runtime.
+class FusedQuantizedMatMulVsOrt : public ::testing::TestWithParam<EpilogueCase> {};
+
+TEST_P(FusedQuantizedMatMulVsOrt, MatchesOrtAndFuses) {
+  GRAFT_REQUIRE_ORT();
+  const EpilogueCase& c = GetParam();
+  int64_t k = c.x_shape.back();
+  ModelBuilder b(20);  // Gelu is opset 20
+  Tensor x = random_floats(Shape(c.x_shape), 7);
+  float* xv = x.data<float>();
+  for (int64_t i = 0; i < x.size(); ++i) {
+    if (c.values == EpilogueCase::Values::Positive) xv[i] = 3.0f + std::abs(xv[i]);  // a range without 0
+    if (c.values == EpilogueCase::Values::Constant) xv[i] = 0.7f;                    // min == max
+    if (c.values == EpilogueCase::Values::Zeros) xv[i] = 0.0f;                       // scale 0
+  }
+  Feeds feeds{{"x", x}};
+  b.input("x", DType::F32, dims_of(x));
+  std::vector<int64_t> out_shape = c.x_shape;
+  out_shape.back() = c.n;
+  if (c.residual) {
+    Tensor r = random_floats(Shape(out_shape), 8);
+    b.input("r", DType::F32, dims_of(r));
+    feeds["r"] = r;
+  }
+  b.node("DynamicQuantizeLinear", {"x"}, {"xq", "xs", "xz"});
+  for (int p = 0; p < c.products; ++p) {
+    std::string s = std::to_string(p);
+    Tensor wq = random_ints<int8_t>(Shape{k, c.n}, -127, 127, uint32_t(10 + p));
+    std::vector<float> scales(c.per_column ? size_t(c.n) : 1);
+    for (size_t j = 0; j < scales.size(); ++j) scales[j] = 0.01f + 0.001f * float((j + size_t(p)) % 7);
+    Shape sshape = c.per_column ? Shape{c.n} : Shape{};
+    b.initializer("wq" + s, wq);
+    b.initializer("ws" + s, Tensor::from_vector(scales, sshape));
+    b.initializer("wz" + s, Tensor::from_vector(std::vector<int8_t>(scales.size(), 0), sshape));
+    b.node("MatMulInteger", {"xq", "wq" + s, "xz", "wz" + s}, {"acc" + s});
+    auto& cast = b.node("Cast", {"acc" + s}, {"accf" + s});
+    ModelBuilder::attr(cast, "to", int64_t(1));
+    b.node("Mul", {"xs", "ws" + s}, {"s" + s});
+    std::string y = "scaled" + s;
+    b.node("Mul", {"accf" + s, "s" + s}, {y});
+    if (c.bias) {
+      b.initializer("bias" + s, random_floats(Shape{c.n}, uint32_t(20 + p)));
+      b.node("Add", {y, "bias" + s}, {y + "_b"});
+      y += "_b";
+    }
+    if (c.act != Act::None) {
+      auto& gelu = b.node("Gelu", {y}, {y + "_g"});
+      if (c.act == Act::GeluTanh) ModelBuilder::attr(gelu, "approximate", "tanh");
+      y += "_g";
+    }
+    if (c.residual) {
+      b.node("Add", {"r", y}, {y + "_r"});
+      y += "_r";
+    }
+    b.node("Identity", {y}, {"y" + s});
+    b.output_untyped("y" + s);
+  }
+  TempDir dir;
+  auto file = dir.path / "model.onnx", work = dir.path / "ort";
+  std::filesystem::create_directories(work);
+  testing::write_file(file, b.bytes());
+  auto want = testing::run_ort(file, feeds, work);
+  Lowered low = lower(b, feeds);
+  EXPECT_EQ(low.quantized, c.products) << c.name;
+  EXPECT_EQ(low.with_epilogue, c.bias || c.residual ? c.products : 0) << c.name;
+  EXPECT_EQ(low.quantize, 1) << c.name << ": x quantized once for all its products";
+  EXPECT_EQ(low.converts_to_8bit, 0) << c.name;
+  for (bool int8 : {true, false}) {
+    SessionOptions o;
+    o.compile.int8_products = int8;
+    InferenceSession session(b.model(), o);
+    auto got = session.run(feeds);
+    EXPECT_EQ(session.last_executable_stats()->num_quantized_products, int8 ? c.products : 0) << c.name;
+    for (int p = 0; p < c.products; ++p) {
+      std::string y = "y" + std::to_string(p), what = c.name + " " + y + (int8 ? " (int8 on)" : " (int8 off)");
+      if (c.values == EpilogueCase::Values::Zeros && !c.bias && !c.residual) {
+        // All zeros: no direction to compare; every element must be 0 as ONNX Runtime's.
+        for (double v : got.at(y).to_vector<double>()) ASSERT_EQ(v, 0.0) << what;
+        for (double v : want.at(y).to_vector<double>()) ASSERT_EQ(v, 0.0) << what;
+        continue;
+      }
+      expect_cosine(got.at(y), want.at(y), 0.99999, what);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Epilogues, FusedQuantizedMatMulVsOrt,
+    ::testing::Values(
+        EpilogueCase{"bias_per_tensor_batch_k37", {2, 3, 37}, 19},
+        EpilogueCase{"bias_per_column_k100", {5, 100}, 40, true},
+        EpilogueCase{"bias_gelu_erf_per_column", {2, 7, 64}, 48, true, true, Act::GeluErf},
+        EpilogueCase{"bias_gelu_tanh_k45", {9, 45}, 30, false, true, Act::GeluTanh},
+        EpilogueCase{"bias_residual_batch", {2, 4, 33}, 24, true, true, Act::None, true},
+        EpilogueCase{"residual_without_bias", {6, 20}, 10, false, false, Act::None, true},
+        EpilogueCase{"no_epilogue", {3, 17}, 5, false, false},
+        EpilogueCase{"range_without_zero", {4, 50}, 12, true, true, Act::GeluErf, false, EpilogueCase::Values::Positive},
+        EpilogueCase{"constant_activations", {4, 50}, 12, false, true, Act::None, false, EpilogueCase::Values::Constant},
+        EpilogueCase{"zero_activations", {4, 50}, 12, false, false, Act::None, false, EpilogueCase::Values::Zeros},
+        EpilogueCase{"zero_activations_bias", {4, 50}, 12, true, true, Act::None, true, EpilogueCase::Values::Zeros},
+        EpilogueCase{"shared_by_three_products", {2, 16, 64}, 64, true, true, Act::None, false,
+                     EpilogueCase::Values::Normal, 3}),
+    [](const auto& info) { return info.param.name; });
+
+// The one-pass quantization (cpu.quantize) alone: DynamicQuantizeLinear and per-tensor QuantizeLinear (u8 and
+// s8) as graph outputs, the 8-bit values exactly ONNX Runtime's, including ties, saturation and NaN-free edge
+// ranges.
+TEST(FusedQuantize, EightBitValuesEqualOrt) {
+  GRAFT_REQUIRE_ORT();
+  for (int which = 0; which < 3; ++which) {
+    ModelBuilder b(13);
+    Tensor x = random_floats(Shape{3, 1001}, 11);
+    float* xv = x.data<float>();
+    for (int i = 0; i < 40; ++i) xv[i] = 0.25f * float(i - 20);  // quarters: ties at scales 2 and 0.5
+    xv[40] = 1e9f, xv[41] = -1e9f;                              // saturate
+    b.input("x", DType::F32, dims_of(x));
+    if (which == 0) {
+      b.node("DynamicQuantizeLinear", {"x"}, {"y", "ys", "yz"});
+    } else {
+      bool s8 = which == 2;
+      b.initializer("s", Tensor::scalar(s8 ? 0.5f : 2.0f));  // not 1: x / 1 is simplified away
+      b.initializer("z", s8 ? Tensor::scalar(int8_t(-3)) : Tensor::scalar(uint8_t(100)));
+      b.node("QuantizeLinear", {"x", "s", "z"}, {"y"});
+    }
+    b.output_untyped("y");
+    Tensor want = run_reference(b, {{"x", x}});
+    InferenceSession s(b.model());
+    Tensor got = s.run({{"x", x}}).at("y");
+    Lowered low = lower(b, {{"x", x}});
+    EXPECT_EQ(low.quantize, 1) << which;
+    EXPECT_EQ(low.converts_to_8bit, 0) << which;
+    ASSERT_EQ(got.dtype(), want.dtype()) << which;
+    auto g = got.to_vector<int64_t>(), w = want.to_vector<int64_t>();
+    ASSERT_EQ(g.size(), w.size());
+    int bad = 0;
+    for (size_t i = 0; i < w.size() && bad < 5; ++i)
+      if (g[i] != w[i]) ADD_FAILURE() << which << ": element " << i << " (x " << xv[i] << ") is " << g[i] << ", ONNX Runtime " << w[i] << " (" << ++bad << ")";
+  }
+}
 
 // DynamicQuantizeLinear's range: a full ReduceMin and ReduceMax of one f32 value run as one kernel (cpu.min_max),
 // against std::minmax_element, NaN-propagating as graft's reductions are.

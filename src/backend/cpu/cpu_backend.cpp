@@ -60,9 +60,11 @@ class CpuExecutable final : public Executable {
     auto t0 = std::chrono::steady_clock::now();
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
+    int quantized_epilogues = 0;
     graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
                               &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues,
-                              &stats_.num_quantized_products);
+                              &stats_.num_quantized_products, &quantized_epilogues);
+    stats_.num_fused_epilogues += quantized_epilogues;  // int8 products that took a bias / GELU / residual
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -389,7 +391,8 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
 }
 
 Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
-                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized) {
+                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized,
+                       int* quantized_epilogues, int* fused_quantize) {
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
@@ -405,13 +408,16 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   int attention = 0;
   if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &attention);
   if (fused_attention) *fused_attention = attention;
-  int quantized = 0;
+  int quantized = 0, with_epilogue = 0, quantize = 0;
   if (options.int8_products) {
-    out = fuse_quantized_products(out, &quantized);
+    out = fuse_quantized_products(out, options.fuse_matmul_epilogues, &quantized, &with_epilogue);
     int min_max = 0;
     out = fuse_min_max(out, &min_max);
+    if (options.fuse_elementwise) out = fuse_quantize(out, &quantize);
   }
   if (fused_quantized) *fused_quantized = quantized;
+  if (quantized_epilogues) *quantized_epilogues = with_epilogue;
+  if (fused_quantize) *fused_quantize = quantize;
   if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
   int conv = 0;
   if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);

@@ -8,8 +8,9 @@
 //   cpu.product       DotGeneral + bias add [+ gelu], with oneDNN post-ops (matmul_epilogue.cpp)
 //   cpu.convolution   Convolution + bias [+ residual] [+ clamp] (conv_epilogue.cpp)
 //   cpu.attention     q kᵀ -> scale -> mask -> softmax -> · v with transposes folded (attention_fusion.cpp)
-//   cpu.quantized_product  an int32 product of 8-bit operands minus a zero point [-> f32 -> · scale], on
-//                     oneDNN's int8 matmul (quantized_product.cpp)
+//   cpu.quantized_product  an int32 product of 8-bit operands minus a zero point [-> f32 -> · scale
+//                     [+ bias [-> gelu]] [+ residual]], on oneDNN's int8 matmul (quantized_product.cpp)
+//   cpu.quantize      f32 -> u8/s8 by a scalar scale and zero point, rounded and saturated (quantized_product.cpp)
 //   cpu.min_max       the full f32 Min and Max reductions of one tensor in one pass (DynamicQuantizeLinear's
 //                     range; quantized_product.cpp)
 #include <any>
@@ -59,15 +60,31 @@ struct FusedAttention {
   double scale = 1.0;
 };
 
-// y = ((a - a_zero_point) · w) [-> f32 · scale]: a [..., K] u8 or s8 (rows contiguous), a_zero_point an int32
-// scalar (input 1, when has_zero_point), w [K, N] s8, then the scale (f32, a scalar or [N]) when has_scale.
-// The result is int32 without a scale, f32 with one.
+// y = ((a - a_zero_point) · w) [-> f32 · scale [+ bias [-> gelu]] [+ residual]]: a [..., K] u8 or s8 (rows
+// contiguous), a_zero_point an int32 scalar (input 1, when has_zero_point), w [K, N] s8, then the scale (f32, a
+// scalar or [N]) when has_scale, then a bias [N] when has_bias, then a residual of the result's shape when
+// has_residual. The result is int32 without a scale, f32 with one. The bias, activation and residual (only with
+// a scale) are the f32 epilogue of cpu.product, applied by oneDNN as post-ops after the scale.
 struct QuantizedProduct {
   static constexpr const char* kName = "cpu.quantized_product";
   bool has_zero_point = false;
   bool has_scale = false;
+  bool has_bias = false;
+  ProductEpilogue::Activation activation = ProductEpilogue::Activation::None;
+  bool has_residual = false;
   int weight_input() const { return has_zero_point ? 2 : 1; }
   int scale_input() const { return weight_input() + 1; }
+  int bias_input() const { return scale_input() + 1; }
+  int residual_input() const { return bias_input() + (has_bias ? 1 : 0); }
+};
+
+// y = Convert(Clamp(Round(x / scale) [+ zero_point], lo, hi), out): QuantizeLinear's and DynamicQuantizeLinear's
+// rounding of an f32 tensor x by an f32 scalar scale (input 1) and zero point (input 2, when has_zero_point),
+// saturated to the range [lo, hi] of `out` (u8 or s8), in one pass. NaN quantizes to 0, as Convert does.
+struct Quantize {
+  static constexpr const char* kName = "cpu.quantize";
+  bool has_zero_point = false;
+  DType out = DType::U8;
 };
 
 // Outputs: Reduce(x, Min, all axes), Reduce(x, Max, all axes) of one f32 operand (NaN in x: both NaN).

@@ -1,11 +1,33 @@
 #include "backend/cpu/matmul_epilogue.h"
 
-#include "backend/cpu/graph_rewrite.h"
-#include "backend/cpu/lowered.h"
-
 #include "graft/graph/ops.h"
 
 namespace graft::cpu {
+
+std::optional<BiasEpilogue> match_bias_epilogue(const Graph& g, const Uses& u, int product) {
+  const Op& d = g.op(product);
+  if (!u.single(product) || d.outputs[0].dtype != DType::F32 || d.outputs[0].shape.rank() == 0) return std::nullopt;
+  int a = u.user[size_t(product)];
+  const Op& add = g.op(a);
+  if (add.kind != OpKind::Add || add.outputs[0].shape != d.outputs[0].shape) return std::nullopt;
+  BiasEpilogue m;
+  m.add = a;
+  m.bias_input = add.inputs[0].op == product ? 1 : 0;
+  const ValueRef& b = add.inputs[size_t(m.bias_input)];
+  const ValueType& bt = g.op(b.op).outputs[size_t(b.output)];
+  int64_t N = d.outputs[0].shape[-1];
+  if (bt.shape.rank() == 0 || bt.shape[-1] != N || bt.shape.size() != N || N == 1) return std::nullopt;
+  if (u.single(a)) {
+    const Op& act = g.op(u.user[size_t(a)]);
+    if (composite_kind(act) == CompositeKind::Gelu) {
+      m.act = u.user[size_t(a)];
+      m.activation = composite_params<GeluParams>(act).tanh_approximation ? ProductEpilogue::Activation::GeluTanh
+                                                                          : ProductEpilogue::Activation::GeluErf;
+    }
+    // Relu stays a separate op: graft's Max propagates NaN, oneDNN's relu post-op does not.
+  }
+  return m;
+}
 
 namespace {
 
@@ -20,42 +42,22 @@ struct Match {
 Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
   const int n = g.num_ops();
   const Uses u(g);
-  const std::vector<int>& uses = u.count;
-  const std::vector<int>& user = u.user;
 
   std::vector<Match> by_dot(static_cast<size_t>(n));
   std::vector<int> role(static_cast<size_t>(n), 0);  // 1: dot, 2: add, 3: activation of a match
   for (int i = 0; i < n; ++i) {
     const Op& d = g.op(i);
-    if (d.kind != OpKind::DotGeneral || d.outputs[0].dtype != DType::F32 || uses[size_t(i)] != 1) continue;
-    if (d.inputs.size() != 2) continue;
-    for (const ValueRef& r : d.inputs)
-      if (g.op(r.op).outputs[size_t(r.output)].dtype != DType::F32) goto next;
-    {
-      int a = user[size_t(i)];
-      const Op& add = g.op(a);
-      if (add.kind != OpKind::Add || add.outputs[0].shape != d.outputs[0].shape) continue;
-      if (role[size_t(a)] != 0) continue;  // Add(dot, dot): the other product already claimed this Add
-      int bias_input = add.inputs[0].op == i ? 1 : 0;
-      const ValueType& bt = g.op(add.inputs[size_t(bias_input)].op).outputs[size_t(add.inputs[size_t(bias_input)].output)];
-      int64_t N = d.outputs[0].shape[-1];
-      if (bt.shape.rank() == 0 || bt.shape[-1] != N || bt.shape.size() != N || N == 1) continue;
-      Match m{i, a, -1, bias_input, ProductEpilogue::Activation::None};
-      if (uses[size_t(a)] == 1) {
-        const Op& act = g.op(user[size_t(a)]);
-        if (composite_kind(act) == CompositeKind::Gelu) {
-          m.act = user[size_t(a)];
-          m.activation = composite_params<GeluParams>(act).tanh_approximation ? ProductEpilogue::Activation::GeluTanh
-                                                                              : ProductEpilogue::Activation::GeluErf;
-        }
-        // Relu stays a separate op: graft's Max propagates NaN, oneDNN's relu post-op does not.
-      }
-      by_dot[size_t(i)] = m;
-      role[size_t(i)] = 1;
-      role[size_t(a)] = 2;
-      if (m.act >= 0) role[size_t(m.act)] = 3;
-    }
-  next:;
+    if (d.kind != OpKind::DotGeneral || d.inputs.size() != 2) continue;
+    bool f32 = true;
+    for (const ValueRef& r : d.inputs) f32 = f32 && g.op(r.op).outputs[size_t(r.output)].dtype == DType::F32;
+    if (!f32) continue;
+    auto e = match_bias_epilogue(g, u, i);
+    if (!e || role[size_t(e->add)] != 0) continue;  // Add(dot, dot): the other product already claimed this Add
+    Match m{i, e->add, e->act, e->bias_input, e->activation};
+    by_dot[size_t(i)] = m;
+    role[size_t(i)] = 1;
+    role[size_t(m.add)] = 2;
+    if (m.act >= 0) role[size_t(m.act)] = 3;
   }
 
   std::vector<int> dot_of_add(static_cast<size_t>(n), -1);

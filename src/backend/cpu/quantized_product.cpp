@@ -1,10 +1,13 @@
 #include "backend/cpu/quantized_product.h"
 
+#include <cmath>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "backend/cpu/graph_rewrite.h"
 #include "backend/cpu/lowered.h"
+#include "backend/cpu/matmul_epilogue.h"
 #include "graft/graph/ops.h"
 
 namespace graft::cpu {
@@ -40,16 +43,44 @@ std::optional<Tensor> constant_int8_weights(const Graph& g, const ValueRef& r) {
 }
 
 struct Match {
-  int dot = -1, convert = -1, mul = -1;  // the ops replaced; the last one present emits the fused op
+  int dot = -1, convert = -1, mul = -1;  // the ops replaced (with those of the epilogue); the last one emits the fused op
   ValueRef a;
   std::optional<ValueRef> zero_point;  // an int32 scalar
   std::optional<ValueRef> weights;     // int8 [K, N] ...
   Tensor constant_weights;             // ... or narrowed from an int32 constant
   std::optional<ValueRef> scale;
-  int last() const { return mul >= 0 ? mul : convert >= 0 ? convert : dot; }
+  std::optional<BiasEpilogue> epilogue;  // after the scale: bias [-> gelu] (matmul_epilogue.h's matcher)
+  ValueRef bias;
+  int residual_add = -1;  // then Add(., residual) of the same shape
+  ValueRef residual;
+  int last() const {
+    if (residual_add >= 0) return residual_add;
+    if (epilogue) return epilogue->last();
+    return mul >= 0 ? mul : convert >= 0 ? convert : dot;
+  }
+  std::vector<int> ops() const {
+    std::vector<int> r;
+    for (int k : {dot, convert, mul, epilogue ? epilogue->add : -1, epilogue ? epilogue->act : -1, residual_add})
+      if (k >= 0) r.push_back(k);
+    return r;
+  }
 };
 
-std::optional<Match> match(const Graph& g, const Uses& u, int i) {
+// The Add after op `producer` (its single reader) of another f32 value of exactly the result's shape: a residual.
+std::optional<std::pair<int, ValueRef>> residual_after(const Graph& g, const Uses& u, int producer) {
+  if (!u.single(producer)) return std::nullopt;
+  int a = u.user[size_t(producer)];
+  const Op& add = g.op(a);
+  const ValueType& y = g.op(producer).outputs[0];
+  if (add.kind != OpKind::Add || add.outputs[0].shape != y.shape) return std::nullopt;
+  int other = add.inputs[0].op == producer ? 1 : 0;
+  if (add.inputs[size_t(1 - other)].op != producer) return std::nullopt;
+  const ValueType& r = type_of(g, add.inputs[size_t(other)]);
+  if (r.dtype != DType::F32 || r.shape != y.shape) return std::nullopt;
+  return std::pair{a, add.inputs[size_t(other)]};
+}
+
+std::optional<Match> match(const Graph& g, const Uses& u, int i, bool epilogues) {
   const Op& d = g.op(i);
   if (d.kind != OpKind::DotGeneral || d.outputs[0].dtype != DType::I32 || d.inputs.size() != 2) return std::nullopt;
   const auto& attrs = std::get<DotGeneralAttrs>(d.attrs);
@@ -99,23 +130,31 @@ std::optional<Match> match(const Graph& g, const Uses& u, int i) {
   m.convert = convert;
   m.mul = u.user[size_t(convert)];
   m.scale = mul.inputs[size_t(other)];
+  if (!epilogues) return m;
+  // Then the f32 epilogue cpu.product takes — bias [-> gelu] — and a residual Add.
+  if ((m.epilogue = match_bias_epilogue(g, u, m.mul))) m.bias = g.op(m.epilogue->add).inputs[size_t(m.epilogue->bias_input)];
+  if (auto r = residual_after(g, u, m.epilogue ? m.epilogue->last() : m.mul)) std::tie(m.residual_add, m.residual) = *r;
   return m;
 }
 
 }  // namespace
 
-Graph fuse_quantized_products(const Graph& g, int* fused) {
+Graph fuse_quantized_products(const Graph& g, bool epilogues, int* fused, int* with_epilogue) {
   const int n = g.num_ops();
   const Uses u(g);
   std::vector<std::optional<Match>> ending(size_t(n), std::nullopt);  // by the match's last op
   std::vector<bool> replaced(size_t(n), false);
-  for (int i = 0; i < n; ++i)
-    if (auto m = match(g, u, i)) {
-      for (int k : {m->dot, m->convert, m->mul})
-        if (k >= 0) replaced[size_t(k)] = true;
-      int last = m->last();
-      ending[size_t(last)] = std::move(m);
-    }
+  for (int i = 0; i < n; ++i) {
+    auto m = match(g, u, i, epilogues);
+    if (!m) continue;
+    // Add(p1, p2) of two products: the first claims it, as its residual or bias; the second stops before it.
+    auto claimed = [&](int k) { return k >= 0 && replaced[size_t(k)]; };
+    if (claimed(m->residual_add)) m->residual_add = -1;
+    if (m->epilogue && (claimed(m->epilogue->add) || claimed(m->epilogue->act))) m->epilogue.reset(), m->residual_add = -1;
+    for (int k : m->ops()) replaced[size_t(k)] = true;
+    int last = m->last();
+    ending[size_t(last)] = std::move(m);
+  }
   // What is still read once the matches are replaced (the Converts to int32 and zero-point subtractions they
   // read directly are not): everything else is dropped.
   std::vector<bool> live(size_t(n), false);
@@ -127,11 +166,14 @@ Graph fuse_quantized_products(const Graph& g, int* fused) {
       if (m->zero_point) live[size_t(m->zero_point->op)] = true;
       if (m->weights) live[size_t(m->weights->op)] = true;
       if (m->scale) live[size_t(m->scale->op)] = true;
+      if (m->epilogue) live[size_t(m->bias.op)] = true;
+      if (m->residual_add >= 0) live[size_t(m->residual.op)] = true;
     } else {
       for (const ValueRef& r : g.op(i).inputs) live[size_t(r.op)] = true;
     }
   }
   *fused = 0;
+  *with_epilogue = 0;
   return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
     const auto& m = ending[size_t(i)];
     if (!m) {
@@ -139,18 +181,28 @@ Graph fuse_quantized_products(const Graph& g, int* fused) {
       return std::nullopt;
     }
     QuantizedProduct form{m->zero_point.has_value(), m->scale.has_value()};
+    if (m->epilogue) form.has_bias = true, form.activation = m->epilogue->activation;
+    form.has_residual = m->residual_add >= 0;
     out.set_current_name(g.op(m->dot).name);
     std::vector<Node> in{mapped(m->a)};
     if (m->zero_point) in.push_back(mapped(*m->zero_point));
     in.push_back(m->weights ? mapped(*m->weights) : out.constant(m->constant_weights));
     if (m->scale) in.push_back(mapped(*m->scale));
+    const int64_t cols = g.op(m->dot).outputs[0].shape[-1];
+    if (form.has_bias) in.push_back(Reshape(mapped(m->bias), {cols}));
+    if (form.has_residual) in.push_back(mapped(m->residual));
     ++*fused;
+    if (form.has_bias || form.has_residual) ++*with_epilogue;
     DotGeneralAttrs dot = std::get<DotGeneralAttrs>(g.op(m->dot).attrs);
     return record_lowered(form, in, g.op(i).outputs, [form, dot](std::span<const Node> p) {
       Node a = Convert(p[0], DType::I32);
       if (form.has_zero_point) a = a - p[1];
       Node y = DotGeneral(a, Convert(p[size_t(form.weight_input())], DType::I32), dot);
       if (form.has_scale) y = Convert(y, DType::F32) * p[size_t(form.scale_input())];
+      if (form.has_bias) y = y + p[size_t(form.bias_input())];
+      if (form.activation != ProductEpilogue::Activation::None)
+        y = Gelu(y, form.activation == ProductEpilogue::Activation::GeluTanh);
+      if (form.has_residual) y = y + p[size_t(form.residual_input())];
       return std::vector<Node>{y};
     });
   });
@@ -201,6 +253,112 @@ Graph fuse_min_max(const Graph& g, int* fused) {
                                          });
     emitted[i] = r;
     return std::vector<Node>{r[is_min ? 0 : 1]};
+  });
+}
+
+namespace {
+
+// The value of a one-element floating-point constant, or nullopt.
+std::optional<double> scalar_constant(const Graph& g, const ValueRef& r) {
+  const Op& op = g.op(r.op);
+  if (op.kind != OpKind::Constant) return std::nullopt;
+  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
+  if (t.size() != 1 || !is_floating(t.dtype())) return std::nullopt;
+  return t.value_as_double(0);
+}
+
+bool is_f32_scalar(const Graph& g, const ValueRef& r) {
+  const ValueType& t = type_of(g, r);
+  return t.dtype == DType::F32 && t.shape.rank() == 0;
+}
+
+// The operand of binary `op` that is not `self` (which must be one of its operands), or nullopt.
+std::optional<ValueRef> other_operand(const Op& op, int self) {
+  if (op.inputs.size() != 2) return std::nullopt;
+  if (op.inputs[0].op == self) return op.inputs[1];
+  if (op.inputs[1].op == self) return op.inputs[0];
+  return std::nullopt;
+}
+
+struct QuantizeMatch {
+  ValueRef x, scale;
+  std::optional<ValueRef> zero_point;
+  std::vector<int> ops;  // Div, Round, [Add,] Max, Min (the Convert emits the fused op)
+};
+
+// Convert(Min(Max(Round(x / s) [+ zp], lo), hi), u8|s8) with scalar f32 s and zp, [lo, hi] the type's range and
+// every intermediate read once: what DynamicQuantizeLinear and a per-tensor QuantizeLinear import as.
+std::optional<QuantizeMatch> match_quantize(const Graph& g, const Uses& u, int i) {
+  const Op& cv = g.op(i);
+  if (cv.kind != OpKind::Convert || (cv.outputs[0].dtype != DType::U8 && cv.outputs[0].dtype != DType::I8)) return std::nullopt;
+  const double lo = cv.outputs[0].dtype == DType::U8 ? 0 : -128, hi = cv.outputs[0].dtype == DType::U8 ? 255 : 127;
+  QuantizeMatch m;
+  // Walks from the Convert up: each step's op must be the single reader's operand of the expected kind.
+  auto step = [&](const ValueRef& r, OpKind kind) -> const Op* {
+    const Op& op = g.op(r.op);
+    if (op.kind != kind || !u.single(r.op) || op.outputs[0].dtype != DType::F32 || op.outputs[0].shape != cv.outputs[0].shape)
+      return nullptr;
+    m.ops.push_back(r.op);
+    return &op;
+  };
+  // Min(v, hi) / Max(v, lo), the constant on either side: v.
+  auto bounded = [&](const Op& op, double c) -> std::optional<ValueRef> {
+    if (scalar_constant(g, op.inputs[1]) == c) return op.inputs[0];
+    if (scalar_constant(g, op.inputs[0]) == c) return op.inputs[1];
+    return std::nullopt;
+  };
+  const Op* mn = step(cv.inputs[0], OpKind::Min);
+  std::optional<ValueRef> max_ref = mn ? bounded(*mn, hi) : std::nullopt;
+  const Op* mx = max_ref ? step(*max_ref, OpKind::Max) : nullptr;
+  std::optional<ValueRef> v = mx ? bounded(*mx, lo) : std::nullopt;
+  if (!v) return std::nullopt;
+  const ValueRef v_ref = *v;
+  ValueRef round_ref = v_ref;
+  if (g.op(v_ref.op).kind == OpKind::Add) {
+    const Op* add = step(v_ref, OpKind::Add);
+    if (!add) return std::nullopt;
+    bool first = g.op(add->inputs[0].op).kind == OpKind::Round;
+    round_ref = add->inputs[first ? 0 : 1];
+    m.zero_point = add->inputs[first ? 1 : 0];
+    if (!is_f32_scalar(g, *m.zero_point)) return std::nullopt;
+  }
+  const Op* round = step(round_ref, OpKind::Round);
+  if (!round) return std::nullopt;
+  const Op* div = step(round->inputs[0], OpKind::Div);
+  if (!div || !is_f32_scalar(g, div->inputs[1])) return std::nullopt;
+  m.x = div->inputs[0];
+  m.scale = div->inputs[1];
+  if (type_of(g, m.x).shape != cv.outputs[0].shape) return std::nullopt;
+  return m;
+}
+
+}  // namespace
+
+Graph fuse_quantize(const Graph& g, int* fused) {
+  const int n = g.num_ops();
+  const Uses u(g);
+  std::vector<std::optional<QuantizeMatch>> at(static_cast<size_t>(n));
+  std::vector<bool> dropped(size_t(n), false);
+  for (int i = 0; i < n; ++i)
+    if ((at[size_t(i)] = match_quantize(g, u, i)))
+      for (int k : at[size_t(i)]->ops) dropped[size_t(k)] = true;
+  *fused = 0;
+  return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
+    if (dropped[size_t(i)]) return std::vector<Node>{};
+    const auto& m = at[size_t(i)];
+    if (!m) return std::nullopt;
+    Quantize form{m->zero_point.has_value(), g.op(i).outputs[0].dtype};
+    std::vector<Node> in{mapped(m->x), mapped(m->scale)};
+    if (m->zero_point) in.push_back(mapped(*m->zero_point));
+    out.set_current_name(g.op(i).name);
+    ++*fused;
+    return record_lowered(form, in, g.op(i).outputs, [form](std::span<const Node> p) {
+      Node v = Round(p[0] / p[1]);
+      if (form.has_zero_point) v = v + p[2];
+      const bool u8 = form.out == DType::U8;
+      v = Clamp(v, ScalarLike(v, u8 ? 0 : -128), ScalarLike(v, u8 ? 255 : 127));
+      return std::vector<Node>{Convert(v, form.out)};
+    });
   });
 }
 

@@ -7,7 +7,15 @@
 
 namespace graft::cpu {
 
-Graph fuse_quantized_products(const Graph& g, int* fused);
+// With `epilogues`, the bias add [and GELU] after the scale (matmul_epilogue.h's matcher) and a residual add
+// of the result's shape go into the product too, as oneDNN post-ops.
+Graph fuse_quantized_products(const Graph& g, bool epilogues, int* fused, int* with_epilogue);
+
+// The activation quantization in front of those products — Convert(Clamp(Round(x / scale) + zero_point), u8),
+// what DynamicQuantizeLinear (and a per-tensor QuantizeLinear) import as — becomes one cpu.quantize op
+// (Quantize): one pass from f32 to 8 bits instead of an element-wise kernel writing f32 and a Convert reading
+// it. It stays a value of its own, so the Q, K and V products reading one quantized activation share it.
+Graph fuse_quantize(const Graph& g, int* fused);
 
 // DynamicQuantizeLinear's range: a full f32 ReduceMin and ReduceMax of the same value become one cpu.min_max
 // op (MinMax), one pass over the data instead of two.
