@@ -18,6 +18,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
+#include "backend/cpu/quantized_conv.h"
 #include "backend/cpu/quantized_product.h"
 #include "graft/core/limits.h"
 #include "graft/graph/passes.h"
@@ -394,6 +395,8 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   if (fused_attention) *fused_attention = attention;
   int quantized = 0;
   if (options.int8_products) {
+    int qdq_products = 0;
+    out = canonicalize_qdq_products(out, &qdq_products);
     out = fuse_quantized_products(out, &quantized);
     int min_max = 0;
     out = fuse_min_max(out, &min_max);
@@ -403,6 +406,11 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   int conv = 0;
   if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);
   if (fused_conv_epilogues) *fused_conv_epilogues = conv;
+  if (options.int8_products) {  // int8 convolutions count with the int8 products
+    int quantized_conv = 0;
+    out = fuse_quantized_convolutions(out, &quantized_conv);
+    if (fused_quantized) *fused_quantized += quantized_conv;
+  }
   if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
   return out;
 }
