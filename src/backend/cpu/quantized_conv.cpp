@@ -78,8 +78,13 @@ std::optional<std::pair<Tensor, std::vector<double>>> int8_weights(const Graph& 
     double m = 0;
     for (int64_t i = 0; i < per; ++i) m = std::max(m, std::abs(v[size_t(at(i))]));
     if (!std::isfinite(m)) return std::nullopt;
+    // The grids to try: integers, then the slice's largest magnitude as k steps, k = 127, 128, 126, ..., 1
+    // (symmetric quantization puts it at 127; per-tensor scales leave some slices with smaller maxima).
+    // Float weights fail the first candidates' first elements, so trying many costs little.
+    std::vector<double> steps{1.0, m / 127, m / 128};
+    for (int k = 126; k >= 1; --k) steps.push_back(m / k);
     bool found = false;
-    for (double step : {1.0, m / 127, m / 128}) {
+    for (double step : steps) {
       if (step <= 0) continue;
       bool ok = true;
       for (int64_t i = 0; i < per && ok; ++i) {

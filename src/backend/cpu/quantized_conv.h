@@ -9,11 +9,11 @@
 //   Convert(Convolution(lhs, W), i32), f64:                                            y = int32 result
 // with lhs = Convert(x8, T) [- zero_point] [· x_scale] (x8 u8 or s8; zero point a scalar of any producer,
 // holding an integer; x_scale a constant scalar) and W a constant whose every output channel is q · s_c with
-// q integer in [-128, 127]: exactly integers (s_c = 1: ConvInteger, centered u8 weights) or the symmetric
-// int8 grid of that channel's largest magnitude (s_c = max|w| / 127 or / 128, what per-channel or per-tensor
-// symmetric quantization writes and constant folding of DequantizeLinear(w_q) leaves), recognized only when
-// every weight is on that grid (to 1e-4 of a step), so the int8 convolution computes what the graph says up
-// to f32 rounding. Anything else stays the f32 (or exact f64) convolution.
+// q integer in [-128, 127]: exactly integers (s_c = 1: ConvInteger, centered u8 weights) or a grid of the
+// channel's largest magnitude in k steps (s_c = max|w| / k, k = 127, 128, ..., 1: what per-channel or
+// per-tensor symmetric quantization writes and constant folding of DequantizeLinear(w_q) leaves), recognized
+// only when every weight is on that grid (to 1e-4 of a step), so the int8 convolution computes what the graph
+// says up to f32 rounding. Anything else stays the f32 (or exact f64) convolution.
 #include <limits>
 #include <vector>
 
