@@ -4,7 +4,8 @@
 //   products: QLinearMatMul (u8/s8 requantized outputs), com.microsoft MatMulIntegerToFloat,
 //     DynamicQuantizeMatMul, QGemm (f32 and requantized) — cpu.quantized_product;
 //   convolutions: QDQ Conv (QuantizeLinear -> DequantizeLinear of x, DequantizeLinear of int8 weights and of the
-//     int32 bias -> Conv [-> Relu]), QLinearConv, ConvInteger — cpu.quantized_conv.
+//     int32 bias -> Conv [-> Relu [-> QuantizeLinear: an 8-bit result]]), QLinearConv, ConvInteger —
+//     cpu.quantized_conv.
 // f32 results to cosine >= 0.9999, integer results exactly (ConvInteger) or within 1 where graft and ONNX
 // Runtime round f32 values that differ in their last bits (requantized outputs).
 #include "quantized_test_util.h"
@@ -213,7 +214,7 @@ INSTANTIATE_TEST_SUITE_P(Forms, QdqProductVsOrt,
 
 // ---- convolutions -------------------------------------------------------------------------------------------
 
-enum class ConvForm { Qdq, QdqRelu, QLinearConv, ConvInteger };
+enum class ConvForm { Qdq, QdqRelu, QdqReluQuantized, QLinearConv, ConvInteger };
 
 struct ConvCase {
   std::string name;
@@ -254,7 +255,7 @@ TEST_P(QuantizedConvVsOrt, MatchesOrt) {
   Tensor wz = Tensor::zeros(DType::I8, c.per_channel ? Shape{o} : Shape{});
   Tensor wq = random_ints<int8_t>(Shape(wshape), -127, 127, 11);
   Tensor bias = random_ints<int32_t>(Shape{o}, -3000, 3000, 12);
-  if (c.form == ConvForm::Qdq || c.form == ConvForm::QdqRelu) {
+  if (c.form == ConvForm::Qdq || c.form == ConvForm::QdqRelu || c.form == ConvForm::QdqReluQuantized) {
     Tensor x = random_floats(Shape(c.x_shape), 10);
     b.input("x", DType::F32, dims_of(x));
     feeds["x"] = x;
@@ -276,8 +277,14 @@ TEST_P(QuantizedConvVsOrt, MatchesOrt) {
       ModelBuilder::attr(wd, "axis", int64_t(0));
       ModelBuilder::attr(bd, "axis", int64_t(0));
     }
-    conv_attrs(b.node("Conv", {"xd", "wd", "bd"}, {c.form == ConvForm::QdqRelu ? "c" : "y"}), c);
+    conv_attrs(b.node("Conv", {"xd", "wd", "bd"}, {c.form == ConvForm::Qdq ? "y" : "c"}), c);
     if (c.form == ConvForm::QdqRelu) b.node("Relu", {"c"}, {"y"});
+    if (c.form == ConvForm::QdqReluQuantized) {  // the next layer's QuantizeLinear: an 8-bit result
+      b.node("Relu", {"c"}, {"r"});
+      b.initializer("ys", Tensor::scalar(0.03f));
+      b.initializer("yz", u8 ? Tensor::scalar(uint8_t(0)) : Tensor::scalar(int8_t(-5)));
+      b.node("QuantizeLinear", {"r", "ys", "yz"}, {"y"});
+    }
   } else {
     Tensor x = u8 ? random_ints<uint8_t>(Shape(c.x_shape), 0, 255, 10) : random_ints<int8_t>(Shape(c.x_shape), -128, 127, 10);
     b.input("x", x.dtype(), dims_of(x));
@@ -312,7 +319,7 @@ TEST_P(QuantizedConvVsOrt, MatchesOrt) {
   if (c.form == ConvForm::ConvInteger) {
     expect_equal_ints(fused, want, c.name + " (int8 on)");
     expect_equal_ints(plain, want, c.name + " (int8 off)");
-  } else if (c.form == ConvForm::QLinearConv) {
+  } else if (c.form == ConvForm::QLinearConv || c.form == ConvForm::QdqReluQuantized) {
     expect_equal_ints(fused, want, c.name + " (int8 on)", 1);
     expect_equal_ints(plain, want, c.name + " (int8 off)", 1);
   } else {
@@ -330,6 +337,9 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"qdq_grouped_dilated", ConvForm::QdqRelu, {1, 12, 15, 15}, 9, {3, 3}, {}, {2, 2, 2, 2}, {2, 2}, 3},
         ConvCase{"qdq_depthwise", ConvForm::Qdq, {1, 8, 10, 10}, 8, {3, 3}, {}, {1, 1, 1, 1}, {}, 8},
         ConvCase{"qdq_1d_s8", ConvForm::Qdq, {2, 6, 30}, 10, {5}, {2}, {2, 2}, {}, 1, true, DType::I8},
+        ConvCase{"qdq_relu_quantized_u8", ConvForm::QdqReluQuantized, {1, 8, 12, 12}, 16, {3, 3}, {}, {1, 1, 1, 1}},
+        ConvCase{"qdq_relu_quantized_s8_grouped", ConvForm::QdqReluQuantized, {2, 6, 9, 9}, 9, {3, 3}, {2, 2},
+                 {1, 1, 1, 1}, {}, 3, true, DType::I8},
         ConvCase{"qlinearconv_u8", ConvForm::QLinearConv, {1, 8, 9, 9}, 11, {3, 3}, {}, {1, 1, 1, 1}},
         ConvCase{"qlinearconv_s8_per_tensor_stride", ConvForm::QLinearConv, {2, 5, 11, 9}, 6, {3, 3}, {2, 2}, {}, {},
                  1, false, DType::I8},

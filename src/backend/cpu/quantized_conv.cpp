@@ -105,11 +105,57 @@ std::optional<std::pair<Tensor, std::vector<double>>> int8_weights(const Graph& 
 
 struct Match {
   int conv = -1, last = -1;  // last: the op whose value the fused op replaces (a Convert to i32 for f64)
+  std::vector<int> chain;    // the ops after the convolution it absorbs, up to `last`
   Dequantized lhs;
   Tensor weights;
   QuantizedConvolution form;
   std::vector<ValueRef> epilogue_inputs;  // bias, residual of a cpu.convolution
 };
+
+// A QuantizeLinear of the result as its only reader — Convert(Min(Max(Round(y / s) [+ zp], lo), hi), u8/s8)
+// with constant scalars and [lo, hi] the 8-bit type's range — is absorbed: the convolution writes the 8-bit
+// values (oneDNN's output scale divided by s, its destination zero point, its saturating round-to-nearest-even
+// conversion). Not with a residual (oneDNN would add it in the 8-bit domain).
+void requantized_output(const Graph& g, const Uses& u, Match& m) {
+  std::vector<int> chain;
+  int head = m.last;
+  const Shape& shape = g.op(head).outputs[0].shape;
+  // The next op if it is the single reader of `head`, an f32 binary op of `head` and a constant scalar
+  // (returned in `c`) with `head` as its first operand, or a unary op of the given kind.
+  auto next = [&](OpKind kind, double* c) -> int {
+    if (!u.single(head)) return -1;
+    const int j = u.user[size_t(head)];
+    const Op& op = g.op(j);
+    if (op.kind != kind || op.outputs[0].shape != shape || op.inputs[0].op != head) return -1;
+    if (c) {
+      if (op.inputs.size() != 2 || op.outputs[0].dtype != DType::F32) return -1;
+      auto v = scalar_constant(g, op.inputs[1], DType::F32);
+      if (!v) return -1;
+      *c = *v;
+    }
+    return j;
+  };
+  double s = 0, zp = 0, lo = 0, hi = 0;
+  int j = next(OpKind::Div, &s);
+  if (j < 0 || !(s > 0) || !std::isfinite(s)) return;
+  chain.push_back(head = j);
+  if ((j = next(OpKind::Round, nullptr)) < 0) return;
+  chain.push_back(head = j);
+  if ((j = next(OpKind::Add, &zp)) >= 0) chain.push_back(head = j);
+  if ((j = next(OpKind::Max, &lo)) < 0) return;
+  chain.push_back(head = j);
+  if ((j = next(OpKind::Min, &hi)) < 0) return;
+  chain.push_back(head = j);
+  if ((j = next(OpKind::Convert, nullptr)) < 0) return;
+  const DType q = g.op(j).outputs[0].dtype;
+  const bool full_range = (q == DType::U8 && lo == 0 && hi == 255) || (q == DType::I8 && lo == -128 && hi == 127);
+  if (!full_range || zp != std::nearbyint(zp) || zp < lo || zp > hi) return;
+  chain.push_back(j);
+  m.chain = std::move(chain);
+  m.last = j;
+  m.form.out_scale = s;
+  m.form.out_zero_point = int(zp);
+}
 
 std::optional<Match> match(const Graph& g, const Uses& u, int i) {
   const Op& op = g.op(i);
@@ -146,6 +192,7 @@ std::optional<Match> match(const Graph& g, const Uses& u, int i) {
     const Op& cv = g.op(u.user[size_t(i)]);
     if (cv.kind != OpKind::Convert || cv.outputs[0].dtype != DType::I32) return std::nullopt;
     m.last = u.user[size_t(i)];
+    m.chain = {m.last};
     return m;
   }
   bool per_channel = false;
@@ -157,6 +204,7 @@ std::optional<Match> match(const Graph& g, const Uses& u, int i) {
   m.form.clip_lo = ep.clip_lo;
   m.form.clip_hi = ep.clip_hi;
   for (size_t k = 2; k < op.inputs.size(); ++k) m.epilogue_inputs.push_back(op.inputs[k]);
+  if (!ep.has_residual) requantized_output(g, u, m);
   return m;
 }
 
@@ -169,7 +217,8 @@ Graph fuse_quantized_convolutions(const Graph& g, int* fused) {
   std::vector<bool> replaced(size_t(n), false);
   for (int i = 0; i < n; ++i)
     if (auto m = match(g, u, i)) {
-      replaced[size_t(m->conv)] = replaced[size_t(m->last)] = true;
+      replaced[size_t(m->conv)] = true;
+      for (int k : m->chain) replaced[size_t(k)] = true;
       int last = m->last;
       ending[size_t(last)] = std::move(m);
     }
@@ -194,7 +243,8 @@ Graph fuse_quantized_convolutions(const Graph& g, int* fused) {
       if (!live[size_t(i)] || replaced[size_t(i)]) return std::vector<Node>{};
       return std::nullopt;
     }
-    const QuantizedConvolution form = m->form;
+    QuantizedConvolution form = m->form;
+    form.out_type = g.op(i).outputs[0].dtype;
     const DType t = g.op(m->conv).outputs[0].dtype;
     out.set_current_name(g.op(m->conv).name);
     std::vector<Node> in{mapped(m->lhs.x)};
@@ -218,6 +268,12 @@ Graph fuse_quantized_convolutions(const Graph& g, int* fused) {
       if (form.has_residual) y = y + p[size_t(form.residual_input())];
       if (form.clip_lo != -INFINITY) y = Max(y, ScalarLike(y, form.clip_lo));
       if (form.clip_hi != INFINITY) y = Min(y, ScalarLike(y, form.clip_hi));
+      if (form.out_scale > 0) {  // QuantizeLinear's arithmetic
+        const bool u8 = form.out_type == DType::U8;
+        y = Round(y / ScalarLike(y, form.out_scale));
+        if (form.out_zero_point != 0) y = y + ScalarLike(y, form.out_zero_point);
+        y = Convert(Min(Max(y, ScalarLike(y, u8 ? 0 : -128)), ScalarLike(y, u8 ? 255 : 127)), form.out_type);
+      }
       return std::vector<Node>{y};
     });
   });

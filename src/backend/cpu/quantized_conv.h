@@ -24,14 +24,19 @@ namespace graft::cpu {
 // y = clamp(scales[o] · ((x - zero_point) conv w) + bias[o] + residual): inputs x (u8/s8 [N, C, spatial...]),
 // then the zero point (a scalar of any numeric type holding an integer) when has_zero_point, w (s8
 // [O, C/G, k...], constant), a bias [O] (f32) when has_bias, a residual of the output's shape when
-// has_residual. `scales` has one value per output channel (or one). The result is f32, or int32 (no scale,
-// bias, residual or clamp) for ConvInteger.
+// has_residual. `scales` has one value per output channel (or one). The result is f32, int32 (no scale,
+// bias, residual or clamp) for ConvInteger, or u8/s8 when a following QuantizeLinear was absorbed.
 struct QuantizedConvolution {
   static constexpr const char* kName = "cpu.quantized_conv";
   ConvolutionAttrs conv;
   bool has_zero_point = false;
   std::vector<float> scales;
   bool has_bias = false, has_residual = false;
+  // The result requantized (QuantizeLinear absorbed, no residual): round(y / out_scale) + out_zero_point,
+  // saturated to out_type (u8/s8). out_scale 0: y itself, f32 (or int32).
+  double out_scale = 0;
+  int out_zero_point = 0;
+  DType out_type = DType::F32;
   double clip_lo = -std::numeric_limits<double>::infinity(), clip_hi = std::numeric_limits<double>::infinity();
   int weight_input() const { return has_zero_point ? 2 : 1; }
   int bias_input() const { return has_bias ? weight_input() + 1 : -1; }

@@ -69,7 +69,9 @@ class QuantizedConvKernel final : public Kernel {
     const Shape& w = a.inputs[size_t(form_.weight_input())].shape;
     const Shape& y = a.outputs[0].shape;
     src_type_ = a.inputs[0].dtype;
-    out_f32_ = a.outputs[0].dtype == DType::F32;
+    out_type_ = a.outputs[0].dtype;
+    out_f32_ = out_type_ == DType::F32;
+    out_8bit_ = out_type_ == DType::U8 || out_type_ == DType::I8;
     if (form_.has_zero_point) zp_type_ = a.inputs[1].dtype;
     rank_ = x.rank();
     n_ = x[0], c_ = x[1], o_ = y[1], groups_ = form_.conv.groups;
@@ -107,7 +109,7 @@ class QuantizedConvKernel final : public Kernel {
       run_onednn(in[0], zp, bias, res, out[0]);
     else
       run_direct(in[0], zp, bias, res, out[0]);
-    if (out_f32_ && hand_clamp_) clamp(static_cast<float*>(out[0]));
+    if (out_f32_ && hand_clamp_) clamp(static_cast<float*>(out[0]));  // (8-bit results: clamped above)
   }
 
  private:
@@ -127,7 +129,10 @@ class QuantizedConvKernel final : public Kernel {
     else wdims = {o_, c_};
     for (int i = 2; i < rank_; ++i) wdims.push_back(w[i]);
     const auto src_dt = src_type_ == DType::U8 ? memory::data_type::u8 : memory::data_type::s8;
-    const auto dst_dt = out_f32_ ? memory::data_type::f32 : memory::data_type::s32;
+    const auto dst_dt = out_f32_ ? memory::data_type::f32
+                        : out_type_ == DType::U8 ? memory::data_type::u8
+                        : out_type_ == DType::I8 ? memory::data_type::s8
+                                                 : memory::data_type::s32;
     const auto tag = plain_format(rank_);
     memory::desc src_md(src_dims, src_dt, tag), dst_md(dst_dims, dst_dt, tag);
     memory::desc user_w_md(wdims, memory::data_type::s8,
@@ -138,22 +143,29 @@ class QuantizedConvKernel final : public Kernel {
     memory::desc bias_md = has_bias_ ? memory::desc({o_}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
     dnnl::primitive_attr attr;
     if (form_.has_zero_point) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    // An 8-bit result: oneDNN scales by scale / out_scale, adds the destination zero point and converts
+    // (round to nearest even, saturating), which is QuantizeLinear's arithmetic.
     const bool per_channel = form_.scales.size() > 1;
-    if (!form_.scales.empty())
-      attr.set_output_scales(per_channel ? 1 << 1 : 0,
-                             per_channel ? scales_ : std::vector<float>{scales_[0]});
+    const float requant = out_8bit_ ? float(1.0 / form_.out_scale) : 1.f;
+    std::vector<float> oscales(per_channel ? scales_.size() : 1);
+    for (size_t k = 0; k < oscales.size(); ++k) oscales[k] = scales_[k] * requant;
+    if (!form_.scales.empty()) attr.set_output_scales(per_channel ? 1 << 1 : 0, oscales);
+    if (out_8bit_ && form_.out_zero_point != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::post_ops po;
     if (form_.has_residual) po.append_sum(1.f);
     // The clamp as a post-op only where no NaN can reach it (int8 operands, finite scales, a finite constant
     // bias; a residual or run-time bias may hold NaN, which oneDNN's relu/clip would turn into 0 while graft's
     // Max/Min propagate it).
-    const bool clamp_post_op = hand_clamp_ && !form_.has_residual && (!form_.has_bias || finite_constant_bias_);
+    // (An 8-bit result always: NaN has no 8-bit value anyway. The post-op sees the value already divided by
+    // out_scale > 0, so the bounds are too.)
+    const bool clamp_post_op =
+        hand_clamp_ && (out_8bit_ || (!form_.has_residual && (!form_.has_bias || finite_constant_bias_)));
     if (clamp_post_op) {
       if (form_.clip_lo == 0 && form_.clip_hi == INFINITY)
         po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
       else
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, float(std::max(form_.clip_lo, -3.4e38)),
-                          float(std::min(form_.clip_hi, 3.4e38)));
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, float(std::max(form_.clip_lo * requant, -3.4e38)),
+                          float(std::min(form_.clip_hi * requant, 3.4e38)));
     }
     attr.set_post_ops(po);
     memory::desc src_any(src_dims, src_dt, memory::format_tag::any), dst_any(dst_dims, dst_dt, memory::format_tag::any);
@@ -195,6 +207,8 @@ class QuantizedConvKernel final : public Kernel {
       scaled_bias_.resize(size_t(o_));
     }
     zp_mem_ = memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::a), eng, &zp_value_);
+    dst_zp_value_ = form_.out_zero_point;
+    dst_zp_mem_ = memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::a), eng, &dst_zp_value_);
     w_host_.clear();  // oneDNN has its own copy
     w_host_.shrink_to_fit();
   }
@@ -228,6 +242,7 @@ class QuantizedConvKernel final : public Kernel {
       zp_value_ = zp;
       args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp_mem_);
     }
+    if (out_8bit_ && form_.out_zero_point != 0) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, dst_zp_mem_);
     prim_->execute(stream_, args);
     if (reorder_dst_) dst_reorder_.execute(stream_, prim_dst_, dst_mem_);
     stream_.wait();
@@ -263,14 +278,25 @@ class QuantizedConvKernel final : public Kernel {
               acc += (src(xi) - zp) * int32_t(w_host_[size_t((oc * cg + ci) * k_sz + t)]);
             }
           const int64_t yi = no * out_sz + p;
-          if (!out_f32_) {
+          if (out_type_ == DType::I32) {
             static_cast<int32_t*>(yv)[yi] = acc;
-          } else {
-            float v = float(acc) * scales_[size_t(oc)];
-            if (bias) v += bias[oc];
-            if (res) v += res[yi];
-            static_cast<float*>(yv)[yi] = v;
+            continue;
           }
+          float v = float(acc) * scales_[size_t(oc)];
+          if (bias) v += bias[oc];
+          if (res) v += res[yi];
+          if (out_f32_) {
+            static_cast<float*>(yv)[yi] = v;
+            continue;
+          }
+          // Clamp, then QuantizeLinear.
+          const float lo = float(form_.clip_lo), hi = float(form_.clip_hi);
+          v = std::min(std::max(v, lo), hi);
+          float q = std::nearbyint(v / float(form_.out_scale)) + float(form_.out_zero_point);
+          if (out_type_ == DType::U8)
+            static_cast<uint8_t*>(yv)[yi] = uint8_t(std::min(std::max(q, 0.f), 255.f));
+          else
+            static_cast<int8_t*>(yv)[yi] = int8_t(std::min(std::max(q, -128.f), 127.f));
         }
       }
     });
@@ -291,7 +317,8 @@ class QuantizedConvKernel final : public Kernel {
 
   QuantizedConvolution form_;
   DType src_type_ = DType::U8, zp_type_ = DType::I32;
-  bool out_f32_ = true, has_bias_ = false, hand_clamp_ = false, finite_constant_bias_ = false;
+  DType out_type_ = DType::F32;
+  bool out_f32_ = true, out_8bit_ = false, has_bias_ = false, hand_clamp_ = false, finite_constant_bias_ = false;
   int rank_ = 4;
   int64_t n_ = 0, c_ = 0, o_ = 0, groups_ = 1, y_elems_ = 0;
   std::array<int64_t, 3> in_{}, out_{}, k_{};
@@ -300,10 +327,10 @@ class QuantizedConvKernel final : public Kernel {
   std::unique_ptr<dnnl::convolution_forward> prim_;
   dnnl::stream stream_;
   dnnl::reorder src_reorder_, dst_reorder_, res_reorder_;
-  memory src_mem_, dst_mem_, prim_src_, prim_dst_, w_mem_, bias_mem_, res_mem_, zp_mem_;
+  memory src_mem_, dst_mem_, prim_src_, prim_dst_, w_mem_, bias_mem_, res_mem_, zp_mem_, dst_zp_mem_;
   bool reorder_src_ = false, reorder_dst_ = false;
   size_t src_bytes_ = 0, dst_bytes_ = 0, dst_bytes_plain_ = 0;
-  int32_t zp_value_ = 0;
+  int32_t zp_value_ = 0, dst_zp_value_ = 0;
 };
 
 }  // namespace
