@@ -276,11 +276,17 @@ class CpuExecutable final : public Executable {
       if (const ConvolutionEpilogue* f = lowered_form<ConvolutionEpilogue>(op)) return *f;
       return std::nullopt;
     };
+    // int8 convolutions (cpu.quantized_conv) alike, with f32 or 8-bit results.
     auto eligible = [&](const Op& op) {
+      const int r = op.outputs[0].shape.rank();
+      if (lowered_form<QuantizedConvolution>(op)) return op.outputs[0].dtype != DType::I32 && r >= 3 && r <= 5;
       auto f = conv_form(op);
       if (!f || op.outputs[0].dtype != DType::F32) return false;
-      const int r = op.outputs[0].shape.rank();
       return !f->conv.transposed && r >= 3 && r <= 5;
+    };
+    auto residual_of = [&](const Op& op) {
+      if (const QuantizedConvolution* q = lowered_form<QuantizedConvolution>(op)) return q->residual_input();
+      return conv_form(op)->residual_input();
     };
     std::vector<char> cl(static_cast<size_t>(n), 0);
     for (int i = 0; i < n; ++i) cl[size_t(i)] = eligible(graph_.op(i)) && graph_.op(i).outputs[0].shape.size() > 0;
@@ -288,7 +294,7 @@ class CpuExecutable final : public Executable {
     for (int j = 0; j < n; ++j) {
       const Op& op = graph_.op(j);
       const bool conv = eligible(op);
-      const int residual = conv ? conv_form(op)->residual_input() : -1;
+      const int residual = conv ? residual_of(op) : -1;
       for (size_t k = 0; k < op.inputs.size(); ++k)
         if (!conv || (k != 0 && int(k) != residual)) cl[size_t(op.inputs[k].op)] = 0;
     }

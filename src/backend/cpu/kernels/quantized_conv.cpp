@@ -29,6 +29,11 @@ memory::format_tag plain_format(int rank) {
   return rank == 3 ? memory::format_tag::abc : rank == 4 ? memory::format_tag::abcd : memory::format_tag::abcde;
 }
 
+// [N, spatial..., C]: how the executable stores values between convolutions (KernelArgs::channels_last_*).
+memory::format_tag channels_last_format(int rank) {
+  return rank == 3 ? memory::format_tag::acb : rank == 4 ? memory::format_tag::acdb : memory::format_tag::acdeb;
+}
+
 // Per-thread buffers for the reordered activations and result, shared by every quantized convolution a thread
 // runs (they run one at a time), so a deep network does not hold one copy per layer.
 void* thread_scratch(int role, size_t bytes) {
@@ -84,6 +89,9 @@ class QuantizedConvKernel final : public Kernel {
     w_host_.assign(static_cast<const int8_t*>(const_w), static_cast<const int8_t*>(const_w) + w.size());
     scales_.resize(size_t(o_));
     for (int64_t oc = 0; oc < o_; ++oc) scales_[size_t(oc)] = form_.scales.empty() ? 1.f : form_.scales[form_.scales.size() == 1 ? 0 : size_t(oc)];
+    src_cl_ = (a.channels_last_inputs & 1u) != 0;
+    dst_cl_ = a.channels_last_output;
+    res_cl_ = form_.has_residual && ((a.channels_last_inputs >> form_.residual_input()) & 1u) != 0;
     hand_clamp_ = form_.clip_lo != -INFINITY || form_.clip_hi != INFINITY;
     if (const float* b = form_.has_bias ? static_cast<const float*>(a.constant_input(size_t(form_.bias_input()))) : nullptr) {
       finite_constant_bias_ = true;
@@ -98,7 +106,7 @@ class QuantizedConvKernel final : public Kernel {
     }
   }
 
-  bool can_run_in_place(int input) const override { return input == form_.residual_input(); }
+  bool can_run_in_place(int input) const override { return input == form_.residual_input() && res_cl_ == dst_cl_; }
 
   void run(std::span<const void* const> in, std::span<void* const> out) override {
     if (y_elems_ == 0) return;
@@ -134,7 +142,9 @@ class QuantizedConvKernel final : public Kernel {
                         : out_type_ == DType::I8 ? memory::data_type::s8
                                                  : memory::data_type::s32;
     const auto tag = plain_format(rank_);
-    memory::desc src_md(src_dims, src_dt, tag), dst_md(dst_dims, dst_dt, tag);
+    memory::desc src_md(src_dims, src_dt, src_cl_ ? channels_last_format(rank_) : tag);
+    memory::desc dst_md(dst_dims, dst_dt, dst_cl_ ? channels_last_format(rank_) : tag);
+    memory::desc res_md(dst_dims, dst_dt, res_cl_ ? channels_last_format(rank_) : tag);
     memory::desc user_w_md(wdims, memory::data_type::s8,
                            G > 1 ? (rank_ == 3 ? memory::format_tag::abcd : rank_ == 4 ? memory::format_tag::abcde
                                                                                         : memory::format_tag::abcdef)
@@ -195,10 +205,11 @@ class QuantizedConvKernel final : public Kernel {
       dst_reorder_ = dnnl::reorder(prim_dst_, dst_mem_);
       dst_bytes_ = pd.dst_desc().get_size();
       reorder_dst_ = true;
-      if (form_.has_residual) {
-        res_mem_ = memory(dst_md, eng, DNNL_MEMORY_NONE);
-        res_reorder_ = dnnl::reorder(res_mem_, prim_dst_);
-      }
+    }
+    if (form_.has_residual && (reorder_dst_ || res_md != dst_md)) {  // the residual into the primitive's destination
+      res_mem_ = memory(res_md, eng, DNNL_MEMORY_NONE);
+      res_reorder_ = dnnl::reorder(res_mem_, reorder_dst_ ? prim_dst_ : dst_mem_);
+      reorder_res_ = true;
     }
     dst_bytes_plain_ = dst_md.get_size();
     if (has_bias_) {
@@ -222,9 +233,9 @@ class QuantizedConvKernel final : public Kernel {
     }
     if (reorder_dst_) prim_dst_.set_data_handle(thread_scratch(1, dst_bytes_));
     if (res) {
-      if (reorder_dst_) {
+      if (reorder_res_) {  // (not in place: the layouts differ)
         res_mem_.set_data_handle(const_cast<float*>(res));
-        res_reorder_.execute(stream_, res_mem_, prim_dst_);
+        res_reorder_.execute(stream_, res_mem_, reorder_dst_ ? prim_dst_ : dst_mem_);
       } else if (res != y) {
         stream_.wait();
         std::memcpy(y, res, dst_bytes_plain_);
@@ -274,17 +285,19 @@ class QuantizedConvKernel final : public Kernel {
               const int64_t i0 = o0 * st[0] - pad[0] + t0 * dil[0], i1 = o1 * st[1] - pad[1] + t1 * dil[1],
                             i2 = o2 * st[2] - pad[2] + t2 * dil[2];
               if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) continue;
-              const int64_t xi = (n * c_ + grp * cg + ci) * in_sz + (i0 * in[1] + i1) * in[2] + i2;
+              const int64_t ic = grp * cg + ci, pos = (i0 * in[1] + i1) * in[2] + i2;
+              const int64_t xi = src_cl_ ? (n * in_sz + pos) * c_ + ic : (n * c_ + ic) * in_sz + pos;
               acc += (src(xi) - zp) * int32_t(w_host_[size_t((oc * cg + ci) * k_sz + t)]);
             }
-          const int64_t yi = no * out_sz + p;
+          const int64_t yi = dst_cl_ ? (n * out_sz + p) * o_ + oc : no * out_sz + p;
+          const int64_t ri = res_cl_ ? (n * out_sz + p) * o_ + oc : no * out_sz + p;
           if (out_type_ == DType::I32) {
             static_cast<int32_t*>(yv)[yi] = acc;
             continue;
           }
           float v = float(acc) * scales_[size_t(oc)];
           if (bias) v += bias[oc];
-          if (res) v += res[yi];
+          if (res) v += res[ri];
           if (out_f32_) {
             static_cast<float*>(yv)[yi] = v;
             continue;
@@ -328,7 +341,8 @@ class QuantizedConvKernel final : public Kernel {
   dnnl::stream stream_;
   dnnl::reorder src_reorder_, dst_reorder_, res_reorder_;
   memory src_mem_, dst_mem_, prim_src_, prim_dst_, w_mem_, bias_mem_, res_mem_, zp_mem_, dst_zp_mem_;
-  bool reorder_src_ = false, reorder_dst_ = false;
+  bool reorder_src_ = false, reorder_dst_ = false, reorder_res_ = false;
+  bool src_cl_ = false, dst_cl_ = false, res_cl_ = false;  // operands stored [N, spatial..., C]
   size_t src_bytes_ = 0, dst_bytes_ = 0, dst_bytes_plain_ = 0;
   int32_t zp_value_ = 0, dst_zp_value_ = 0;
 };
