@@ -351,5 +351,48 @@ INSTANTIATE_TEST_SUITE_P(
                  1, true, DType::U8, false, DType::U8, 3}),
     [](const auto& info) { return info.param.name; });
 
+// A QDQ bottleneck-like block as graft quantize --static writes it: conv1 (3x3, Relu) -> QuantizeLinear ->
+// DequantizeLinear -> conv2 (1x1) + the block's dequantized input as a residual -> Relu. The first
+// convolution's u8 result flows straight into the second, which the executable keeps channels-last between
+// them; both run as int8 convolutions, and the result matches ONNX Runtime's.
+TEST(QuantizedConvChain, BlockMatchesOrtWithBothConvolutionsInt8) {
+  GRAFT_REQUIRE_ORT();
+  ModelBuilder b(13);
+  const int64_t c = 12;
+  Tensor x = random_floats(Shape{2, c, 10, 10}, 30);
+  b.input("x", DType::F32, dims_of(x));
+  auto qdq = [&](const std::string& v, float scale, uint8_t zp) {
+    b.initializer(v + "_s", Tensor::scalar(scale));
+    b.initializer(v + "_z", Tensor::scalar(zp));
+    b.node("QuantizeLinear", {v, v + "_s", v + "_z"}, {v + "_q"});
+    b.node("DequantizeLinear", {v + "_q", v + "_s", v + "_z"}, {v + "_d"});
+  };
+  auto weights = [&](const std::string& name, Shape shape, uint32_t seed) {
+    b.initializer(name + "_q", random_ints<int8_t>(shape, -127, 127, seed));
+    b.initializer(name + "_s", scales_tensor(shape[0], true, 0.01f));
+    b.initializer(name + "_z", Tensor::zeros(DType::I8, Shape{shape[0]}));
+    ModelBuilder::attr(b.node("DequantizeLinear", {name + "_q", name + "_s", name + "_z"}, {name}), "axis", int64_t(0));
+  };
+  qdq("x", 0.02f, 128);
+  weights("w1", Shape{c, c, 3, 3}, 31);
+  weights("w2", Shape{c, c, 1, 1}, 32);
+  b.initializer("b1", random_floats(Shape{c}, 33));
+  auto& conv1 = b.node("Conv", {"x_d", "w1", "b1"}, {"c1"});
+  ModelBuilder::attr(conv1, "pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node("Relu", {"c1"}, {"r1"});
+  qdq("r1", 0.05f, 0);
+  b.node("Conv", {"r1_d", "w2"}, {"c2"});
+  b.node("Add", {"c2", "x_d"}, {"s"});
+  b.node("Relu", {"s"}, {"y"});
+  b.output_untyped("y");
+  Tensor want = run_reference(b, {{"x", x}});
+  auto [fused, n_int8] = run_graft(b, {{"x", x}}, true);
+  EXPECT_EQ(n_int8, 2);
+  expect_cosine(fused, want, 0.9999, "block (int8 on)");
+  auto [plain, n_plain] = run_graft(b, {{"x", x}}, false);
+  EXPECT_EQ(n_plain, 0);
+  expect_cosine(plain, want, 0.9999, "block (int8 off)");
+}
+
 }  // namespace
 }  // namespace graft::onnx
