@@ -165,7 +165,12 @@ void conv_integer_op(OpContext& c) {
 void qlinear_matmul_op(OpContext& c) {
   Node a = c.input(0), b = c.input(3);
   int64_t n = b.dim(-1);
-  Node as = per_tensor_or_column(c, Convert(c.input(1), DType::F32), 1, "a_scale");
+  Node as = Convert(c.input(1), DType::F32);
+  // Per tensor, or per row of a ([M] -> [M, 1]: then one multiplier per element, an unfused int32 product).
+  if (as.rank() == 1 && as.dim(0) > 1 && a.rank() >= 2 && as.dim(0) == a.dim(-2))
+    as = Reshape(as, {as.dim(0), 1});
+  else
+    as = per_tensor_or_column(c, as, 1, "a_scale");
   Node bs = per_tensor_or_column(c, Convert(c.input(4), DType::F32), n, "b_scale");
   Node ys = per_tensor_or_column(c, Convert(c.input(6), DType::F32), 1, "y_scale");
   Node y = scaled_integer_product(c, a, c.input(2), b, c.input(5), as * bs / ys);
