@@ -10,75 +10,12 @@
 
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/optimize.h"
-#include "onnx_test_util.h"
+#include "quantized_test_util.h"
 
 namespace graft::onnx {
 namespace {
 
-using testing::DimSpec;
-using testing::ModelBuilder;
-using testing::TempDir;
-using Feeds = std::map<std::string, Tensor>;
-
-#define GRAFT_REQUIRE_ORT() \
-  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime comparison skipped: onnxruntime-node missing"
-
-template <typename T>
-Tensor random_ints(Shape s, int lo, int hi, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> d(lo, hi);
-  std::vector<T> v(size_t(s.size()));
-  for (auto& x : v) x = T(d(rng));
-  return Tensor::from_vector(v, s);
-}
-
-Tensor random_floats(Shape s, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> v(size_t(s.size()));
-  for (auto& x : v) x = d(rng);
-  return Tensor::from_vector(v, s);
-}
-
-std::vector<DimSpec> dims_of(const Tensor& t) { return {t.shape().dims().begin(), t.shape().dims().end()}; }
-
-// Runs `b` in graft (int8 products on or off) and returns output "y" and how many int8 products ran.
-std::pair<Tensor, int> run_graft(const ModelBuilder& b, const Feeds& feeds, bool int8) {
-  SessionOptions o;
-  o.compile.int8_products = int8;
-  InferenceSession s(b.model(), o);
-  Tensor y = s.run(feeds).at("y");
-  return {y, s.last_executable_stats()->num_quantized_products};
-}
-
-Tensor run_reference(const ModelBuilder& b, const Feeds& feeds) {
-  TempDir dir;
-  auto file = dir.path / "model.onnx", work = dir.path / "ort";
-  std::filesystem::create_directories(work);
-  testing::write_file(file, b.bytes());
-  return testing::run_ort(file, feeds, work).at("y");
-}
-
-void expect_equal_ints(const Tensor& got, const Tensor& want, const std::string& what) {
-  ASSERT_EQ(got.dtype(), DType::I32) << what;
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  auto g = got.to_vector<int64_t>(), w = want.to_vector<int64_t>();
-  int bad = 0;
-  for (size_t i = 0; i < w.size() && bad < 5; ++i)
-    if (g[i] != w[i]) ADD_FAILURE() << what << ": element " << i << " is " << g[i] << ", ONNX Runtime " << w[i] << " (" << ++bad << ")";
-}
-
-void expect_cosine(const Tensor& got, const Tensor& want, double min_cos, const std::string& what) {
-  ASSERT_EQ(got.shape(), want.shape()) << what;
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  double gw = 0, gg = 0, ww = 0, worst = 0;
-  for (size_t i = 0; i < w.size(); ++i) {
-    gw += g[i] * w[i], gg += g[i] * g[i], ww += w[i] * w[i];
-    worst = std::max(worst, std::abs(g[i] - w[i]) / (1e-3 + std::abs(w[i])));
-  }
-  double cos = gw / std::sqrt(gg * ww);
-  EXPECT_GE(cos, min_cos) << what << " (largest relative difference " << worst << ")";
-}
+using namespace testing;
 
 // ---- MatMulInteger alone: int32 results ----------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
+#include "backend/cpu/quantized_conv.h"
 #include "backend/cpu/quantized_product.h"
 #include "graft/core/limits.h"
 #include "graft/graph/passes.h"
@@ -278,11 +279,17 @@ class CpuExecutable final : public Executable {
       if (const ConvolutionEpilogue* f = lowered_form<ConvolutionEpilogue>(op)) return *f;
       return std::nullopt;
     };
+    // int8 convolutions (cpu.quantized_conv) alike, with f32 or 8-bit results.
     auto eligible = [&](const Op& op) {
+      const int r = op.outputs[0].shape.rank();
+      if (lowered_form<QuantizedConvolution>(op)) return op.outputs[0].dtype != DType::I32 && r >= 3 && r <= 5;
       auto f = conv_form(op);
       if (!f || op.outputs[0].dtype != DType::F32) return false;
-      const int r = op.outputs[0].shape.rank();
       return !f->conv.transposed && r >= 3 && r <= 5;
+    };
+    auto residual_of = [&](const Op& op) {
+      if (const QuantizedConvolution* q = lowered_form<QuantizedConvolution>(op)) return q->residual_input();
+      return conv_form(op)->residual_input();
     };
     std::vector<char> cl(static_cast<size_t>(n), 0);
     for (int i = 0; i < n; ++i) {
@@ -293,7 +300,7 @@ class CpuExecutable final : public Executable {
     for (int j = 0; j < n; ++j) {
       const Op& op = graph_.op(j);
       const bool conv = eligible(op), pool = pooling_takes_channels_last(op);
-      const int residual = conv ? conv_form(op)->residual_input() : -1;
+      const int residual = conv ? residual_of(op) : -1;
       for (size_t k = 0; k < op.inputs.size(); ++k) {
         const bool takes = conv ? (k == 0 || int(k) == residual) : pool && k == 0;
         if (!takes) cl[size_t(op.inputs[k].op)] = 0;
@@ -410,6 +417,8 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   if (fused_attention) *fused_attention = attention;
   int quantized = 0, with_epilogue = 0, quantize = 0;
   if (options.int8_products) {
+    int qdq_products = 0;
+    out = canonicalize_qdq_products(out, &qdq_products);
     out = fuse_quantized_products(out, options.fuse_matmul_epilogues, &quantized, &with_epilogue);
     int min_max = 0;
     out = fuse_min_max(out, &min_max);
@@ -422,6 +431,11 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused
   int conv = 0;
   if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);
   if (fused_conv_epilogues) *fused_conv_epilogues = conv;
+  if (options.int8_products) {  // int8 convolutions count with the int8 products
+    int quantized_conv = 0;
+    out = fuse_quantized_convolutions(out, &quantized_conv);
+    if (fused_quantized) *fused_quantized += quantized_conv;
+  }
   if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
   return out;
 }

@@ -1,10 +1,16 @@
 // Quantization: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked), DynamicQuantizeLinear,
-// MatMulInteger / ConvInteger, QLinearMatMul / QLinearConv. MatMulInteger is an int32 product of int32
-// operands; the other integer products are computed in f64 (exact for 8-bit operands far beyond any realistic
-// reduction length) and converted to int32.
-#include <cmath>
+// MatMulInteger / ConvInteger, QLinearMatMul / QLinearConv. The products are written in the forms the CPU
+// backend runs on oneDNN's int8 primitives, each exact (or f32-rounded where ONNX Runtime rounds in f32) on
+// any backend:
+//   MatMulInteger, QLinearMatMul: an int32 product of int32 operands (8-bit minus zero points), for
+//     QLinearMatMul then Convert(f32) · (a_scale · b_scale / y_scale) and the requantization
+//     (backend/cpu/quantized_product.cpp);
+//   ConvInteger: an f64 convolution of the centered 8-bit operands (exact) converted to int32;
+//   QLinearConv: the dequantized f32 convolution (DequantizeLinear(x) conv DequantizeLinear(w) + bias), then
+//     QuantizeLinear — the same graph as a QDQ Conv (backend/cpu/quantized_conv.cpp).
+#include "onnx/ops/quantization.h"
 
-#include "onnx/converter.h"
+#include <cmath>
 
 namespace graft::onnx {
 
@@ -89,15 +95,10 @@ void dequantize_op(OpContext& c) {
 }
 
 void dynamic_quantize_op(OpContext& c) {
-  Node x = Convert(c.input(0), DType::F32);
-  Node zero = ScalarLike(x, 0);
-  Node lo = Min(ReduceMin(x), zero), hi = Max(ReduceMax(x), zero);
-  Node scale = (hi - lo) / 255.0;
-  Node zp = Clamp(Round(-lo / scale), zero, ScalarLike(x, 255));
-  Node y = Clamp(Round(x / scale) + zp, zero, ScalarLike(x, 255));
-  c.set_output(0, Convert(y, DType::U8));
-  c.set_output(1, scale);
-  c.set_output(2, Convert(zp, DType::U8));
+  DynamicQuantized d = dynamic_quantize(c.input(0));
+  c.set_output(0, d.q);
+  c.set_output(1, d.scale);
+  c.set_output(2, d.zero_point);
 }
 
 // (v - zero_point) in f64, the zero point broadcast per row (A) or per column / channel (B, W).
@@ -113,21 +114,6 @@ Node centered(Node v, std::optional<Node> zp, int per_axis_from_end) {
     z = Reshape(z, {});
   }
   return f - z;
-}
-
-// (v - zero_point) as int32, the zero point a scalar or a 1-D vector along the axis `per_axis_from_end`
-// counts from the end (A's rows: 2, B's columns: 1).
-Node centered_i32(OpContext& c, Node v, std::optional<Node> zp, int per_axis_from_end, const char* what) {
-  Node f = Convert(v, DType::I32);
-  if (!zp) return f;
-  Node z = Convert(*zp, DType::I32);
-  if (z.rank() == 0 || z.shape().size() == 1) return f - Reshape(z, {});
-  if (z.rank() != 1 || v.rank() < per_axis_from_end || z.dim(0) != v.dim(-per_axis_from_end))
-    c.fail(what, " zero point ", z.shape(), " is neither a scalar nor one per ", per_axis_from_end == 2 ? "row" : "column",
-           " of ", v.shape());
-  std::vector<int64_t> shape(size_t(per_axis_from_end), 1);
-  shape[0] = z.dim(0);
-  return f - Reshape(z, shape);
 }
 
 // An int32 product of int32 operands (exact: each term fits, the sum wraps as ONNX Runtime's does). The CPU
@@ -174,43 +160,90 @@ void conv_integer_op(OpContext& c) {
   c.set_output(0, Convert(Convolution(x, w, conv_attrs(c, x0, w0)), DType::I32));
 }
 
-// y = quantize(dequantize(a) x dequantize(b)) with y's scale and zero point.
+// y = requantize((a - a_zp) · (b - b_zp) · (a_scale · b_scale / y_scale)): the int32 product, one f32
+// multiplier per tensor or per column, then round + zero point, as ONNX Runtime computes it.
 void qlinear_matmul_op(OpContext& c) {
   Node a = c.input(0), b = c.input(3);
-  Node ad = centered(a, c.input(2), 2) * align_param(c, Convert(c.input(1), DType::F64), a, -2, 0);
-  Node bd = centered(b, c.input(5), 0) * Convert(c.input(4), DType::F64);
-  Node y = MatMul(ad, bd);
+  int64_t n = b.dim(-1);
+  Node as = Convert(c.input(1), DType::F32);
+  // Per tensor, or per row of a ([M] -> [M, 1]: then one multiplier per element, an unfused int32 product).
+  if (as.rank() == 1 && as.dim(0) > 1 && a.rank() >= 2 && as.dim(0) == a.dim(-2))
+    as = Reshape(as, {as.dim(0), 1});
+  else
+    as = per_tensor_or_column(c, as, 1, "a_scale");
+  Node bs = per_tensor_or_column(c, Convert(c.input(4), DType::F32), n, "b_scale");
+  Node ys = per_tensor_or_column(c, Convert(c.input(6), DType::F32), 1, "y_scale");
+  Node y = scaled_integer_product(c, a, c.input(2), b, c.input(5), as * bs / ys);
   Node yzp = c.input(7);
-  Node ys = Convert(c.input(6), DType::F64);
-  QRange q = range_of(c, yzp.dtype());
-  Node v = Round(y / Reshape(ys, ys.rank() == 1 && ys.dim(0) == 1 ? std::vector<int64_t>{} : ys.shape().dims())) +
-           Convert(yzp, DType::F64);
-  v = Clamp(v, c.graph().scalar_like(q.lo, DType::F64), c.graph().scalar_like(q.hi, DType::F64));
-  c.set_output(0, Convert(v, yzp.dtype()));
+  c.set_output(0, requantize(c, y, std::nullopt, per_tensor_or_column(c, yzp, 1, "y_zero_point")));
 }
 
+// The QDQ form: DequantizeLinear(x) conv DequantizeLinear(w) (+ the int32 bias at scale x_scale · w_scale), in
+// f32, then QuantizeLinear with y's scale and zero point.
 void qlinear_conv_op(OpContext& c) {
   Node x0 = c.input(0), w0 = c.input(3);
-  Node xs = Convert(c.input(1), DType::F64), ws = Convert(c.input(4), DType::F64);
-  Node x = centered(x0, c.input(2), 0) * Reshape(xs, {});
+  Node xs = per_tensor_or_column(c, Convert(c.input(1), DType::F32), 1, "x_scale");
+  Node ws = per_tensor_or_column(c, Convert(c.input(4), DType::F32), w0.dim(0), "w_scale");
+  Node x = (Convert(x0, DType::F32) - Convert(per_tensor_or_column(c, c.input(2), 1, "x_zero_point"), DType::F32)) * xs;
   std::vector<int64_t> per_out(size_t(w0.rank()), 1);
-  per_out[0] = ws.shape().size();
-  Node w = centered(w0, c.input(5), w0.rank()) * (ws.shape().size() == 1 ? Reshape(ws, {}) : Reshape(ws, per_out));
+  per_out[0] = w0.dim(0);
+  Node wz = Convert(per_tensor_or_column(c, c.input(5), w0.dim(0), "w_zero_point"), DType::F32);
+  auto per_channel = [&](Node p, std::vector<int64_t> shape) { return p.rank() == 0 ? p : Reshape(p, shape); };
+  Node w = (Convert(w0, DType::F32) - per_channel(wz, per_out)) * per_channel(ws, per_out);
   Node y = Convolution(x, w, conv_attrs(c, x0, w0));
   if (auto bias = c.optional_input(8)) {  // int32, scale x_scale * w_scale, zero point 0
     std::vector<int64_t> bs(size_t(y.rank()), 1);
     bs[1] = y.dim(1);
-    Node bscale = Reshape(xs, {}) * (ws.shape().size() == 1 ? Reshape(ws, {}) : Reshape(ws, {ws.shape().size()}));
-    y = y + Reshape(Convert(*bias, DType::F64) * bscale, bs);
+    Node bscale = xs * ws;
+    y = y + Reshape(Convert(*bias, DType::F32) * bscale, bs);
   }
-  Node yzp = c.input(7);
-  QRange q = range_of(c, yzp.dtype());
-  Node v = Round(y / Reshape(Convert(c.input(6), DType::F64), {})) + Reshape(Convert(yzp, DType::F64), {});
-  v = Clamp(v, c.graph().scalar_like(q.lo, DType::F64), c.graph().scalar_like(q.hi, DType::F64));
-  c.set_output(0, Convert(v, yzp.dtype()));
+  c.set_output(0, requantize(c, y, per_tensor_or_column(c, Convert(c.input(6), DType::F32), 1, "y_scale"),
+                             per_tensor_or_column(c, c.input(7), 1, "y_zero_point")));
 }
 
 }  // namespace
+
+Node centered_i32(OpContext& c, Node v, std::optional<Node> zp, int per_axis_from_end, const char* what) {
+  Node f = Convert(v, DType::I32);
+  if (!zp) return f;
+  Node z = Convert(*zp, DType::I32);
+  if (z.rank() == 0 || z.shape().size() == 1) return f - Reshape(z, {});
+  if (z.rank() != 1 || v.rank() < per_axis_from_end || z.dim(0) != v.dim(-per_axis_from_end))
+    c.fail(what, " zero point ", z.shape(), " is neither a scalar nor one per ", per_axis_from_end == 2 ? "row" : "column",
+           " of ", v.shape());
+  std::vector<int64_t> shape(size_t(per_axis_from_end), 1);
+  shape[0] = z.dim(0);
+  return f - Reshape(z, shape);
+}
+
+Node scaled_integer_product(OpContext& c, Node a, std::optional<Node> a_zp, Node b, std::optional<Node> b_zp,
+                            Node scale) {
+  Node acc = MatMul(centered_i32(c, a, a_zp, 2, "A"), centered_i32(c, b, b_zp, 1, "B"));
+  return Convert(acc, DType::F32) * scale;
+}
+
+Node per_tensor_or_column(OpContext& c, Node p, int64_t n, const char* what) {
+  if (p.shape().size() == 1) return Reshape(p, {});
+  if (p.rank() == 1 && p.dim(0) == n) return p;
+  c.fail(what, " of shape ", p.shape(), " is neither a scalar nor one value per channel/column (", n, ")");
+}
+
+DynamicQuantized dynamic_quantize(Node x0) {
+  Node x = Convert(x0, DType::F32);
+  Node zero = ScalarLike(x, 0);
+  Node lo = Min(ReduceMin(x), zero), hi = Max(ReduceMax(x), zero);
+  Node scale = (hi - lo) / 255.0;
+  Node zp = Clamp(Round(-lo / scale), zero, ScalarLike(x, 255));
+  Node y = Clamp(Round(x / scale) + zp, zero, ScalarLike(x, 255));
+  return {Convert(y, DType::U8), scale, Convert(zp, DType::U8)};
+}
+
+Node requantize(OpContext& c, Node y, std::optional<Node> scale, Node zero_point) {
+  QRange q = range_of(c, zero_point.dtype());
+  Node v = Round(scale ? y / *scale : y) + Convert(zero_point, y.dtype());
+  v = Clamp(v, c.graph().scalar_like(q.lo, y.dtype()), c.graph().scalar_like(q.hi, y.dtype()));
+  return Convert(v, zero_point.dtype());
+}
 
 void register_quantization_ops(Registry& r) {
   r.add("", "QuantizeLinear", 10, quantize_op).note =

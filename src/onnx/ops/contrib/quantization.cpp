@@ -1,7 +1,10 @@
 // com.microsoft quantized ops: MatMulNBits (2-, 4- or 8-bit blockwise-quantized weights with per-block
-// scales and optional zero points, dequantized while tracing into an f32 constant; no g_idx). Semantics from
-// ONNX Runtime's contrib op documentation.
+// scales and optional zero points, dequantized while tracing into an f32 constant; no g_idx), and the 8-bit
+// products MatMulIntegerToFloat, DynamicQuantizeMatMul and QGemm, written as the int32 product + f32 scale
+// that the CPU backend runs on oneDNN's int8 matmul (onnx/ops/quantization.h). Semantics from ONNX Runtime's
+// contrib op documentation.
 #include "onnx/ops/contrib/contrib.h"
+#include "onnx/ops/quantization.h"
 
 namespace graft::onnx {
 
@@ -58,10 +61,58 @@ void matmul_nbits(OpContext& c) {
   c.set_output(0, y);
 }
 
+// ---- 8-bit products ----
+
+// A, B, a_scale, b_scale[, a_zero_point, b_zero_point, bias]: (A - a_zp)(B - b_zp) · a_scale · b_scale + bias,
+// in a_scale's type.
+void matmul_integer_to_float(OpContext& c) {
+  Node b = c.input(1);
+  DType out = c.input(2).dtype();
+  Node as = per_tensor_or_column(c, Convert(c.input(2), DType::F32), 1, "a_scale");
+  Node bs = per_tensor_or_column(c, Convert(c.input(3), DType::F32), b.dim(-1), "b_scale");
+  Node y = scaled_integer_product(c, c.input(0), c.optional_input(4), b, c.optional_input(5), as * bs);
+  c.set_output(0, Convert(with_bias(c, y, 6), out));
+}
+
+// A (f32), B (8-bit), b_scale[, b_zero_point, bias]: A quantized to u8 as DynamicQuantizeLinear does, then as
+// MatMulIntegerToFloat.
+void dynamic_quantize_matmul(OpContext& c) {
+  Node b = c.input(1);
+  DynamicQuantized a = dynamic_quantize(c.input(0));
+  Node bs = per_tensor_or_column(c, Convert(c.input(2), DType::F32), b.dim(-1), "b_scale");
+  Node y = scaled_integer_product(c, a.q, a.zero_point, b, c.optional_input(3), a.scale * bs);
+  c.set_output(0, Convert(with_bias(c, y, 4), c.input(0).dtype()));
+}
+
+// A, a_scale, a_zp, B, b_scale, b_zp[, C (int32, scale a_scale · b_scale), y_scale, y_zp]; alpha, transA,
+// transB: alpha · a_scale · b_scale · ((A - a_zp)(B - b_zp) + C), f32, or requantized with y's scale and zero
+// point when y_scale is given.
+void qgemm(OpContext& c) {
+  Node a = c.input(0), b = c.input(3);
+  if (a.rank() != 2 || b.rank() != 2) c.fail("A ", a.shape(), " and B ", b.shape(), " must be matrices");
+  if (c.attr_int("transA", 0)) a = Transpose(a, {1, 0});
+  if (c.attr_int("transB", 0)) b = Transpose(b, {1, 0});
+  double alpha = c.attr_float("alpha", 1.0);
+  Node as = per_tensor_or_column(c, Convert(c.input(1), DType::F32), 1, "a_scale");
+  Node bs = per_tensor_or_column(c, Convert(c.input(4), DType::F32), b.dim(-1), "b_scale");
+  Node scale = as * bs * alpha;
+  Node y = scaled_integer_product(c, a, c.input(2), b, c.input(5), scale);
+  if (auto bias = c.optional_input(6)) y = y + Convert(*bias, DType::F32) * scale;
+  if (c.has_input(7)) {
+    Node ys = per_tensor_or_column(c, Convert(c.input(7), DType::F32), 1, "y_scale");
+    if (!c.has_input(8)) c.fail("y_scale is given without y_zero_point");
+    y = requantize(c, y, ys, per_tensor_or_column(c, c.input(8), 1, "y_zero_point"));
+  }
+  c.set_output(0, y);
+}
+
 }  // namespace
 
 void register_contrib_quantization_ops(Registry& r) {
   r.add(kMs, "MatMulNBits", 1, matmul_nbits).note = "dequantized while tracing; no g_idx";
+  r.add(kMs, "MatMulIntegerToFloat", 1, matmul_integer_to_float).note = "int8 product (CPU: oneDNN int8 matmul)";
+  r.add(kMs, "DynamicQuantizeMatMul", 1, dynamic_quantize_matmul).note = "int8 product (CPU: oneDNN int8 matmul)";
+  r.add(kMs, "QGemm", 1, qgemm).note = "int8 product (CPU: oneDNN int8 matmul); f32 or requantized output";
 }
 
 }  // namespace graft::onnx
