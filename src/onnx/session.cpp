@@ -2,6 +2,8 @@
 #include "graft/onnx/session.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -522,6 +524,16 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
       if (it != stage->next.end()) {
         next = it->second;
       } else {
+        if (std::getenv("GRAFT_STAGE_LOG")) {
+          // Which boundary met new shapes or values (docs/performance.md, detectors).
+          std::string printable;
+          for (char ch : next_key) printable += (ch >= 32 && ch < 127) ? ch : '.';
+          std::fprintf(stderr, "graft: stage %d of '%s': new key %s after", stage->level + 1, model_.source().c_str(),
+                       printable.substr(0, 200).c_str());
+          for (const auto& h : stage->host_ops) std::fprintf(stderr, " %s;", h.what.c_str());
+          for (const auto& gd : stage->guards) std::fprintf(stderr, " %s;", gd.what.c_str());
+          std::fprintf(stderr, "\n");
+        }
         lock.unlock();
         std::shared_ptr<Stage> chain = build(flat, output_names, values, stage.get(), *entry);
         GRAFT_CHECK(chain && chain->key == next_key, model_.source(),
