@@ -161,3 +161,36 @@ TEST(OnnxStagedShapes, AContentGuardAfterAStagedOpKeysOnTheValue) {
 
 }  // namespace
 }  // namespace graft::onnx
+
+namespace graft::onnx {
+namespace {
+
+TEST(OnnxStagedShapes, FasterRcnnOnNewImagesMatchesOnnxRuntime) {
+  // torchvision's Faster R-CNN from the torchvision zoo (CTest's onnx_torchvision_zoo_data writes it into
+  // the build folder): one session, new images, each compared with ONNX Runtime on the same file. Later
+  // images reuse the stages before the first boundary whose shapes differ and trace only the rest.
+  auto file = std::filesystem::path(GRAFT_SOURCE_DIR) / "build" / "torchvision-zoo" / "zoo" /
+              "tv_fasterrcnn_mobilenet" / "model.onnx";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " not generated (tests/zoo/gen_torchvision_zoo.py)";
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  InferenceSession s(Model::load(file), {.threads = 2});
+  testing::TempDir dir;
+  for (int r = 0; r < 3; ++r) {
+    Tensor image = testing::random_tensor({3, 160, 160}, uint32_t(700 + r), 0, 1);
+    auto work = dir.path / ("ort" + std::to_string(r));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", image}}, work);
+    auto got = s.run({{"image", image}});
+    for (const char* name : {"boxes", "labels", "scores"}) {
+      const Tensor &g = got.at(name), &w = want.at(name);
+      ASSERT_EQ(g.shape(), w.shape()) << name << ", image " << r;
+      auto gv = g.to_vector<double>(), wv = w.to_vector<double>();
+      for (size_t i = 0; i < wv.size(); ++i)
+        ASSERT_NEAR(gv[i], wv[i], 1e-4 + 1e-3 * std::abs(wv[i])) << name << " [" << i << "], image " << r;
+    }
+  }
+  EXPECT_EQ(s.stats().stage_crossings, 3 * 8);  // 8 boundaries, each stage once per run
+}
+
+}  // namespace
+}  // namespace graft::onnx
