@@ -309,20 +309,26 @@ std::optional<Tensor> Tracer::evaluate(Node n, std::string* blocking_parameter) 
   }
 }
 
+namespace {
+// The run-time value of a parameter of `g` that stands for a graph input (TraceOptions::runtime_inputs).
+ParameterValue runtime_input(const TraceState& state, const Graph& g) {
+  return [&state, &g](int op) -> std::optional<Tensor> {
+    auto it = state.parameter_inputs.find({&g, op});
+    if (it == state.parameter_inputs.end()) return std::nullopt;
+    auto v = state.options->runtime_inputs->find(it->second);
+    if (v == state.options->runtime_inputs->end()) return std::nullopt;
+    return v->second;
+  };
+}
+}  // namespace
+
 std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
   const TraceOptions* opts = state_.options;
   if (!opts || !opts->runtime_inputs || !state_.guards) return std::nullopt;
   Graph& g = *n.graph();
   // Computes the prefix op by op on the run's inputs (results kept in the memo for later stages). Ops the
   // evaluator cannot run one at a time, and parameters that are not graph inputs, fail the stage.
-  auto input_value = [&](int op) -> std::optional<Tensor> {
-    auto it = state_.parameter_inputs.find({&g, op});
-    if (it == state_.parameter_inputs.end()) return std::nullopt;
-    auto v = opts->runtime_inputs->find(it->second);
-    if (v == opts->runtime_inputs->end()) return std::nullopt;
-    return v->second;
-  };
-  auto value = evaluate_on_host(g, n.ref(), evaluator(), state_.stage_memo[&g], input_value);
+  auto value = evaluate_on_host(g, n.ref(), evaluator(), state_.stage_memo[&g], runtime_input(state_, g));
   if (!value) return std::nullopt;
   StageGuard guard;
   guard.node = n;
@@ -341,13 +347,7 @@ std::optional<std::vector<Node>> Tracer::stage_op(const std::vector<Node>& opera
   Graph& g = *operands[0].graph();
   if (&g != state_.main_graph) return std::nullopt;  // inside a control-flow body: no stages there
   OpValues& memo = state_.stage_memo[&g];
-  auto input_value = [&](int op) -> std::optional<Tensor> {
-    auto it = state_.parameter_inputs.find({&g, op});
-    if (it == state_.parameter_inputs.end()) return std::nullopt;
-    auto v = opts->runtime_inputs->find(it->second);
-    if (v == opts->runtime_inputs->end()) return std::nullopt;
-    return v->second;
-  };
+  ParameterValue input_value = runtime_input(state_, g);
   StagedOp staged;
   for (const Node& o : operands) {
     if (o.graph() != &g) return std::nullopt;
