@@ -158,6 +158,11 @@ class Tracer {
   // Staged tracing: the value of `n` computed from the run-time graph inputs (TraceOptions::runtime_inputs),
   // recorded as a StageGuard; nullopt when there are none or `n` depends on other parameters.
   std::optional<Tensor> stage(Node n, const std::string& what);
+  // Staged execution of an op whose output shapes depend on its operands' values: when `operands` can be
+  // computed from the run-time inputs, `compute` runs on them now and its results become parameters of the
+  // traced graph (a StagedOp the session runs between compiled stages); nullopt otherwise.
+  std::optional<std::vector<Node>> stage_op(const std::vector<Node>& operands, const StagedFunction& compute,
+                                            const std::string& what);
   // How single ops are evaluated on the host (TraceOptions::evaluate); empty: nothing is.
   const OpEvaluator& evaluator() const;
 
@@ -175,6 +180,9 @@ struct TraceState {
   // Parameter ops that stand for graph inputs, so a shape that needs an input's value can say which.
   std::map<std::pair<const Graph*, int>, std::string> parameter_inputs;
   std::vector<StageGuard>* guards = nullptr;  // staged values assumed so far
+  std::vector<StagedOp>* staged_ops = nullptr;  // ops run between stages so far
+  int stage_sequence = 0;                        // orders guards and staged ops as recorded
+  const Graph* main_graph = nullptr;             // the graph the run-time inputs are parameters of
   // Staging memo: outputs of traced-graph ops already computed from the run-time inputs, so consecutive
   // stages (a detector's many NMS/TopK/Reshape stages share one backbone) compute each op once.
   std::map<const Graph*, OpValues> stage_memo;
@@ -203,6 +211,9 @@ class OpContext {
   const Tensor* known(int i);
   // Like known(), but an error (naming `what`) when the value is not known.
   const Tensor& require_known(int i, const std::string& what);
+  // Staged execution (Tracer::stage_op) of this op on inputs `inputs`, unless all of them are known:
+  // nullopt then, or when staging is not possible (the converter computes known values instead).
+  std::optional<std::vector<Node>> stage_op(const std::vector<int>& inputs, const StagedFunction& compute);
   std::vector<int64_t> require_ints(int i, const std::string& what);
   std::vector<double> require_doubles(int i, const std::string& what);
 

@@ -2,6 +2,8 @@
 #include "graft/onnx/session.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -104,23 +106,57 @@ std::string InferenceSession::signature(const FlatInputs& inputs, const std::vec
   return key.str();
 }
 
-InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const std::vector<std::string>& outputs,
-                                                std::string key) {
+namespace {
+
+// A stage boundary of a trace: a staged op (run on the host, its results inputs of the next stage) or a
+// guard (a value whose contents the trace assumed), in trace order, with the stage it leads into.
+struct Boundary {
+  const StagedOp* op = nullptr;
+  const StageGuard* guard = nullptr;
+  int first_op = 0, end_op = 0;  // ops [first_op, end_op) are the staged op's results
+  int level = 0;
+  std::vector<Node> sources() const { return op ? op->operands : std::vector<Node>{guard->node}; }
+};
+
+std::string dtype_and_shape(const Tensor& t) {
+  std::ostringstream s;
+  s << dtype_name(t.dtype()) << t.shape();
+  return s.str();
+}
+
+// The key of the stage a boundary crossing leads to: the dtypes and shapes of the host ops' results, and
+// the guards' dtypes, shapes and bytes.
+std::string crossing_key(const std::vector<std::vector<Tensor>>& results, const std::vector<Tensor>& guards) {
+  std::string key;
+  for (const auto& rs : results)
+    for (const Tensor& t : rs) key += dtype_and_shape(t) + ";";
+  for (const Tensor& t : guards) {
+    key += "|" + dtype_and_shape(t) + "=";
+    key.append(static_cast<const char*>(t.raw()), t.nbytes());
+  }
+  return key;
+}
+
+}  // namespace
+
+std::shared_ptr<InferenceSession::Stage> InferenceSession::build(const FlatInputs& inputs,
+                                                                 const std::vector<std::string>& outputs,
+                                                                 const RunValues& seen, const Stage* from,
+                                                                 Entry& entry) {
   auto t0 = std::chrono::steady_clock::now();
   Graph g(proto_of(model_).graph().name().empty() ? "onnx" : proto_of(model_).graph().name());
-  Entry e;
-  e.key = std::move(key);
   std::map<std::string, Node> params;  // graph inputs bound as tensors; sequence elements move out below
+  std::vector<std::pair<std::string, ValueKey>> param_keys;
   for (const auto& [name, t] : inputs.tensors) {
     params[name] = g.parameter(name, t.dtype(), t.shape());
-    e.param_names.push_back(name);
+    param_keys.push_back({name, {params[name].op_index(), 0}});
   }
   TraceOptions topts;
   topts.evaluate = options_.evaluate;
   if (random_) {
     // Unseeded random ops draw fresh values on every run: they mix in this counter (see run_values).
     topts.run_counter = g.parameter(kRunCounter, DType::U64, {});
-    e.param_names.push_back(kRunCounter);
+    param_keys.push_back({kRunCounter, {topts.run_counter->op_index(), 0}});
   }
   for (const auto& [name, elems] : inputs.sequences) {
     auto& nodes = topts.sequence_inputs[name];
@@ -130,44 +166,75 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
     }
   }
   topts.absent_inputs = inputs.absent;
-  // Staged: values the trace needs that are computed from the inputs (a Reshape target fed as an input,
-  // NonZero's operand) are computed from this run's inputs; each becomes a guard of the entry.
+  // Staged: values the trace needs that are computed from the inputs are computed from this run's inputs,
+  // starting from the values this run has computed already (a trace for new stage shapes).
   topts.runtime_inputs = &inputs.tensors;
-  TraceResult tr = model_.trace(g, params, outputs, topts);
-  e.trace_ms = ms_since(t0);
-  e.guards = std::move(tr.guards);
-  if (!e.guards.empty()) {
-    // One graph computing every staged value from the inputs: the ancestors of the guard nodes.
-    int last = 0;
-    for (const StageGuard& gd : e.guards) last = std::max(last, gd.node.op_index());
-    std::vector<char> mark(size_t(last) + 1, 0);
-    for (const StageGuard& gd : e.guards) mark[size_t(gd.node.op_index())] = 1;
-    for (int i = last; i >= 0; --i)
-      if (mark[size_t(i)])
-        for (const ValueRef& r : g.op(i).inputs) mark[size_t(r.op)] = 1;
-    Graph gg("guards");
-    std::vector<int> map(size_t(last) + 1, -1);
-    for (int i = 0; i <= last; ++i) {
-      if (!mark[size_t(i)]) continue;
-      const Op& op = g.op(i);
-      if (op.kind == OpKind::Parameter) {
-        const std::string& name = std::get<ParameterAttrs>(op.attrs).name;
-        map[size_t(i)] = gg.parameter(name, op.outputs[0].dtype, op.outputs[0].shape).op_index();
-        e.guard_inputs.push_back(name);
-        continue;
-      }
-      std::vector<Node> ins;
-      for (const ValueRef& r : op.inputs) ins.push_back(gg.node({map[size_t(r.op)], r.output}));
-      auto outs = gg.add_op(op.kind, ins, op.attrs, op.outputs);
-      map[size_t(i)] = outs.empty() ? -1 : outs[0].op_index();
-    }
-    std::vector<Node> roots;
-    for (const StageGuard& gd : e.guards) roots.push_back(gg.node({map[size_t(gd.node.op_index())], gd.node.ref().output}));
-    gg.set_outputs(roots);
-    e.guard_exe = options_.backend->compile(gg, options_.compile);
-    for (StageGuard& gd : e.guards) gd.node = Node();  // the traced graph goes away with this function
+  std::map<int, std::vector<Tensor>> stage_values;
+  for (const auto& [k, t] : seen) {
+    auto& outs = stage_values[k.first];
+    if (outs.size() <= size_t(k.second)) outs.resize(size_t(k.second) + 1);
+    outs[size_t(k.second)] = t;
   }
+  if (!stage_values.empty()) topts.stage_values = &stage_values;
+  TraceResult tr = model_.trace(g, params, outputs, topts);
+  const double trace_ms = ms_since(t0);
+  if (!from) entry.params = param_keys;
+
+  // Boundaries in trace order, and the stage (level) of every op: ops traced after a boundary belong to a
+  // later stage than its sources, and a boundary met after ops of the current stage starts a new one, so
+  // that what a stage holds was traced knowing exactly the boundaries crossed before it.
+  std::vector<Boundary> bounds;
+  for (const StagedOp& op : tr.staged_ops)
+    bounds.push_back({&op, nullptr, op.first_op, op.first_op + int(op.results.size())});
+  for (const StageGuard& gd : tr.guards) bounds.push_back({nullptr, &gd, gd.first_op, gd.first_op});
+  std::sort(bounds.begin(), bounds.end(), [](const Boundary& a, const Boundary& b) {
+    return (a.op ? a.op->sequence : a.guard->sequence) < (b.op ? b.op->sequence : b.guard->sequence);
+  });
+  const int n = g.num_ops();
+  std::vector<int> level(size_t(n), 0);
+  int cur = 0, cut_end = 0;
+  size_t bi = 0;
+  for (int i = 0; i <= n; ++i) {
+    for (; bi < bounds.size() && bounds[bi].first_op <= i; ++bi) {
+      Boundary& b = bounds[bi];
+      int src = 0;
+      for (const Node& s : b.sources()) src = std::max(src, level[size_t(s.op_index())]);
+      b.level = std::max(src + 1, b.first_op > cut_end ? cur + 1 : cur);
+      cur = b.level;
+      cut_end = b.end_op;
+    }
+    if (i < n) level[size_t(i)] = cur;
+  }
+  const int max_level = cur;
+  const int first_level = from ? from->level + 1 : 0;
+  auto key_of = [](const Node& nd) { return ValueKey{nd.op_index(), nd.ref().output}; };
+
+  // A trace for new stage shapes must number the stages before them as the cached path does.
+  if (from) {
+    std::vector<const Boundary*> crossing;
+    for (const Boundary& b : bounds)
+      if (b.level == first_level) crossing.push_back(&b);
+    bool same = crossing.size() == from->host_ops.size() + from->guards.size();
+    size_t h = 0, q = 0;
+    for (const Boundary* b : crossing) {
+      if (!same) break;
+      if (b->op) {
+        std::vector<ValueKey> ops, res;
+        for (const Node& o : b->op->operands) ops.push_back(key_of(o));
+        for (const Node& r : b->op->results) res.push_back(key_of(r));
+        same = h < from->host_ops.size() && from->host_ops[h].operands == ops && from->host_ops[h].results == res;
+        ++h;
+      } else {
+        same = q < from->guards.size() && from->guards[q].value == key_of(b->guard->node);
+        ++q;
+      }
+    }
+    GRAFT_CHECK(same, model_.source(), ": internal: tracing again for new staged shapes gave different stages");
+  }
+
+  // The graph outputs.
   std::vector<Node> outs;
+  std::vector<OutputSlot> slots;
   std::vector<std::string> names = outputs;
   if (names.empty())
     for (const auto& o : proto_of(model_).graph().output()) names.push_back(o.name());
@@ -184,43 +251,198 @@ InferenceSession::Entry InferenceSession::build(const FlatInputs& inputs, const 
       slot.kind = IoValue::Kind::None;
     }
     slot.count = outs.size() - slot.first;
-    e.outputs.push_back(slot);
+    slots.push_back(slot);
   }
-  g.set_outputs(outs);
-  auto t1 = std::chrono::steady_clock::now();
-  e.exe = options_.backend->compile(g, options_.compile);
-  e.compile_ms = ms_since(t1);
-  return e;
-}
 
-bool InferenceSession::guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs) {
-  if (!e.guard_exe) return true;
-  std::vector<Tensor> args;
-  for (const auto& name : e.guard_inputs)
-    args.push_back(name == kRunCounter ? Tensor::scalar(uint64_t(runs_)) : inputs.at(name));
-  std::vector<Tensor> now = e.guard_exe->run(std::span<const Tensor>(args));
-  stats_.guard_runs++;
-  for (size_t k = 0; k < e.guards.size(); ++k) {
-    const Tensor& want = e.guards[k].value;
-    if (now[k].dtype() != want.dtype() || now[k].shape() != want.shape()) return false;
-    for (int64_t i = 0; i < want.size(); ++i) {
-      double a = now[k].value_as_double(i), b = want.value_as_double(i);
-      if (a != b && !(std::isnan(a) && std::isnan(b))) return false;
+  // Which ops are needed, and the latest stage that reads each value: a graph output is read after the
+  // last stage, a boundary's source when its crossing runs.
+  std::vector<char> needed(size_t(n), 0);
+  std::map<ValueKey, int> read_at;
+  auto read = [&](ValueKey k, int lvl) {
+    needed[size_t(k.first)] = 1;
+    int& r = read_at[k];
+    r = std::max(r, lvl);
+  };
+  for (const Node& o : outs) read(key_of(o), max_level + 1);
+  for (const Boundary& b : bounds)
+    for (const Node& s : b.sources()) read(key_of(s), b.level);
+  for (int i = n - 1; i >= 0; --i)
+    if (needed[size_t(i)])
+      for (const ValueRef& r : g.op(i).inputs) read({r.op, r.output}, level[size_t(i)]);
+
+  // What stages already on this run's path give (the values `seen`) and what stages compiled here give.
+  std::set<ValueKey> available;
+  for (const auto& [k, t] : seen) available.insert(k);
+  auto is_param = [&](int op) { return g.op(op).kind == OpKind::Parameter; };
+  auto is_const = [&](int op) { return g.op(op).kind == OpKind::Constant; };
+
+  std::shared_ptr<Stage> head;
+  Stage* prev = nullptr;
+  double compile_ms = 0;
+  int compiled = 0;
+  for (int k = first_level; k <= max_level; ++k) {
+    auto st = std::make_shared<Stage>();
+    st->level = k;
+    // This stage's outputs: its values read by later stages (all outputs of such an op, so that a later
+    // trace can start from them), and values of earlier stages that no stage on the path gave but a
+    // crossing after this stage or the graph outputs need (computed again here).
+    std::set<ValueKey> out_set;
+    auto give = [&](ValueKey v) {
+      for (int o = 0; o < int(g.op(v.first).outputs.size()); ++o) out_set.insert({v.first, o});
+    };
+    auto missing = [&](ValueKey v) {
+      return !is_param(v.first) && !is_const(v.first) && level[size_t(v.first)] < k && !available.count(v);
+    };
+    for (const auto& [v, lvl] : read_at)
+      if (!is_param(v.first) && !is_const(v.first) && level[size_t(v.first)] == k && lvl > k) give(v);
+    for (const Boundary& b : bounds)
+      if (b.level == k + 1)
+        for (const Node& src : b.sources())
+          if (missing(key_of(src))) give(key_of(src));
+    if (k == max_level)
+      for (const Node& o : outs)
+        if (missing(key_of(o))) give(key_of(o));
+    // The ops to compile: backwards from the outputs, through this stage's ops and values no earlier
+    // stage gave; parameters and given values are the stage's inputs, constants are copied in.
+    std::vector<char> take(size_t(n), 0);
+    std::set<ValueKey> in_set;
+    std::vector<int> stack;
+    for (const ValueKey& v : out_set)
+      if (!take[size_t(v.first)]) take[size_t(v.first)] = 1, stack.push_back(v.first);
+    while (!stack.empty()) {
+      int i = stack.back();
+      stack.pop_back();
+      for (const ValueRef& r : g.op(i).inputs) {
+        ValueKey v{r.op, r.output};
+        bool given = is_param(r.op) || (level[size_t(r.op)] < k && available.count(v));
+        if (given) {
+          in_set.insert(v);
+        } else if (!take[size_t(r.op)]) {
+          take[size_t(r.op)] = 1;
+          stack.push_back(r.op);
+        }
+      }
     }
+    if (!out_set.empty()) {
+      Graph sg(g.name() + ".stage" + std::to_string(k));
+      std::map<ValueKey, Node> map;
+      for (const ValueKey& v : in_set) {
+        const ValueType& t = g.op(v.first).outputs[size_t(v.second)];
+        // Graph inputs keep their names (errors name them); values from earlier stages are named by position.
+        const Op& src = g.op(v.first);
+        std::string name = src.kind == OpKind::Parameter ? std::get<ParameterAttrs>(src.attrs).name
+                                                         : "stage." + std::to_string(v.first) + "." + std::to_string(v.second);
+        map[v] = sg.parameter(name, t.dtype, t.shape);
+        st->inputs.push_back(v);
+      }
+      for (int i = 0; i < n; ++i) {
+        if (!take[size_t(i)]) continue;
+        const Op& op = g.op(i);
+        std::vector<Node> ins;
+        for (const ValueRef& r : op.inputs) ins.push_back(map.at({r.op, r.output}));
+        sg.set_current_name(op.name);
+        auto res = sg.add_op(op.kind, ins, op.attrs, op.outputs);
+        for (size_t o = 0; o < res.size(); ++o) map[{i, int(o)}] = res[o];
+      }
+      std::vector<Node> roots;
+      for (const ValueKey& v : out_set) {
+        roots.push_back(map.at(v));
+        st->outputs.push_back(v);
+      }
+      sg.set_outputs(roots);
+      auto t1 = std::chrono::steady_clock::now();
+      st->exe = options_.backend->compile(sg, options_.compile);
+      compile_ms += ms_since(t1);
+      ++compiled;
+    }
+    available.insert(out_set.begin(), out_set.end());
+    // Leaving it: the boundaries of the next stage.
+    for (const Boundary& b : bounds) {
+      if (b.level != k + 1) continue;
+      if (b.op) {
+        Stage::HostOp h;
+        for (const Node& o : b.op->operands) h.operands.push_back(key_of(o));
+        for (const Node& r : b.op->results) h.results.push_back(key_of(r));
+        h.compute = b.op->compute;
+        h.what = b.op->what;
+        st->host_ops.push_back(std::move(h));
+      } else {
+        st->guards.push_back({key_of(b.guard->node), b.guard->what});
+      }
+    }
+    if (k == max_level) {
+      st->last = true;
+      st->slots = slots;
+      for (size_t j = 0; j < outs.size(); ++j) {
+        st->output_values.push_back(key_of(outs[j]));
+        if (is_const(outs[j].op_index()))
+          st->constant_outputs[j] = std::get<ConstantAttrs>(outs[j].op().attrs).value;
+      }
+    }
+    // The key that leads into this stage: what the crossing before it gave on the traced run.
+    if (k > 0) {
+      std::vector<std::vector<Tensor>> results;
+      std::vector<Tensor> guards;
+      for (const Boundary& b : bounds) {
+        if (b.level != k) continue;
+        if (b.op) results.push_back(b.op->values);
+        else guards.push_back(b.guard->value);
+      }
+      st->key = crossing_key(results, guards);
+    }
+    if (prev) {
+      st->parent = prev;
+      prev->next[st->key] = st;
+    } else {
+      head = st;
+    }
+    prev = st.get();
   }
-  return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.traces++;
+  stats_.compiles++;
+  stats_.stage_compiles += compiled;
+  stats_.last_trace_ms = trace_ms;
+  stats_.last_compile_ms = compile_ms;
+  return head;
 }
 
-std::shared_ptr<InferenceSession::Entry> InferenceSession::lookup(const std::string& key, const FlatInputs& inputs) {
-  // Several entries may share a signature when their traces assumed different staged values; the first
-  // whose guards hold on these inputs is used.
-  for (auto it = lru_.begin(); it != lru_.end(); ++it)
-    if ((*it)->key == key && guards_hold(**it, inputs.tensors)) {
-      stats_.cache_hits++;
-      lru_.splice(lru_.begin(), lru_, it);
-      return lru_.front();
+std::shared_ptr<InferenceSession::Entry> InferenceSession::find_entry(const std::string& key) {
+  for (auto it = entries_.begin(); it != entries_.end(); ++it)
+    if ((*it)->key == key) {
+      entries_.splice(entries_.begin(), entries_, it);
+      return entries_.front();
     }
   return nullptr;
+}
+
+void InferenceSession::evict() {
+  while (paths_ > options_.cache_capacity) {
+    // The least recently used last stage, and its stages that no other path uses.
+    Stage* victim = nullptr;
+    std::vector<Stage*> todo;
+    for (const auto& e : entries_) todo.push_back(e->first.get());
+    while (!todo.empty()) {
+      Stage* s = todo.back();
+      todo.pop_back();
+      if (s->last && (!victim || s->last_use < victim->last_use)) victim = s;
+      for (const auto& [k, c] : s->next) todo.push_back(c.get());
+    }
+    if (!victim) return;
+    paths_--;
+    Stage* s = victim;
+    while (true) {
+      s->evicted = true;
+      Stage* parent = s->parent;
+      if (!parent) {
+        entries_.remove_if([s](const std::shared_ptr<Entry>& e) { return e->first.get() == s; });
+        break;
+      }
+      parent->next.erase(s->key);  // may free s
+      if (!parent->next.empty()) break;
+      s = parent;
+    }
+  }
 }
 
 std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::string, IoValue>& inputs,
@@ -228,51 +450,125 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
   ThreadsForRun threads(options_.threads);
   FlatInputs flat = flatten(inputs);
   std::string key = signature(flat, output_names);
+  bool built = false;
   std::unique_lock<std::mutex> lock(mu_);
-  std::shared_ptr<Entry> entry = lookup(key, flat);
+  std::shared_ptr<Entry> entry = find_entry(key);
   if (!entry) {
     // Trace and compile outside mu_ (runs of other signatures go on), one build at a time: a thread that
     // waited for another's build of the same signature finds it in the cache.
     lock.unlock();
     std::lock_guard<std::mutex> building(build_mu_);
     lock.lock();
-    entry = lookup(key, flat);
+    entry = find_entry(key);
     if (!entry) {
       lock.unlock();
-      auto built = std::make_shared<Entry>(build(flat, output_names, key));
+      auto fresh = std::make_shared<Entry>();
+      fresh->key = key;
+      fresh->first = build(flat, output_names, {}, nullptr, *fresh);
       lock.lock();
-      stats_.traces++;
-      stats_.compiles++;
-      stats_.last_trace_ms = built->trace_ms;
-      stats_.last_compile_ms = built->compile_ms;
-      lru_.push_front(built);
-      while (lru_.size() > options_.cache_capacity) lru_.pop_back();
-      entry = built;
+      entries_.push_front(fresh);
+      paths_++;
+      built = true;
+      entry = fresh;
     }
   }
-  const Entry& e = *entry;
   const uint64_t run_number = runs_++;
-  last_entry_ = entry;
-  last_stats_ = &e.exe->stats();
+  RunValues values;
+  for (const auto& [name, k] : entry->params)
+    values[k] = name == kRunCounter ? Tensor::scalar(run_number) : flat.tensors.at(name);
+  std::shared_ptr<Stage> stage = entry->first;
+  stage->last_use = ++use_clock_;
   lock.unlock();
-  std::vector<Tensor> args;
-  for (const auto& name : e.param_names)
-    args.push_back(name == kRunCounter ? Tensor::scalar(run_number) : flat.tensors.at(name));
-  std::vector<Tensor> outs;
-  try {
-    outs = e.exe->run(std::span<const Tensor>(args));  // one run at a time per executable
-  } catch (const Error& err) {
-    std::string msg = err.what();
-    if (msg.rfind(model_.source(), 0) == 0) throw;
-    throw Error(model_.source() + ": " + msg);  // a kernel's run-time error, named with the model
+
+  std::shared_ptr<Stage> ran;  // the last stage that ran an executable
+  while (true) {
+    if (stage->exe) {
+      ran = stage;
+      std::vector<Tensor> args;
+      for (const ValueKey& k : stage->inputs) args.push_back(values.at(k));
+      std::vector<Tensor> outs;
+      try {
+        outs = stage->exe->run(std::span<const Tensor>(args));  // one run at a time per executable
+      } catch (const Error& err) {
+        std::string msg = err.what();
+        if (msg.rfind(model_.source(), 0) == 0) throw;
+        throw Error(model_.source() + ": " + msg);  // a kernel's run-time error, named with the model
+      }
+      for (size_t j = 0; j < outs.size(); ++j) values[stage->outputs[j]] = std::move(outs[j]);
+    }
+    if (stage->last) break;
+    // Leave the stage: the host ops on this run's values, then the key of the next stage.
+    std::vector<std::vector<Tensor>> results;
+    std::vector<Tensor> guards;
+    for (const Stage::HostOp& h : stage->host_ops) {
+      std::vector<Tensor> operands;
+      for (const ValueKey& k : h.operands) operands.push_back(values.at(k));
+      results.push_back(h.compute(operands));
+      GRAFT_CHECK(results.back().size() == h.results.size(), model_.source(), ": internal: ", h.what, " gave ",
+                  results.back().size(), " results, expected ", h.results.size());
+      for (size_t j = 0; j < h.results.size(); ++j) values[h.results[j]] = results.back()[j];
+    }
+    for (const Stage::Guard& gd : stage->guards) guards.push_back(values.at(gd.value));
+    std::string next_key = crossing_key(results, guards);
+    lock.lock();
+    stats_.stage_crossings++;
+    if (!guards.empty()) stats_.guard_runs++;
+    auto it = stage->next.find(next_key);
+    std::shared_ptr<Stage> next = it == stage->next.end() ? nullptr : it->second;
+    if (!next) {
+      // New shapes or guard values: trace again from this run's values and compile the stages from here.
+      lock.unlock();
+      std::lock_guard<std::mutex> building(build_mu_);
+      lock.lock();
+      it = stage->next.find(next_key);
+      if (it != stage->next.end()) {
+        next = it->second;
+      } else {
+        if (std::getenv("GRAFT_STAGE_LOG")) {
+          // Which boundary met new shapes or values (docs/performance.md, detectors).
+          std::string printable;
+          for (char ch : next_key) printable += (ch >= 32 && ch < 127) ? ch : '.';
+          std::fprintf(stderr, "graft: stage %d of '%s': new key %s after", stage->level + 1, model_.source().c_str(),
+                       printable.substr(0, 200).c_str());
+          for (const auto& h : stage->host_ops) std::fprintf(stderr, " %s;", h.what.c_str());
+          for (const auto& gd : stage->guards) std::fprintf(stderr, " %s;", gd.what.c_str());
+          std::fprintf(stderr, "\n");
+        }
+        lock.unlock();
+        std::shared_ptr<Stage> chain = build(flat, output_names, values, stage.get(), *entry);
+        GRAFT_CHECK(chain && chain->key == next_key, model_.source(),
+                    ": internal: tracing again for new staged shapes gave a different stage key");
+        lock.lock();
+        chain->parent = stage.get();
+        stage->next[next_key] = chain;
+        if (!stage->evicted) paths_++;  // a stage evicted while this run held it: the chain serves this run only
+        built = true;
+        next = chain;
+      }
+    }
+    next->last_use = ++use_clock_;
+    lock.unlock();
+    stage = next;
   }
+
+  lock.lock();
+  if (!built) stats_.cache_hits++;
+  last_stage_ = ran;
+  last_stats_ = ran ? &ran->exe->stats() : nullptr;
+  evict();
+  lock.unlock();
+
   std::map<std::string, IoValue> result;
-  for (const OutputSlot& slot : e.outputs) {
+  auto output = [&](size_t j) {
+    auto c = stage->constant_outputs.find(j);
+    return c != stage->constant_outputs.end() ? c->second.clone() : values.at(stage->output_values[j]);
+  };
+  for (const OutputSlot& slot : stage->slots) {
     IoValue v;
     v.kind = slot.kind;
-    if (slot.kind == IoValue::Kind::Tensor) v.tensor = outs[slot.first];
+    if (slot.kind == IoValue::Kind::Tensor) v.tensor = output(slot.first);
     if (slot.kind == IoValue::Kind::Sequence)
-      v.sequence.assign(outs.begin() + std::ptrdiff_t(slot.first), outs.begin() + std::ptrdiff_t(slot.first + slot.count));
+      for (size_t j = slot.first; j < slot.first + slot.count; ++j) v.sequence.push_back(output(j));
     result[slot.name] = std::move(v);
   }
   return result;

@@ -171,6 +171,16 @@ std::vector<double> OpContext::require_doubles(int i, const std::string& what) {
   return require_known(i, what).to_vector<double>();
 }
 
+std::optional<std::vector<Node>> OpContext::stage_op(const std::vector<int>& inputs, const StagedFunction& compute) {
+  bool all_known = true;
+  for (int i : inputs)
+    if (!known(i)) all_known = false;
+  if (all_known) return std::nullopt;
+  std::vector<Node> operands;
+  for (int i : inputs) operands.push_back(input(i));
+  return tracer_.stage_op(operands, compute, describe());
+}
+
 void OpContext::set_output(int i, Node n) {
   if (!has_output(i)) return;
   set_value(i, Value::of(n));
@@ -299,27 +309,67 @@ std::optional<Tensor> Tracer::evaluate(Node n, std::string* blocking_parameter) 
   }
 }
 
+namespace {
+// The run-time value of a parameter of `g` that stands for a graph input (TraceOptions::runtime_inputs).
+ParameterValue runtime_input(const TraceState& state, const Graph& g) {
+  return [&state, &g](int op) -> std::optional<Tensor> {
+    auto it = state.parameter_inputs.find({&g, op});
+    if (it == state.parameter_inputs.end()) return std::nullopt;
+    auto v = state.options->runtime_inputs->find(it->second);
+    if (v == state.options->runtime_inputs->end()) return std::nullopt;
+    return v->second;
+  };
+}
+}  // namespace
+
 std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
   const TraceOptions* opts = state_.options;
   if (!opts || !opts->runtime_inputs || !state_.guards) return std::nullopt;
   Graph& g = *n.graph();
   // Computes the prefix op by op on the run's inputs (results kept in the memo for later stages). Ops the
   // evaluator cannot run one at a time, and parameters that are not graph inputs, fail the stage.
-  auto input_value = [&](int op) -> std::optional<Tensor> {
-    auto it = state_.parameter_inputs.find({&g, op});
-    if (it == state_.parameter_inputs.end()) return std::nullopt;
-    auto v = opts->runtime_inputs->find(it->second);
-    if (v == opts->runtime_inputs->end()) return std::nullopt;
-    return v->second;
-  };
-  auto value = evaluate_on_host(g, n.ref(), evaluator(), state_.stage_memo[&g], input_value);
+  auto value = evaluate_on_host(g, n.ref(), evaluator(), state_.stage_memo[&g], runtime_input(state_, g));
   if (!value) return std::nullopt;
   StageGuard guard;
   guard.node = n;
   guard.value = *value;
   guard.what = what;
+  guard.first_op = g.num_ops();
+  guard.sequence = state_.stage_sequence++;
   state_.guards->push_back(guard);
   return guard.value;
+}
+
+std::optional<std::vector<Node>> Tracer::stage_op(const std::vector<Node>& operands, const StagedFunction& compute,
+                                                  const std::string& what) {
+  const TraceOptions* opts = state_.options;
+  if (!opts || !opts->runtime_inputs || !state_.staged_ops || operands.empty()) return std::nullopt;
+  Graph& g = *operands[0].graph();
+  if (&g != state_.main_graph) return std::nullopt;  // inside a control-flow body: no stages there
+  OpValues& memo = state_.stage_memo[&g];
+  ParameterValue input_value = runtime_input(state_, g);
+  StagedOp staged;
+  for (const Node& o : operands) {
+    if (o.graph() != &g) return std::nullopt;
+    auto v = evaluate_on_host(g, o.ref(), evaluator(), memo, input_value);
+    if (!v) return std::nullopt;
+    staged.values.push_back(std::move(*v));
+  }
+  staged.values = compute(staged.values);
+  staged.operands = operands;
+  staged.compute = compute;
+  staged.what = what;
+  staged.first_op = g.num_ops();
+  staged.sequence = state_.stage_sequence++;
+  for (size_t k = 0; k < staged.values.size(); ++k) {
+    const Tensor& t = staged.values[k];
+    Node p = g.parameter("graft.staged." + std::to_string(staged.sequence) + "." + std::to_string(k), t.dtype(),
+                         t.shape());
+    memo[p.op_index()] = {t};  // later stages of this trace read the value computed now
+    staged.results.push_back(p);
+  }
+  state_.staged_ops->push_back(staged);
+  return staged.results;
 }
 
 const OpEvaluator& Tracer::evaluator() const {
@@ -587,6 +637,9 @@ TraceResult Model::trace(Graph& graph, const std::map<std::string, Node>& inputs
   st.state_updates = &result.state_updates;
   st.functions = m.functions;
   st.guards = &result.guards;
+  st.staged_ops = &result.staged_ops;
+  st.main_graph = &graph;
+  if (options.stage_values) st.stage_memo[&graph] = *options.stage_values;
 
   const auto& g = m.proto.graph();
   Scope top(graph, nullptr);

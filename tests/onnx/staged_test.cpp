@@ -1,6 +1,8 @@
 // Staged tracing: shapes that depend on values computed from the inputs (NonZero, Compress, Unique, a
 // Reshape target derived from an input, a Loop trip count) are traced with the values of the run at
-// hand; the session keeps a guard per assumption and reuses an executable only when its guards hold.
+// hand. NonZero and Compress run between compiled stages (their results are inputs of the next stage, keyed
+// by shape); for the others the session keeps a guard per assumption and reuses a stage only when its
+// guards hold (more in staged_shapes_test.cpp).
 // Expected results are computed here by plain loops over the inputs, independently of graft.
 #include <gtest/gtest.h>
 
@@ -50,11 +52,25 @@ TEST(OnnxStaged, CompressOfAnIntermediateConditionRunsInStages) {
     ASSERT_EQ(y.shape(), (Shape{int64_t(want.size())}));
     for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(y.at<float>({int64_t(i)}), want[i]);
   }
-  // Three distinct conditions were traced; the fourth run repeats the first and reuses its executable
-  // after its guard held.
+  // Three distinct numbers of true conditions were traced (the kept indices are an input of the stage
+  // after Compress, keyed by their shape); the fourth run repeats the first and reuses its stages.
   EXPECT_EQ(s.stats().traces, 3);
   EXPECT_EQ(s.stats().cache_hits, 1);
-  EXPECT_GE(s.stats().guard_runs, 1);
+  EXPECT_EQ(s.stats().stage_crossings, 4);
+  EXPECT_EQ(s.stats().guard_runs, 0);
+}
+
+TEST(OnnxStaged, ADifferentConditionWithTheSameCountReusesTheStages) {
+  InferenceSession s(compress_of_intermediate());
+  for (const std::vector<float>& x : std::vector<std::vector<float>>{
+           {1, -2, 3, -4, 5}, {-1, 2, 3, -4, 5}, {7, 8, -1, -1, 9}}) {
+    Tensor y = s.run({{"x", f32(x, {5})}}).at("y");
+    std::vector<float> want = doubled_positives(x);
+    ASSERT_EQ(y.shape(), (Shape{3}));
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(y.at<float>({int64_t(i)}), want[i]);
+  }
+  EXPECT_EQ(s.stats().traces, 1);
+  EXPECT_EQ(s.stats().cache_hits, 2);
 }
 
 TEST(OnnxStaged, GuardsCheckTheAssumedValueNotTheInputs) {

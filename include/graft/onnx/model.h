@@ -98,6 +98,10 @@ struct TraceOptions {
   // a Loop trip count), the prefix that computes it runs on these values now, the result is traced as
   // known, and TraceResult::guards records the assumption. InferenceSession sets this.
   const std::map<std::string, Tensor>* runtime_inputs = nullptr;
+  // Staged tracing again after a later stage's shapes changed: values of ops of the traced graph already
+  // computed on this run (by op index; the trace must be the same up to them, which it is for the same
+  // inputs and stage shapes), so the prefixes are not evaluated a second time.
+  const std::map<int, std::vector<Tensor>>* stage_values = nullptr;
   // Graph inputs that are not tensors: sequences (their elements bound to nodes of the graph) and absent
   // optionals. A present optional tensor is bound like a tensor.
   std::map<std::string, std::vector<Node>> sequence_inputs;
@@ -111,16 +115,41 @@ struct TraceOptions {
 // A value a staged trace assumed: `node` (in the traced graph) computed `value` from the run-time inputs.
 // The trace is valid for other inputs of the same shapes exactly when `node` gives `value` again;
 // InferenceSession compiles the prefixes of all of an entry's guards into one executable to check that.
+// `first_op` and `sequence` place the assumption in the trace: ops from index `first_op` on were traced
+// knowing it, and `sequence` orders guards and staged ops (StagedOp) as they were recorded.
 struct StageGuard {
   Node node;
   Tensor value;
   std::string what;  // the op and operand that needed it
+  int first_op = 0;
+  int sequence = 0;
+};
+
+// The host computation of an op whose output shapes depend on its operands' values (NonZero, Compress,
+// NonMaxSuppression): outputs from operand values. It must hold everything else it needs (attributes,
+// thresholds) by value: a session keeps it and calls it on later runs.
+using StagedFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>& operands)>;
+
+// Staged execution: an op of that kind whose operands are computed from the run-time inputs. The trace does
+// not bake its result in: `results` are parameters of the traced graph (of the shapes this run gave) and
+// the op itself is `compute`, run between compiled stages on every run (InferenceSession). A later run
+// reuses the traced stages when `compute` gives results of the same dtypes and shapes; their values are
+// inputs of the next stage.
+struct StagedOp {
+  std::vector<Node> operands;  // in the traced graph
+  std::vector<Node> results;   // parameters of the traced graph standing for the outputs
+  std::vector<Tensor> values;  // what `compute` gave on the traced run
+  StagedFunction compute;
+  std::string what;  // the op
+  int first_op = 0;  // the index of the first result parameter
+  int sequence = 0;
 };
 
 struct TraceResult {
   std::map<std::string, Node> outputs;
   std::map<std::string, Node> initializers;  // initializer name -> the node that stands for it
   std::vector<StageGuard> guards;             // staged values assumed (TraceOptions::runtime_inputs)
+  std::vector<StagedOp> staged_ops;           // ops run between stages (TraceOptions::runtime_inputs)
   // Requested outputs that are sequences (their elements, in order) or absent optionals; every other
   // requested output is in `outputs`.
   std::map<std::string, std::vector<Node>> sequence_outputs;

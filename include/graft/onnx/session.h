@@ -1,10 +1,17 @@
 #pragma once
 // InferenceSession: the plain object for users who only want to run a model. Each distinct input
 // signature (dtypes and shapes) is traced and compiled once; the executables are kept in a bounded LRU
-// cache. Models whose shapes depend on values (a Reshape target fed as an input, NonZero, Compress,
-// Unique, NonMaxSuppression, a Loop trip count) are traced in stages: the prefix that computes such a
-// value runs on the actual inputs, the rest is traced with the result, and the compiled entry keeps a
-// guard (the prefix, compiled) that later runs check before reusing it.
+// cache.
+//
+// Staged execution. Models whose shapes depend on values are traced in stages (docs/design.md). An op whose
+// output *shape* depends on its operands' values (NonZero, Compress, NonMaxSuppression) runs on the host
+// between compiled stages, on every run, and its results are inputs of the next stage: a compiled stage is
+// reused by any later run whose staged results have the same dtypes and shapes (a detector's new image
+// with as many boxes). A value whose *contents* the trace needs (a Reshape target, a trip count, TopK's k, an
+// If condition that picks a branch) is a guard: the next stage is reused only for the same contents. So a
+// compiled entry is a tree: the first stage per input signature, and below each stage the next stages by
+// the shapes and guard values met when leaving it. Each stage runs once per run; a run that meets a new key
+// traces again (reusing the values computed so far) and compiles only the stages from there on.
 //
 // Thread safety: run() and run_values() may be called from several threads at once on one session; the
 // cache is locked, compiles of a new signature happen once (other threads wait for it), and runs of one
@@ -40,8 +47,12 @@ struct SessionOptions {
 };
 
 struct SessionStats {
+  // traces and compiles: one each per trace (of a new input signature, or of a staged run that met new
+  // stage shapes or guard values); cache_hits: runs that needed neither.
   int traces = 0, compiles = 0, cache_hits = 0;
-  int guard_runs = 0;  // staged-value checks run on cache lookups
+  int stage_compiles = 0;    // executables compiled: one per stage of each trace, from the stage it met anew
+  int stage_crossings = 0;   // stage boundaries crossed by runs (host ops run, guards compared)
+  int guard_runs = 0;        // crossings that compared guard values
   double last_trace_ms = 0, last_compile_ms = 0;
 };
 
@@ -77,11 +88,14 @@ class InferenceSession {
 
   const Model& model() const { return model_; }
   const SessionStats& stats() const { return stats_; }
+  // Compiled paths kept: one per input signature, or per sequence of stage keys for staged models
+  // (SessionOptions::cache_capacity bounds it; the least recently used path goes first).
   size_t cache_size() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return lru_.size();
+    return paths_;
   }
-  // Statistics of the executable the last run used.
+  // Statistics of the executable the last run used (of a staged model: its last stage that computed
+  // something; null when none did).
   const ExecutableStats* last_executable_stats() const { return last_stats_; }
 
  private:
@@ -96,34 +110,65 @@ class InferenceSession {
     IoValue::Kind kind = IoValue::Kind::Tensor;
     size_t first = 0, count = 0;  // executable outputs [first, first + count)
   };
+  // A run's values: executable inputs and outputs by their op and output index in the traced graph. The
+  // traces of one input signature number their ops alike up to the stage where their keys differ.
+  using ValueKey = std::pair<int, int>;
+  using RunValues = std::map<ValueKey, Tensor>;
+  // One compiled stage, and what leaving it takes.
+  struct Stage {
+    int level = 0;
+    std::unique_ptr<Executable> exe;  // null when the stage computes nothing
+    std::vector<ValueKey> inputs, outputs;
+    // Leaving the stage (nothing when it is the last): host ops, then guards, in trace order; the dtypes
+    // and shapes of the results and the guards' values make the key of the next stage.
+    struct HostOp {
+      std::vector<ValueKey> operands, results;
+      StagedFunction compute;
+      std::string what;
+    };
+    struct Guard {
+      ValueKey value;
+      std::string what;
+    };
+    std::vector<HostOp> host_ops;
+    std::vector<Guard> guards;
+    std::map<std::string, std::shared_ptr<Stage>> next;
+    Stage* parent = nullptr;
+    std::string key;  // in parent->next
+    // The last stage: the graph outputs (values of the run, or constants of the trace).
+    bool last = false;
+    std::vector<OutputSlot> slots;
+    std::vector<ValueKey> output_values;
+    std::map<size_t, Tensor> constant_outputs;  // by position in output_values
+    uint64_t last_use = 0;
+    bool evicted = false;  // no longer in the cache (a run in flight may still hold it)
+  };
   struct Entry {
     std::string key;
-    std::vector<std::string> param_names;  // executable inputs, in order
-    std::vector<OutputSlot> outputs;
-    std::unique_ptr<Executable> exe;
-    std::vector<StageGuard> guards;  // staged values this entry's trace assumed
-    // The prefixes of all guards as one executable (shared ops computed once), its inputs by name, and
-    // the values it must give again for the entry to be reused.
-    std::unique_ptr<Executable> guard_exe;
-    std::vector<std::string> guard_inputs;
-    double trace_ms = 0, compile_ms = 0;
+    std::vector<std::pair<std::string, ValueKey>> params;  // graph inputs (and the run counter)
+    std::shared_ptr<Stage> first;
   };
-  bool guards_hold(Entry& e, const std::map<std::string, Tensor>& inputs);
   FlatInputs flatten(const std::map<std::string, IoValue>& inputs) const;
   std::string signature(const FlatInputs& inputs, const std::vector<std::string>& outputs) const;
-  Entry build(const FlatInputs& inputs, const std::vector<std::string>& outputs, std::string key);
-
-  std::shared_ptr<Entry> lookup(const std::string& key, const FlatInputs& inputs);  // under mu_
+  // Traces for these inputs and compiles the stages after `from` (all of them for a new signature, with
+  // `entry.params`); `seen` holds the values this run computed so far. Returns the first stage compiled,
+  // its `key` the key that leads to it from `from`. Called under build_mu_, without mu_.
+  std::shared_ptr<Stage> build(const FlatInputs& inputs, const std::vector<std::string>& outputs,
+                               const RunValues& seen, const Stage* from, Entry& entry);
+  std::shared_ptr<Entry> find_entry(const std::string& key);  // under mu_
+  void evict();                                                 // under mu_: down to cache_capacity paths
 
   Model model_;
   SessionOptions options_;
   mutable std::mutex mu_;               // guards everything below
   std::mutex build_mu_;                 // one trace + compile at a time (a signature is compiled once)
-  std::list<std::shared_ptr<Entry>> lru_;  // most recently used first; runs in flight hold their entry
+  std::list<std::shared_ptr<Entry>> entries_;  // runs in flight hold their entry and stages
+  size_t paths_ = 0;                    // last stages in the cache
+  uint64_t use_clock_ = 0;              // Stage::last_use
   bool random_ = false;                 // the model has random ops: feed them a run counter
   uint64_t runs_ = 0;
   SessionStats stats_;
-  std::shared_ptr<Entry> last_entry_;   // keeps last_stats_ valid after eviction
+  std::shared_ptr<Stage> last_stage_;   // keeps last_stats_ valid after eviction
   const ExecutableStats* last_stats_ = nullptr;
 };
 

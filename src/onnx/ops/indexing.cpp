@@ -143,8 +143,8 @@ void trilu_op(OpContext& c) {
   c.set_output(0, Select(keep, x, ScalarLike(x, 0)));
 }
 
-void nonzero_op(OpContext& c) {
-  const Tensor& t = c.require_known(0, "the input (NonZero's output shape depends on its values)");
+// NonZero of a host tensor: the [rank, hits] indices.
+Tensor nonzero_of(const Tensor& t) {
   std::vector<double> v = t.to_vector<double>();
   std::vector<int64_t> strides = t.shape().strides();
   int r = t.rank();
@@ -161,14 +161,27 @@ void nonzero_op(OpContext& c) {
     }
     if (r == 0) out[size_t(j)] = 0;
   }
-  c.set_known(0, Tensor::from_vector(out, Shape{int64_t(std::max(r, 1)), n}));
+  return Tensor::from_vector(out, Shape{int64_t(std::max(r, 1)), n});
+}
+
+void nonzero_op(OpContext& c) {
+  // Computed from the run's inputs: run between compiled stages, the indices an input of the next one.
+  if (auto staged = c.stage_op({0}, [](const std::vector<Tensor>& v) { return std::vector<Tensor>{nonzero_of(v[0])}; }))
+    return c.set_output(0, (*staged)[0]);
+  c.set_known(0, nonzero_of(c.require_known(0, "the input (NonZero's output shape depends on its values)")));
+}
+
+// The positions of Compress's true conditions below `extent`.
+Tensor compress_indices(const Tensor& cond, int64_t extent) {
+  std::vector<double> cv = cond.to_vector<double>();
+  std::vector<int64_t> idx;
+  for (size_t i = 0; i < cv.size() && int64_t(i) < extent; ++i)
+    if (cv[i] != 0) idx.push_back(int64_t(i));
+  return Tensor::from_vector(idx);
 }
 
 void compress_op(OpContext& c) {
   Node x = c.input(0);
-  const Tensor& cond = c.require_known(1, "the condition (Compress's output shape depends on its values)");
-  std::vector<double> cv = cond.to_vector<double>();
-  std::vector<int64_t> idx;
   std::optional<int64_t> axis_attr = c.attr_int_opt("axis");
   Node src = x;
   int axis = 0;
@@ -178,9 +191,10 @@ void compress_op(OpContext& c) {
     src = Reshape(x, {x.shape().size()});
   }
   int64_t d = src.dim(axis);
-  for (size_t i = 0; i < cv.size() && int64_t(i) < d; ++i)
-    if (cv[i] != 0) idx.push_back(int64_t(i));
-  c.set_output(0, Take(src, c.graph().constant(Tensor::from_vector(idx)), axis));
+  auto indices = [d](const std::vector<Tensor>& v) { return std::vector<Tensor>{compress_indices(v[0], d)}; };
+  if (auto staged = c.stage_op({1}, indices)) return c.set_output(0, Take(src, (*staged)[0], axis));
+  const Tensor& cond = c.require_known(1, "the condition (Compress's output shape depends on its values)");
+  c.set_output(0, Take(src, c.graph().constant(compress_indices(cond, d)), axis));
 }
 
 }  // namespace
@@ -202,8 +216,8 @@ void register_indexing_ops(Registry& r) {
   r.add("", "ScatterND", 11, scatter_nd_op);
   r.add("", "OneHot", 9, one_hot_op);
   r.add("", "Trilu", 14, trilu_op);
-  r.add("", "NonZero", 9, nonzero_op).note = "input must be known while tracing";
-  r.add("", "Compress", 9, compress_op).note = "condition must be known while tracing";
+  r.add("", "NonZero", 9, nonzero_op).note = "input known while tracing, or computed between stages (InferenceSession)";
+  r.add("", "Compress", 9, compress_op).note = "condition known while tracing, or computed between stages (InferenceSession)";
 }
 
 }  // namespace graft::onnx

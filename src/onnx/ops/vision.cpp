@@ -13,18 +13,20 @@ namespace {
 
 // ---- NonMaxSuppression ----------------------------------------------------------------------------------
 
-void nms_op(OpContext& c) {
-  const Tensor& boxes_t = c.require_known(0, "boxes");
-  const Tensor& scores_t = c.require_known(1, "scores");
+struct NmsParams {
   int64_t max_out = 0;
-  if (c.has_input(2)) max_out = c.require_ints(2, "max_output_boxes_per_class").at(0);
-  double iou_th = c.has_input(3) ? c.require_doubles(3, "iou_threshold").at(0) : 0.0;
+  double iou_th = 0;
   std::optional<double> score_th;
-  if (c.has_input(4)) score_th = c.require_doubles(4, "score_threshold").at(0);
-  bool center = c.attr_int("center_point_box", 0) != 0;
-  if (boxes_t.rank() != 3 || boxes_t.shape()[2] != 4) c.fail("boxes must be [batches, boxes, 4], got ", boxes_t.shape());
-  if (scores_t.rank() != 3 || scores_t.shape()[0] != boxes_t.shape()[0] || scores_t.shape()[2] != boxes_t.shape()[1])
-    c.fail("scores ", scores_t.shape(), " do not match boxes ", boxes_t.shape());
+  bool center = false;
+};
+
+// The selected [batch, class, box] triples, as ONNX defines them (a host computation: its row count depends
+// on the values).
+Tensor nms_selected(const Tensor& boxes_t, const Tensor& scores_t, const NmsParams& p) {
+  const int64_t max_out = p.max_out;
+  const double iou_th = p.iou_th;
+  const std::optional<double> score_th = p.score_th;
+  const bool center = p.center;
   int64_t nb = boxes_t.shape()[0], nbox = boxes_t.shape()[1], ncls = scores_t.shape()[1];
   std::vector<double> boxes = boxes_t.to_vector<double>(), scores = scores_t.to_vector<double>();
   // Corners as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2.
@@ -68,7 +70,26 @@ void nms_op(OpContext& c) {
       }
       for (int64_t i : kept) out.insert(out.end(), {b, k, i});
     }
-  c.set_known(0, Tensor::from_vector(out, Shape{int64_t(out.size() / 3), 3}));
+  return Tensor::from_vector(out, Shape{int64_t(out.size() / 3), 3});
+}
+
+void nms_op(OpContext& c) {
+  NmsParams p;
+  if (c.has_input(2)) p.max_out = c.require_ints(2, "max_output_boxes_per_class").at(0);
+  if (c.has_input(3)) p.iou_th = c.require_doubles(3, "iou_threshold").at(0);
+  if (c.has_input(4)) p.score_th = c.require_doubles(4, "score_threshold").at(0);
+  p.center = c.attr_int("center_point_box", 0) != 0;
+  auto check = [&c](const Shape& boxes, const Shape& scores) {
+    if (boxes.rank() != 3 || boxes[2] != 4) c.fail("boxes must be [batches, boxes, 4], got ", boxes);
+    if (scores.rank() != 3 || scores[0] != boxes[0] || scores[2] != boxes[1])
+      c.fail("scores ", scores, " do not match boxes ", boxes);
+  };
+  check(c.value(0).type().shape, c.value(1).type().shape);
+  // Boxes and scores computed from the run's inputs (a detector's): the selection runs between compiled
+  // stages on every run, and the rest of the model is traced for its row count only.
+  auto select = [p](const std::vector<Tensor>& v) { return std::vector<Tensor>{nms_selected(v[0], v[1], p)}; };
+  if (auto staged = c.stage_op({0, 1}, select)) return c.set_output(0, (*staged)[0]);
+  c.set_known(0, nms_selected(c.require_known(0, "boxes"), c.require_known(1, "scores"), p));
 }
 
 // ---- MaxUnpool --------------------------------------------------------------------------------------------

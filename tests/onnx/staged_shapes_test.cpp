@@ -1,0 +1,196 @@
+// Staged execution keyed by shapes: NonMaxSuppression and NonZero computed from the inputs run between
+// compiled stages, and their results are inputs of the next stage, so new inputs whose staged results have
+// the same shapes reuse the compiled stages. Results are compared with ONNX Runtime's on the same model.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "onnx_test_util.h"
+
+namespace graft::onnx {
+namespace {
+
+using testing::ModelBuilder;
+
+Tensor i64s(std::vector<int64_t> v) {
+  Shape s{int64_t(v.size())};
+  return Tensor::from_vector(v, s);
+}
+
+// A toy detector on an 8x8 image: per-pixel scores and box offsets from 1x1 convolutions, NMS over the 64
+// boxes (3x3 anchors around each pixel), the kept scores' top k (k = min(3, kept) from the NMS row count),
+// and the kept boxes whose score passes a second threshold (NonZero of a mask over the kept scores).
+ModelBuilder toy_detector() {
+  ModelBuilder b(17);
+  b.input("image", DType::F32, {int64_t(1), int64_t(3), int64_t(8), int64_t(8)});
+  b.output("selected", DType::I64);
+  b.output("top_scores", DType::F32);
+  b.output("top_index", DType::I64);
+  b.output("strong_boxes", DType::F32);
+  b.initializer("w_score", testing::random_tensor({1, 3, 1, 1}, 11, -2, 2));
+  b.initializer("w_box", testing::random_tensor({4, 3, 1, 1}, 12, -1, 1));
+  std::vector<float> anchors;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) anchors.insert(anchors.end(), {y - 1.5f, x - 1.5f, y + 1.5f, x + 1.5f});
+  b.initializer("anchors", Tensor::from_vector(anchors, Shape{1, 64, 4}));
+  b.node("Conv", {"image", "w_score"}, {"s"});
+  b.node("Sigmoid", {"s"}, {"s2"});
+  b.constant("scores_shape", i64s({1, 1, 64}));
+  b.node("Reshape", {"s2", "scores_shape"}, {"scores"});
+  b.node("Conv", {"image", "w_box"}, {"d"});
+  b.node("Tanh", {"d"}, {"d2"});
+  b.constant("d_shape", i64s({1, 4, 64}));
+  b.node("Reshape", {"d2", "d_shape"}, {"d3"});
+  ModelBuilder::attr(b.node("Transpose", {"d3"}, {"offsets"}), "perm", std::vector<int64_t>{0, 2, 1});
+  b.node("Add", {"anchors", "offsets"}, {"boxes"});
+  b.constant("max_out", i64s({4}));
+  b.constant("iou", Tensor::from_vector(std::vector<float>{0.3f}, Shape{1}));
+  b.constant("score_th", Tensor::from_vector(std::vector<float>{0.55f}, Shape{1}));
+  b.node("NonMaxSuppression", {"boxes", "scores", "max_out", "iou", "score_th"}, {"selected"});
+  b.constant("two", Tensor::scalar(int64_t(2)));
+  ModelBuilder::attr(b.node("Gather", {"selected", "two"}, {"box_index"}), "axis", int64_t(1));
+  b.constant("flat", i64s({64}));
+  b.node("Reshape", {"scores", "flat"}, {"flat_scores"});
+  b.node("Gather", {"flat_scores", "box_index"}, {"kept"});
+  b.node("Shape", {"kept"}, {"kept_count"});
+  b.constant("three", i64s({3}));
+  b.node("Min", {"kept_count", "three"}, {"k"});
+  b.node("TopK", {"kept", "k"}, {"top_scores", "top_index"});
+  b.constant("strong_th", Tensor::scalar(0.7f));
+  b.node("Greater", {"kept", "strong_th"}, {"mask"});
+  b.node("NonZero", {"mask"}, {"nz"});
+  b.constant("minus1", i64s({-1}));
+  b.node("Reshape", {"nz", "minus1"}, {"strong"});
+  b.node("Gather", {"box_index", "strong"}, {"strong_index"});
+  b.constant("box_rows", i64s({64, 4}));
+  b.node("Reshape", {"boxes", "box_rows"}, {"flat_boxes"});
+  b.node("Gather", {"flat_boxes", "strong_index"}, {"strong_boxes"});
+  return b;
+}
+
+void expect_same(const Tensor& got, const Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  auto g = got.to_vector<double>(), w = want.to_vector<double>();
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(g[i], w[i], 1e-5 * (1 + std::abs(w[i]))) << what << " [" << i << "]";
+}
+
+TEST(OnnxStagedShapes, NewInputsWithTheSameStagedShapesReuseTheCompiledStages) {
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  ModelBuilder b = toy_detector();
+  testing::TempDir dir;
+  auto file = dir.path / "detector.onnx";
+  testing::write_file(file, b.bytes());
+  InferenceSession s(b.model());
+  const int runs = 16;
+  std::set<std::pair<int64_t, int64_t>> shapes;  // (NMS rows, NonZero hits) as ONNX Runtime gives them
+  for (int r = 0; r < runs; ++r) {
+    Tensor image = testing::random_tensor({1, 3, 8, 8}, uint32_t(100 + r));
+    auto work = dir.path / ("ort" + std::to_string(r));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", image}}, work);
+    auto got = s.run({{"image", image}});
+    for (const char* name : {"selected", "top_scores", "top_index", "strong_boxes"})
+      expect_same(got.at(name), want.at(name), std::string(name) + ", run " + std::to_string(r));
+    shapes.insert({want.at("selected").shape()[0], want.at("strong_boxes").shape()[0]});
+  }
+  // One trace per distinct pair of staged shapes, not per image; every other run reused compiled stages.
+  EXPECT_EQ(s.stats().traces, int(shapes.size()));
+  EXPECT_LT(int(shapes.size()), runs) << "the inputs should repeat some staged shapes";
+  EXPECT_EQ(s.stats().cache_hits, runs - int(shapes.size()));
+  // Two crossings per run (after the NMS operands, after NonZero's): each stage ran once per run.
+  EXPECT_EQ(s.stats().stage_crossings, 2 * runs);
+  EXPECT_EQ(s.stats().guard_runs, 0);
+  // The first stage (convolutions, boxes, scores) was compiled once; later traces compiled only the
+  // stages after the boundary whose shapes were new.
+  std::set<int64_t> nms_rows;
+  for (const auto& p : shapes) nms_rows.insert(p.first);
+  EXPECT_EQ(s.stats().stage_compiles, 1 + int(nms_rows.size()) + int(shapes.size()));
+}
+
+TEST(OnnxStagedShapes, BoundedCacheEvictsWholePathsAndStaysCorrect) {
+  ModelBuilder b = toy_detector();
+  SessionOptions small;
+  small.cache_capacity = 2;
+  InferenceSession bounded(b.model(), small), unbounded(b.model());
+  for (int r = 0; r < 24; ++r) {
+    Tensor image = testing::random_tensor({1, 3, 8, 8}, uint32_t(300 + r % 12));
+    auto got = bounded.run({{"image", image}});
+    auto want = unbounded.run({{"image", image}});
+    for (const char* name : {"selected", "top_scores", "top_index", "strong_boxes"})
+      expect_same(got.at(name), want.at(name), std::string(name) + ", run " + std::to_string(r));
+    EXPECT_LE(bounded.cache_size(), 2u);
+  }
+  EXPECT_GE(bounded.stats().traces, unbounded.stats().traces);
+}
+
+TEST(OnnxStagedShapes, AContentGuardAfterAStagedOpKeysOnTheValue) {
+  // TopK whose k is computed from data (the number of scores above 0.5, a value the trace needs): a guard.
+  // NonZero before it is a staged op keyed by its shape.
+  ModelBuilder b(17);
+  b.input("x", DType::F32, {int64_t(6)});
+  b.output("top", DType::F32);
+  b.output("nz", DType::I64);
+  b.constant("zero", Tensor::scalar(0.f));
+  b.node("Greater", {"x", "zero"}, {"pos"});
+  b.node("NonZero", {"pos"}, {"nz"});
+  b.constant("half", Tensor::scalar(0.5f));
+  b.node("Greater", {"x", "half"}, {"big"});
+  ModelBuilder::attr(b.node("Cast", {"big"}, {"big_i"}), "to", int64_t(7));
+  ModelBuilder::attr(b.node("ReduceSum", {"big_i"}, {"k"}), "keepdims", int64_t(1));
+  b.node("TopK", {"x", "k"}, {"top", "top_i"});
+  InferenceSession s(b.model());
+  auto run = [&](std::vector<float> x) {
+    auto out = s.run({{"x", Tensor::from_vector(x, Shape{6})}});
+    std::vector<float> sorted = x, want;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    for (float v : sorted)
+      if (v > 0.5f) want.push_back(v);
+    EXPECT_EQ(out.at("top").to_vector<float>(), want);
+    int64_t pos = 0;
+    for (float v : x) pos += v > 0;
+    EXPECT_EQ(out.at("nz").shape(), (Shape{1, pos}));
+  };
+  run({0.9f, -1, 0.2f, 0.7f, -3, 0.1f});   // 4 positive, k = 2
+  run({0.6f, -1, 0.8f, 0.1f, -2, 0.3f});   // 4 positive, k = 2: reused
+  run({0.6f, -1, 0.8f, 0.9f, -2, 0.3f});   // k = 3: a new guard value
+  run({0.6f, 1, 0.8f, 0.9f, -2, 0.3f});    // 5 positive, k = 4
+  EXPECT_EQ(s.stats().traces, 3);
+  EXPECT_EQ(s.stats().cache_hits, 1);
+  EXPECT_EQ(s.stats().guard_runs, 4);
+}
+
+}  // namespace
+}  // namespace graft::onnx
+
+namespace graft::onnx {
+namespace {
+
+TEST(OnnxStagedShapes, FasterRcnnOnNewImagesMatchesOnnxRuntime) {
+  // torchvision's Faster R-CNN from the torchvision zoo (CTest's onnx_torchvision_zoo_data writes it into
+  // the build folder): one session, new images, each compared with ONNX Runtime on the same file. Later
+  // images reuse the stages before the first boundary whose shapes differ and trace only the rest.
+  auto file = std::filesystem::path(GRAFT_SOURCE_DIR) / "build" / "torchvision-zoo" / "zoo" /
+              "tv_fasterrcnn_mobilenet" / "model.onnx";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << file << " not generated (tests/zoo/gen_torchvision_zoo.py)";
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  InferenceSession s(Model::load(file), {.threads = 2});
+  testing::TempDir dir;
+  for (int r = 0; r < 3; ++r) {
+    Tensor image = testing::random_tensor({3, 160, 160}, uint32_t(700 + r), 0, 1);
+    auto work = dir.path / ("ort" + std::to_string(r));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", image}}, work);
+    auto got = s.run({{"image", image}});
+    for (const char* name : {"boxes", "labels", "scores"}) {
+      const Tensor &g = got.at(name), &w = want.at(name);
+      ASSERT_EQ(g.shape(), w.shape()) << name << ", image " << r;
+      auto gv = g.to_vector<double>(), wv = w.to_vector<double>();
+      for (size_t i = 0; i < wv.size(); ++i)
+        ASSERT_NEAR(gv[i], wv[i], 1e-4 + 1e-3 * std::abs(wv[i])) << name << " [" << i << "], image " << r;
+    }
+  }
+  EXPECT_EQ(s.stats().stage_crossings, 3 * 8);  // 8 boundaries, each stage once per run
+}
+
+}  // namespace
+}  // namespace graft::onnx
