@@ -19,6 +19,7 @@
 #include "backend/cpu/memory_plan.h"
 #include "backend/cpu/optimize.h"
 #include "backend/cpu/quantized_product.h"
+#include "backend/cpu/widen_f16.h"
 #include "graft/core/limits.h"
 #include "graft/graph/passes.h"
 
@@ -62,7 +63,7 @@ class CpuExecutable final : public Executable {
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
     graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
                               &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues,
-                              &stats_.num_quantized_products);
+                              &stats_.num_quantized_products, &stats_.num_f16_values_widened);
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -201,6 +202,7 @@ class CpuExecutable final : public Executable {
         if (op.inputs[k].output == 0 && channels_last[size_t(op.inputs[k].op)]) args.channels_last_inputs |= 1u << k;
       args.channels_last_output = channels_last[size_t(i)] != 0;
       s.kernel = make_kernel(args);
+      stats_.num_bf16_kernels += s.kernel->runs_bf16() ? 1 : 0;
       s.in_ptrs.resize(s.in.size());
       s.out_ptrs.resize(s.out.size());
       steps_.push_back(std::move(s));
@@ -376,17 +378,23 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
 }
 
 Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
-                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized) {
+                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized, int* widened_f16) {
+  // First, so that the f16 constants' f32 copies are folded by optimize() below.
+  int widened = 0;
+  const std::optional<Graph> widened_graph = options.widen_f16 ? widen_f16(g, &widened) : std::nullopt;
+  if (widened_f16) *widened_f16 = widened;
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
   if (options.use_fused_composites)
     p.keep_composite = [](const Op& op) { return KernelRegistry::get().find(op) != nullptr; };
   if (options.fold_constants)
-    p.fold = [&options](const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
-      return evaluate_op(op, types, values, options);
+    // Folded values are exact f32, whatever the products' precision at run time.
+    p.fold = [fold_options = [&] { CompileOptions f = options; f.precision = Precision::F32; return f; }()](
+                 const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
+      return evaluate_op(op, types, values, fold_options);
     };
-  Graph out = optimize(g, p);
+  Graph out = optimize(widened_graph ? *widened_graph : g, p);
   *fused_groups = 0;
   *fused_epilogues = 0;
   int attention = 0;
