@@ -175,7 +175,9 @@ TEST(Bf16Autocast, F16PrecisionRunsF32) {
   Tensor x = testing::random_tensor(DType::F32, Shape{8, 16}, 11);
   Tensor w = testing::random_tensor(DType::F32, Shape{16, 4}, 12);
   Graph g;
-  g.set_outputs({MatMul(g.parameter("x", DType::F32, x.shape()), g.parameter("w", DType::F32, w.shape()))});
+  Node xn = g.parameter("x", DType::F32, x.shape());
+  Node wn = g.parameter("w", DType::F32, w.shape());
+  g.set_outputs({MatMul(xn, wn)});
   auto f32 = cpu_backend()->compile(g);
   auto f16 = cpu_backend()->compile(g, with(Precision::F16));
   EXPECT_EQ(f16->stats().num_bf16_kernels, 0);

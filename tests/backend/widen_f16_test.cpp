@@ -69,7 +69,9 @@ TEST(WidenF16, NoPerOpConversionsLeft) {
   EXPECT_EQ(w->op(w->outputs()[0].op).outputs[0].dtype, DType::F32);
   EXPECT_EQ(w->op(w->outputs()[1].op).outputs[0].dtype, DType::F16);
   // A graph without f16 is left alone.
-  EXPECT_FALSE(cpu::widen_f16(build(m, DType::F32), &widened));
+  Graph f32("f32");
+  f32.set_outputs({Logistic(f32.parameter("x", DType::F32, {2, 2}))});
+  EXPECT_FALSE(cpu::widen_f16(f32, &widened));
   EXPECT_EQ(widened, 0);
 }
 

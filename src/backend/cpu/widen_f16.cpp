@@ -100,9 +100,13 @@ class Widener {
   bool try_rebuild(const Op& op, std::vector<Value>& vals) {
     std::vector<Node> in;
     for (const ValueRef& r : op.inputs) in.push_back(wide(r));
+    // Rules that take a result type from the op (DotGeneral's, Convert's) are asked for f32.
+    Op as_f32 = op;
+    for (ValueType& t : as_f32.outputs)
+      if (t.dtype == DType::F16) t.dtype = DType::F32;
     std::vector<Node> res;
     try {
-      res = Rebuild(out_, op, in);
+      res = Rebuild(out_, as_f32, in);
     } catch (const Error&) {
       return false;  // (what it recorded before failing is never read: dead ops, dropped later)
     }
