@@ -253,6 +253,11 @@ int run_bench(const BenchArgs& a) {
     j["p90_ms"] = r.p90_ms;
     j["mean_ms"] = r.mean_ms;
     j["max_ms"] = r.max_ms;
+    j["precision"] = a.precision;
+    if (const ExecutableStats* st = s.last_executable_stats()) {
+      j["bf16_kernels"] = st->num_bf16_kernels;
+      j["f16_ops_widened"] = st->num_f16_values_widened;
+    }
     std::cout << j.dump() << "\n";
   } else {
     print_notes(in.notes);
@@ -260,6 +265,9 @@ int run_bench(const BenchArgs& a) {
     for (const auto& [n, t] : in.inputs) std::cout << "input " << n << ": " << dtype_name(t.dtype()) << t.shape() << "\n";
     std::printf("compile (trace + compile): %.3f ms (trace %.3f ms)\n", r.compile_ms, r.trace_ms);
     std::printf("first run:                 %.3f ms\n", r.first_run_ms);
+    if (const ExecutableStats* st = s.last_executable_stats(); st && (st->num_bf16_kernels || st->num_f16_values_widened))
+      std::printf("precision %s: %d kernels in bf16, %d f16 ops computed in f32\n", a.precision.c_str(),
+                  st->num_bf16_kernels, st->num_f16_values_widened);
     std::printf("latency over %d runs:      min %.3f  median %.3f  p90 %.3f  mean %.3f ms\n", a.runs, r.min_ms,
                 r.median_ms, r.p90_ms, r.mean_ms);
   }
