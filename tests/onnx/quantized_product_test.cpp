@@ -166,9 +166,11 @@ Lowered lower(const ModelBuilder& b, const Feeds& feeds) {
   for (auto& [name, node] : b.model().call(g, in)) outs.push_back(node);
   g.set_outputs(outs);
   Lowered r;
-  int groups = 0, epilogues = 0;
-  Graph low = cpu::optimize_for_cpu(g, CompileOptions{}, &groups, &epilogues, nullptr, nullptr, &r.quantized,
-                                    &r.with_epilogue, &r.quantize);
+  cpu::CpuPassCounts counts;
+  Graph low = cpu::optimize_for_cpu(g, CompileOptions{}, &counts);
+  r.quantized = counts.quantized_products;
+  r.with_epilogue = counts.quantized_epilogues;
+  r.quantize = counts.quantize;
   for (int i = 0; i < low.num_ops(); ++i) {
     const Op& op = low.op(i);
     if (op.kind == OpKind::Convert && (op.outputs[0].dtype == DType::U8 || op.outputs[0].dtype == DType::I8) &&

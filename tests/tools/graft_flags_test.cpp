@@ -134,6 +134,32 @@ TEST_F(GraftFlags, ThreadsAboveTheCoreCountWarnButRun) {
   EXPECT_EQ(json::parse(r.out)["threads"], 1);
 }
 
+// --precision (CompileOptions::precision): checked where it enters; bench reports what ran in bf16.
+TEST_F(GraftFlags, PrecisionIsCheckedAndReported) {
+  ModelBuilder b(17);
+  b.input("a", DType::F32, {int64_t(4), int64_t(8)});
+  b.output("y", DType::F32);
+  b.initializer("w", testing::random_tensor(Shape{8, 3}, 5));
+  b.node("MatMul", {"a", "w"}, {"y"});
+  testing::write_file(dir.path / "mm.onnx", b.bytes());
+  Result r = run_graft("bench " + at("mm.onnx") + " --precision fp8");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--precision"), std::string::npos) << r.err;
+  r = run_graft("bench " + at("mm.onnx") + " --runs 2 --json --precision bf16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["precision"], "bf16");
+  EXPECT_EQ(j["bf16_kernels"], __builtin_cpu_supports("avx512bf16") ? 1 : 0);
+  r = run_graft("bench " + at("mm.onnx") + " --runs 2 --json --precision f16");  // no f16 products here: f32
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["bf16_kernels"], 0);
+  EXPECT_NE(r.err.find("note: f16 precision is not available"), std::string::npos) << r.err;
+  for (const char* cmd : {"run", "embed", "classify"}) {
+    Result h = run_graft(std::string(cmd) + " --help");
+    EXPECT_NE(h.out.find("--precision"), std::string::npos) << cmd;
+  }
+}
+
 // ---- one vocabulary ------------------------------------------------------------------------------------------
 
 TEST_F(GraftFlags, VersionHelpAndOneFlagVocabulary) {

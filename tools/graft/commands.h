@@ -26,7 +26,7 @@ int run_info(const InfoArgs& args);
 
 // graft run MODEL [--input NAME=FILE.npy]... [--dims SYMBOL=N,...] [--output-dir DIR] [--threads N] [--device D]
 struct RunArgs {
-  std::string model, output_dir, device;
+  std::string model, output_dir, device, precision;
   std::vector<std::string> inputs, dims;
   int threads = 0;
   bool allow_symlinks = false;
@@ -36,7 +36,7 @@ int run_run(const RunArgs& args);
 
 // graft bench MODEL [--input ...] [--dims ...] [--threads N] [--warmup W] [--runs R] [--format text|json]
 struct BenchArgs {
-  std::string model, device, format;
+  std::string model, device, format, precision;
   std::vector<std::string> inputs, dims;
   int threads = 0, warmup = 3, runs = 20;
   bool allow_symlinks = false;
@@ -53,7 +53,7 @@ int run_ops(const OpsArgs& args);
 
 // graft embed --model ID_OR_DIR [TEXT... | --text-file FILE] [--format json|npy] [--output FILE] ...  (embed.cpp)
 struct EmbedArgs {
-  std::string model, revision = "main", format, output, text_file, pooling, device;
+  std::string model, revision = "main", format, output, text_file, pooling, device, precision;
   std::vector<std::string> texts;
   bool normalize = false, allow_symlinks = false;
   int64_t batch = 32, max_length = -1;  // -1: not given
@@ -96,7 +96,7 @@ int run_finetune(const FinetuneArgs& args);
 
 // graft classify --model OUT [TEXT... | --text-file FILE] [--json] ...                            (finetune.cpp)
 struct ClassifyArgs {
-  std::string model, text_file, device;
+  std::string model, text_file, device, precision;
   std::vector<std::string> texts;
   bool json = false, allow_symlinks = false;
   int64_t batch = 32, max_length = -1;

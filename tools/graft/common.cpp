@@ -18,9 +18,16 @@ void add_model_input_options(CLI::App* c, std::string& model, std::vector<std::s
   c->add_option("--dims", dims, "extents of symbolic dimensions the given inputs do not fix")->type_name("SYMBOL=N,...");
 }
 
-void add_compute_options(CLI::App* c, int& threads, std::string& device, bool& allow_symlinks) {
+void add_compute_options(CLI::App* c, int& threads, std::string& device, std::string& precision,
+                         bool& allow_symlinks) {
   add_threads_option(c, threads);
   add_device_option(c, device);
+  precision = "f32";
+  c->add_option("--precision", precision,
+                "arithmetic of products, convolutions and attention: f32 (default), bf16 or f16 (autocast: 16-bit "
+                "operands, f32 accumulation; where the device lacks it, f32 with a note)")
+      ->type_name("P")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   add_symlinks_flag(c, allow_symlinks);
 }
 
@@ -56,10 +63,11 @@ void add_format_option(CLI::App* c, std::string& format, const std::vector<std::
     c->add_flag_callback("--json", [&format] { format = "json"; }, "same as --format json")->excludes(f);
 }
 
-onnx::SessionOptions session_options(int threads, const std::string& device) {
+onnx::SessionOptions session_options(int threads, const std::string& device, const std::string& precision) {
   onnx::SessionOptions o;
   o.threads = checked_threads(threads);
   o.backend = app::backend_for(device);
+  o.compile.precision = precision == "bf16" ? Precision::BF16 : precision == "f16" ? Precision::F16 : Precision::F32;
   return o;
 }
 

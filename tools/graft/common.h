@@ -18,8 +18,10 @@ using app::usage_error;
 // MODEL, --input NAME=FILE.npy..., --dims SYMBOL=N,...: a model and its inputs (run, bench).
 void add_model_input_options(CLI::App* command, std::string& model, std::vector<std::string>& inputs,
                              std::vector<std::string>& dims);
-// --threads, --device and --allow-external-symlinks: how a model is loaded and run (run, bench, embed).
-void add_compute_options(CLI::App* command, int& threads, std::string& device, bool& allow_symlinks);
+// --threads, --device, --precision and --allow-external-symlinks: how a model is loaded and run (run, bench,
+// embed, classify).
+void add_compute_options(CLI::App* command, int& threads, std::string& device, std::string& precision,
+                         bool& allow_symlinks);
 
 // --threads N (0: all cores).
 void add_threads_option(CLI::App* command, int& threads);
@@ -34,8 +36,8 @@ void add_symlinks_flag(CLI::App* command, bool& allow);
 // --format F (one of `choices`, the first being the default) and --json, its shorthand for --format json.
 void add_format_option(CLI::App* command, std::string& format, const std::vector<std::string>& choices);
 
-// The session options of --threads and --device.
-onnx::SessionOptions session_options(int threads, const std::string& device);
+// The session options of --threads, --device and --precision (f32, bf16 or f16: CompileOptions::precision).
+onnx::SessionOptions session_options(int threads, const std::string& device, const std::string& precision);
 
 // --output FILE: its folder must exist and it must not be a folder ('-' is stdout).
 void check_output_file(const std::string& flag, const std::string& path);

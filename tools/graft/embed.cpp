@@ -23,7 +23,7 @@ CLI::App* add_embed_command(CLI::App& app, EmbedArgs& a) {
                 "truncate texts to N tokens (default: sentence_bert_config.json's max_seq_length, else the most "
                 "the model takes)")->type_name("N");
   c->add_option("--batch", a.batch, "texts per model run (default 32)")->type_name("N");
-  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
+  add_compute_options(c, a.threads, a.device, a.precision, a.allow_symlinks);
   return c;
 }
 
@@ -41,7 +41,7 @@ int run_embed(const EmbedArgs& a) {
   opt.normalize = a.normalize;
   opt.batch_size = size_t(a.batch);
   if (a.max_length != -1) opt.max_length = size_t(a.max_length);
-  opt.session = session_options(a.threads, a.device);
+  opt.session = session_options(a.threads, a.device, a.precision);
   opt.load.allow_external_symlinks = a.allow_symlinks;
   std::vector<std::string> texts = a.texts.empty() ? read_text_lines("--text-file", a.text_file) : a.texts;
   app::SentenceEmbedder embedder = [&] {

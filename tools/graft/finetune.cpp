@@ -160,7 +160,7 @@ CLI::App* add_classify_command(CLI::App& app, ClassifyArgs& a) {
   c->add_option("--max-length", a.max_length, "truncate texts to N tokens (default: the length it was trained with)")
       ->type_name("N");
   c->add_option("--batch", a.batch, "texts per model run (default 32)")->type_name("N");
-  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
+  add_compute_options(c, a.threads, a.device, a.precision, a.allow_symlinks);
   return c;
 }
 
@@ -172,7 +172,7 @@ int run_classify(const ClassifyArgs& a) {
   app::TextClassifierOptions o;
   o.batch_size = size_t(a.batch);
   if (a.max_length != -1) o.max_length = size_t(a.max_length);
-  o.session = session_options(a.threads, a.device);
+  o.session = session_options(a.threads, a.device, a.precision);
   o.load.allow_external_symlinks = a.allow_symlinks;
   std::vector<std::string> texts = a.texts.empty() ? read_text_lines("--text-file", a.text_file) : a.texts;
   app::TextClassifier classifier = app::TextClassifier::load(a.model, o);

@@ -174,12 +174,12 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
   auto* c = app.add_subcommand("run", "run a model on .npy inputs; missing inputs get seeded random values");
   add_model_input_options(c, a.model, a.inputs, a.dims);
   c->add_option("--output-dir", a.output_dir, "write each output to DIR/<name>.npy")->type_name("DIR");
-  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
+  add_compute_options(c, a.threads, a.device, a.precision, a.allow_symlinks);
   return c;
 }
 
 int run_run(const RunArgs& a) {
-  onnx::SessionOptions so = session_options(a.threads, a.device);
+  onnx::SessionOptions so = session_options(a.threads, a.device, a.precision);
   fs::path out_dir = a.output_dir.empty() ? fs::path() : prepare_output_dir("--output-dir", a.output_dir);
   Model m = load_model(a.model, a.allow_symlinks);
   app::CompletedInputs in = model_inputs(m, a.inputs, a.dims);
@@ -222,14 +222,14 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
   c->add_option("--warmup", a.warmup, "untimed runs before measuring (default 3)")->type_name("N");
   c->add_option("--runs", a.runs, "timed runs (default 20)")->type_name("N");
   add_format_option(c, a.format, {"text", "json"});
-  add_compute_options(c, a.threads, a.device, a.allow_symlinks);
+  add_compute_options(c, a.threads, a.device, a.precision, a.allow_symlinks);
   return c;
 }
 
 int run_bench(const BenchArgs& a) {
   if (a.runs < 1) usage_error("--runs ", a.runs, ": must be at least 1");
   if (a.warmup < 0) usage_error("--warmup ", a.warmup, ": must be 0 or more");
-  onnx::SessionOptions so = session_options(a.threads, a.device);
+  onnx::SessionOptions so = session_options(a.threads, a.device, a.precision);
   Model m = load_model(a.model, a.allow_symlinks);
   app::CompletedInputs in = model_inputs(m, a.inputs, a.dims);
   onnx::InferenceSession s(m, so);
@@ -253,6 +253,11 @@ int run_bench(const BenchArgs& a) {
     j["p90_ms"] = r.p90_ms;
     j["mean_ms"] = r.mean_ms;
     j["max_ms"] = r.max_ms;
+    j["precision"] = a.precision;
+    if (const ExecutableStats* st = s.last_executable_stats()) {
+      j["bf16_kernels"] = st->num_bf16_kernels;
+      j["f16_ops_widened"] = st->num_f16_values_widened;
+    }
     std::cout << j.dump() << "\n";
   } else {
     print_notes(in.notes);
@@ -260,6 +265,9 @@ int run_bench(const BenchArgs& a) {
     for (const auto& [n, t] : in.inputs) std::cout << "input " << n << ": " << dtype_name(t.dtype()) << t.shape() << "\n";
     std::printf("compile (trace + compile): %.3f ms (trace %.3f ms)\n", r.compile_ms, r.trace_ms);
     std::printf("first run:                 %.3f ms\n", r.first_run_ms);
+    if (const ExecutableStats* st = s.last_executable_stats(); st && (st->num_bf16_kernels || st->num_f16_values_widened))
+      std::printf("precision %s: %d kernels in bf16, %d f16 ops computed in f32\n", a.precision.c_str(),
+                  st->num_bf16_kernels, st->num_f16_values_widened);
     std::printf("latency over %d runs:      min %.3f  median %.3f  p90 %.3f  mean %.3f ms\n", a.runs, r.min_ms,
                 r.median_ms, r.p90_ms, r.mean_ms);
   }

@@ -16,7 +16,8 @@ namespace graft {
 // The arithmetic of products (DotGeneral, Convolution) and attention. F32: as written. BF16 / F16
 // (autocast): f32 operands of those ops are rounded to 16 bits and multiplied with f32 accumulation and
 // f32 results; everything else (norms, softmax, reductions, losses, optimizer updates) stays f32.
-// Applied by the CUDA backend; the CPU backend ignores it for now.
+// CUDA: both. CPU: BF16 on oneDNN's bf16 primitives where the CPU has AVX512-BF16 or AMX; F16, or BF16
+// without them, runs f32 with a note on stderr (oneDNN's f16 products need AVX512-FP16).
 enum class Precision : uint8_t { F32, BF16, F16 };
 
 struct CompileOptions {
@@ -31,6 +32,11 @@ struct CompileOptions {
   // Integer products of 8-bit operands (ONNX MatMulInteger, with the Cast + scale Mul after it) run on
   // oneDNN's int8 matmul (CPU).
   bool int8_products = true;
+  // Models stored in float16 (f16 weights, f16 ops between a Cast of the inputs and a Cast of the
+  // outputs) compute in f32: f16 constants are widened once at compile time and the ops between them
+  // run on f32 kernels, keeping the f16 rounding only where ONNX Runtime keeps it (CPU backend,
+  // backend/cpu/widen_f16.h).
+  bool widen_f16 = true;
   bool use_fused_composites = true;  // run softmax/layer_norm/... with fused kernels where the backend has them
   // f32 products may run on TF32 tensor cores (CUDA): ~10 bits of mantissa per operand, relative
   // errors near 1e-3 instead of 1e-6. Off by default so results match the CPU's.
@@ -45,6 +51,8 @@ struct ExecutableStats {
   int num_fused_attention = 0;  // attention chains run by the fused attention kernel
   int num_fused_conv_epilogues = 0;  // convolutions that absorbed a bias / residual add / relu or clip
   int num_quantized_products = 0;    // integer products of 8-bit operands run as int8 products
+  int num_bf16_kernels = 0;          // products, convolutions and attention run in bf16 (precision BF16)
+  int num_f16_values_widened = 0;    // f16 values computed in f32 instead (CompileOptions::widen_f16)
   size_t arena_bytes = 0;       // intermediate memory, planned once
   size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse
   double compile_ms = 0;

@@ -20,6 +20,7 @@
 #include "backend/cpu/optimize.h"
 #include "backend/cpu/quantized_conv.h"
 #include "backend/cpu/quantized_product.h"
+#include "backend/cpu/widen_f16.h"
 #include "graft/core/limits.h"
 #include "graft/graph/passes.h"
 
@@ -61,11 +62,15 @@ class CpuExecutable final : public Executable {
     auto t0 = std::chrono::steady_clock::now();
     for (int p : source.parameters()) input_types_.push_back(source.op(p).outputs[0]);
     for (const ValueRef& r : source.outputs()) output_types_.push_back(source.op(r.op).outputs[size_t(r.output)]);
-    int quantized_epilogues = 0;
-    graph_ = optimize_for_cpu(source, options, &stats_.num_fused_groups, &stats_.num_fused_epilogues,
-                              &stats_.num_fused_attention, &stats_.num_fused_conv_epilogues,
-                              &stats_.num_quantized_products, &quantized_epilogues);
-    stats_.num_fused_epilogues += quantized_epilogues;  // int8 products that took a bias / GELU / residual
+    CpuPassCounts counts;
+    graph_ = optimize_for_cpu(source, options, &counts);
+    stats_.num_fused_groups = counts.fused_groups;
+    // int8 products that took a bias / GELU / residual count with the f32 ones
+    stats_.num_fused_epilogues = counts.fused_epilogues + counts.quantized_epilogues;
+    stats_.num_fused_attention = counts.fused_attention;
+    stats_.num_fused_conv_epilogues = counts.fused_conv_epilogues;
+    stats_.num_quantized_products = counts.quantized_products + counts.quantized_convolutions;
+    stats_.num_f16_values_widened = counts.widened_f16;
     build(options);
     const char* p = std::getenv("GRAFT_PROFILE");
     profile_ = p && *p && std::string(p) != "0";
@@ -204,6 +209,7 @@ class CpuExecutable final : public Executable {
         if (op.inputs[k].output == 0 && channels_last[size_t(op.inputs[k].op)]) args.channels_last_inputs |= 1u << k;
       args.channels_last_output = channels_last[size_t(i)] != 0;
       s.kernel = make_kernel(args);
+      stats_.num_bf16_kernels += s.kernel->runs_bf16() ? 1 : 0;
       s.in_ptrs.resize(s.in.size());
       s.out_ptrs.resize(s.out.size());
       steps_.push_back(std::move(s));
@@ -397,46 +403,35 @@ std::optional<std::vector<Tensor>> evaluate_op(const Op& op, const std::vector<V
   return outs;
 }
 
-Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, int* fused_groups, int* fused_epilogues,
-                       int* fused_attention, int* fused_conv_epilogues, int* fused_quantized,
-                       int* quantized_epilogues, int* fused_quantize) {
+Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, CpuPassCounts* counts) {
+  CpuPassCounts c;
+  // First, so that the f16 constants' f32 copies are folded by optimize() below.
+  const std::optional<Graph> widened_graph = options.widen_f16 ? widen_f16(g, &c.widened_f16) : std::nullopt;
   PassOptions p;
   p.simplify = options.simplify;
   p.cse = options.eliminate_common_subexpressions;
   if (options.use_fused_composites)
     p.keep_composite = [](const Op& op) { return KernelRegistry::get().find(op) != nullptr; };
   if (options.fold_constants)
-    p.fold = [&options](const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
-      return evaluate_op(op, types, values, options);
+    // Folded values are exact f32, whatever the products' precision at run time.
+    p.fold = [fold_options = [&] { CompileOptions f = options; f.precision = Precision::F32; return f; }()](
+                 const Op& op, const std::vector<ValueType>& types, const std::vector<Tensor>& values) {
+      return evaluate_op(op, types, values, fold_options);
     };
-  Graph out = optimize(g, p);
-  *fused_groups = 0;
-  *fused_epilogues = 0;
-  int attention = 0;
-  if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &attention);
-  if (fused_attention) *fused_attention = attention;
-  int quantized = 0, with_epilogue = 0, quantize = 0;
+  Graph out = optimize(widened_graph ? *widened_graph : g, p);
+  if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &c.fused_attention);
   if (options.int8_products) {
-    int qdq_products = 0;
+    int qdq_products = 0, min_max = 0;
     out = canonicalize_qdq_products(out, &qdq_products);
-    out = fuse_quantized_products(out, options.fuse_matmul_epilogues, &quantized, &with_epilogue);
-    int min_max = 0;
+    out = fuse_quantized_products(out, options.fuse_matmul_epilogues, &c.quantized_products, &c.quantized_epilogues);
     out = fuse_min_max(out, &min_max);
-    if (options.fuse_elementwise) out = fuse_quantize(out, &quantize);
+    if (options.fuse_elementwise) out = fuse_quantize(out, &c.quantize);
   }
-  if (fused_quantized) *fused_quantized = quantized;
-  if (quantized_epilogues) *quantized_epilogues = with_epilogue;
-  if (fused_quantize) *fused_quantize = quantize;
-  if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, fused_epilogues);
-  int conv = 0;
-  if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &conv);
-  if (fused_conv_epilogues) *fused_conv_epilogues = conv;
-  if (options.int8_products) {  // int8 convolutions count with the int8 products
-    int quantized_conv = 0;
-    out = fuse_quantized_convolutions(out, &quantized_conv);
-    if (fused_quantized) *fused_quantized += quantized_conv;
-  }
-  if (options.fuse_elementwise) out = fuse_elementwise(out, fused_groups);
+  if (options.fuse_matmul_epilogues) out = fuse_matmul_epilogues(out, &c.fused_epilogues);
+  if (options.fuse_conv_epilogues) out = fuse_conv_epilogues(out, &c.fused_conv_epilogues);
+  if (options.int8_products) out = fuse_quantized_convolutions(out, &c.quantized_convolutions);
+  if (options.fuse_elementwise) out = fuse_elementwise(out, &c.fused_groups);
+  if (counts) *counts = c;
   return out;
 }
 

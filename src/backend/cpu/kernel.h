@@ -19,6 +19,8 @@ class Kernel {
   // True when output 0 may share its buffer with input `i` (an element-wise op reading each input
   // element exactly once before writing the same position).
   virtual bool can_run_in_place(int input) const { return false; }
+  // True when the kernel multiplies in bf16 (CompileOptions::precision; counted in ExecutableStats).
+  virtual bool runs_bf16() const { return false; }
 };
 
 // What a kernel factory gets: the op (kind, attrs, name) with its operand and result types.

@@ -9,10 +9,14 @@
 // Logical Q = Transpose(q_src, q_perm) is [B, H, S, D], K = Transpose(k_src, k_perm) is [B, H, T, D],
 // V = Transpose(v_src, v_perm) is [B, H, T, Dv]; the output is Transpose([B, H, S, Dv] result, out_perm).
 // The mask is added to the scaled scores and broadcasts (NumPy rules) to [B, H, S, T].
+// With CompileOptions::precision BF16 (and a CPU with native bf16) both products run on oneDNN's bf16
+// matmul: Q, K and V blocks are gathered into dense bf16 copies, the scores come out f32, the mask,
+// scale and softmax stay f32, and the probabilities are rounded to bf16 for the product with V.
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -36,6 +40,14 @@ std::vector<int64_t> view_strides(const Shape& src, const std::vector<int64_t>& 
   std::vector<int64_t> own = src.strides(), out;
   for (int64_t p : perm) out.push_back(own[size_t(p)]);
   return out;
+}
+
+// f32 -> bf16 bits, rounded to nearest even (NaN stays a quiet NaN); inline so the gathers vectorize.
+inline uint16_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 // Row r of the scores (length n): x = x * scale + mask, then softmax in place. mask may be null and
@@ -121,28 +133,35 @@ class AttentionKernel final : public Kernel {
     k_dense_ = k_[3] == 1 || D_ == 1;
     v_dense_ = v_[3] == 1 || Dv_ == 1;
     o_dense_ = o_[3] == 1 || Dv_ == 1;
+    bf16_ = products_in_bf16(a.options);
+    if (bf16_) q_dense_ = k_dense_ = v_dense_ = false;  // always gathered, into bf16
     auto& eng = onednn_engine();
-    auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy) {
-      return memory::desc({b, x, y}, memory::data_type::f32, memory::dims{sb, sx, sy});
+    auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy,
+                 memory::data_type t = memory::data_type::f32) {
+      return memory::desc({b, x, y}, t, memory::dims{sb, sx, sy});
     };
+    const auto in_t = bf16_ ? memory::data_type::bf16 : memory::data_type::f32;
     const int64_t c = hc_;
-    memory::desc qmd = q_dense_ ? md(c, S_, D_, q_[1], q_[2], 1) : md(c, S_, D_, S_ * D_, D_, 1);
-    memory::desc kmd = k_dense_ ? md(c, D_, T_, k_[1], 1, k_[2]) : md(c, D_, T_, T_ * D_, 1, D_);
+    memory::desc qmd = q_dense_ ? md(c, S_, D_, q_[1], q_[2], 1) : md(c, S_, D_, S_ * D_, D_, 1, in_t);
+    memory::desc kmd = k_dense_ ? md(c, D_, T_, k_[1], 1, k_[2]) : md(c, D_, T_, T_ * D_, 1, D_, in_t);
     memory::desc smd = md(c, S_, T_, S_ * T_, T_, 1);
-    memory::desc vmd = v_dense_ ? md(c, T_, Dv_, v_[1], v_[2], 1) : md(c, T_, Dv_, T_ * Dv_, Dv_, 1);
+    memory::desc pmd = md(c, S_, T_, S_ * T_, T_, 1, in_t);  // the probabilities, as the second product reads them
+    memory::desc vmd = v_dense_ ? md(c, T_, Dv_, v_[1], v_[2], 1) : md(c, T_, Dv_, T_ * Dv_, Dv_, 1, in_t);
     memory::desc omd = o_dense_ ? md(c, S_, Dv_, o_[1], o_[2], 1) : md(c, S_, Dv_, S_ * Dv_, Dv_, 1);
     // Several threads run these primitives at once (one item each): every thread brings its own
     // scratchpad instead of the library's shared one.
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc qk_pd(dnnl::matmul::desc(qmd, kmd, smd), attr, eng);
-    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(smd, vmd, omd), attr, eng);
+    dnnl::matmul::primitive_desc pv_pd(dnnl::matmul::desc(pmd, vmd, omd), attr, eng);
     qk_pad_ = qk_pd.scratchpad_desc();
     pv_pad_ = pv_pd.scratchpad_desc();
     qk_ = dnnl::matmul(qk_pd);
     pv_ = dnnl::matmul(pv_pd);
-    qmd_ = qmd, kmd_ = kmd, smd_ = smd, vmd_ = vmd, omd_ = omd;
+    qmd_ = qmd, kmd_ = kmd, smd_ = smd, pmd_ = pmd, vmd_ = vmd, omd_ = omd;
   }
+
+  bool runs_bf16() const override { return bf16_; }
 
   void run(std::span<const void* const> in, std::span<void* const> out) override {
     const float* q = static_cast<const float*>(in[0]);
@@ -169,29 +188,45 @@ class AttentionKernel final : public Kernel {
   struct Scratch {
     explicit Scratch(const AttentionKernel& k)
         : scores(size_t(k.hc_ * k.S_ * k.T_)),
-          qbuf(k.q_dense_ ? 0 : size_t(k.hc_ * k.S_ * k.D_)),
-          kbuf(k.k_dense_ ? 0 : size_t(k.hc_ * k.T_ * k.D_)),
-          vbuf(k.v_dense_ ? 0 : size_t(k.hc_ * k.T_ * k.Dv_)),
+          qbuf(k.q_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.S_ * k.D_)),
+          kbuf(k.k_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.T_ * k.D_)),
+          vbuf(k.v_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.T_ * k.Dv_)),
           obuf(k.o_dense_ ? 0 : size_t(k.hc_ * k.S_ * k.Dv_)),
           stream(onednn_engine()),
           qm(k.qmd_, onednn_engine(), DNNL_MEMORY_NONE),
           km(k.kmd_, onednn_engine(), DNNL_MEMORY_NONE),
           sm(k.smd_, onednn_engine(), DNNL_MEMORY_NONE),
+          pm(k.pmd_, onednn_engine(), DNNL_MEMORY_NONE),
           vm(k.vmd_, onednn_engine(), DNNL_MEMORY_NONE),
           om(k.omd_, onednn_engine(), DNNL_MEMORY_NONE),
           qk_pad(k.qk_pad_, onednn_engine()),
-          pv_pad(k.pv_pad_, onednn_engine()) {}
+          pv_pad(k.pv_pad_, onednn_engine()) {
+      if (k.bf16_) {
+        qh.resize(size_t(k.hc_ * k.S_ * k.D_));
+        kh.resize(size_t(k.hc_ * k.T_ * k.D_));
+        vh.resize(size_t(k.hc_ * k.T_ * k.Dv_));
+        ph.resize(scores.size());
+      }
+    }
     std::vector<float> scores, qbuf, kbuf, vbuf, obuf;
+    std::vector<uint16_t> qh, kh, vh, ph;  // bf16: the dense bf16 copies of Q, K, V and the probabilities
     dnnl::stream stream;
-    memory qm, km, sm, vm, om;
+    memory qm, km, sm, pm, vm, om;
     memory qk_pad, pv_pad;  // allocated by oneDNN, owned here
   };
 
-  // Copies a [c, X, Y] strided block into dense order.
-  static void gather(const float* src, int64_t c, int64_t x, int64_t y, int64_t sc, int64_t sx, int64_t sy, float* dst) {
+  // Copies a [c, X, Y] strided block into dense order (as bf16 bits when T is uint16_t).
+  template <typename T>
+  static void gather(const float* src, int64_t c, int64_t x, int64_t y, int64_t sc, int64_t sx, int64_t sy, T* dst) {
     for (int64_t i = 0; i < c; ++i)
       for (int64_t j = 0; j < x; ++j)
-        for (int64_t l = 0; l < y; ++l) dst[(i * x + j) * y + l] = src[i * sc + j * sx + l * sy];
+        for (int64_t l = 0; l < y; ++l) {
+          const float v = src[i * sc + j * sx + l * sy];
+          if constexpr (std::is_same_v<T, uint16_t>)
+            dst[(i * x + j) * y + l] = bf16_bits(v);
+          else
+            dst[(i * x + j) * y + l] = v;
+        }
   }
 
   void run_item(int64_t item, const float* q, const float* k, const float* v, const float* mask, float* o,
@@ -202,13 +237,20 @@ class AttentionKernel final : public Kernel {
     const float* ki = k + b * k_[0] + h0 * k_[1];
     const float* vi = v + b * v_[0] + h0 * v_[1];
     float* oi = o + b * o_[0] + h0 * o_[1];
-    if (!q_dense_) gather(qi, hc_, S_, D_, q_[1], q_[2], q_[3], sc.qbuf.data()), qi = sc.qbuf.data();
-    if (!k_dense_) gather(ki, hc_, T_, D_, k_[1], k_[2], k_[3], sc.kbuf.data()), ki = sc.kbuf.data();
-    if (!v_dense_) gather(vi, hc_, T_, Dv_, v_[1], v_[2], v_[3], sc.vbuf.data()), vi = sc.vbuf.data();
+    const void *qh = qi, *kh = ki, *vh = vi;  // what the products read
+    if (bf16_) {
+      gather(qi, hc_, S_, D_, q_[1], q_[2], q_[3], sc.qh.data()), qh = sc.qh.data();
+      gather(ki, hc_, T_, D_, k_[1], k_[2], k_[3], sc.kh.data()), kh = sc.kh.data();
+      gather(vi, hc_, T_, Dv_, v_[1], v_[2], v_[3], sc.vh.data()), vh = sc.vh.data();
+    } else {
+      if (!q_dense_) gather(qi, hc_, S_, D_, q_[1], q_[2], q_[3], sc.qbuf.data()), qh = sc.qbuf.data();
+      if (!k_dense_) gather(ki, hc_, T_, D_, k_[1], k_[2], k_[3], sc.kbuf.data()), kh = sc.kbuf.data();
+      if (!v_dense_) gather(vi, hc_, T_, Dv_, v_[1], v_[2], v_[3], sc.vbuf.data()), vh = sc.vbuf.data();
+    }
     float* scores = sc.scores.data();
     if (D_ > 0) {
-      sc.qm.set_data_handle(const_cast<float*>(qi));
-      sc.km.set_data_handle(const_cast<float*>(ki));
+      sc.qm.set_data_handle(const_cast<void*>(qh));
+      sc.km.set_data_handle(const_cast<void*>(kh));
       sc.sm.set_data_handle(scores);
       qk_.execute(sc.stream, {{DNNL_ARG_SRC, sc.qm}, {DNNL_ARG_WEIGHTS, sc.km}, {DNNL_ARG_DST, sc.sm},
                               {DNNL_ARG_SCRATCHPAD, sc.qk_pad}});
@@ -230,10 +272,15 @@ class AttentionKernel final : public Kernel {
       for (int64_t r = 0; r < rows; ++r) row(r);
     }
     float* dst = o_dense_ ? oi : sc.obuf.data();
-    sc.sm.set_data_handle(scores);
-    sc.vm.set_data_handle(const_cast<float*>(vi));
+    if (bf16_) {
+      for (size_t i = 0; i < sc.ph.size(); ++i) sc.ph[i] = bf16_bits(scores[i]);
+      sc.pm.set_data_handle(sc.ph.data());
+    } else {
+      sc.pm.set_data_handle(scores);
+    }
+    sc.vm.set_data_handle(const_cast<void*>(vh));
     sc.om.set_data_handle(dst);
-    pv_.execute(sc.stream, {{DNNL_ARG_SRC, sc.sm}, {DNNL_ARG_WEIGHTS, sc.vm}, {DNNL_ARG_DST, sc.om},
+    pv_.execute(sc.stream, {{DNNL_ARG_SRC, sc.pm}, {DNNL_ARG_WEIGHTS, sc.vm}, {DNNL_ARG_DST, sc.om},
                             {DNNL_ARG_SCRATCHPAD, sc.pv_pad}});
     sc.stream.wait();
     if (!o_dense_)
@@ -250,7 +297,8 @@ class AttentionKernel final : public Kernel {
   int threads_ = 1;
   bool outer_parallel_ = false;
   bool q_dense_ = true, k_dense_ = true, v_dense_ = true, o_dense_ = true;
-  memory::desc qmd_, kmd_, smd_, vmd_, omd_, qk_pad_, pv_pad_;
+  bool bf16_ = false;  // both products in bf16 (CompileOptions::precision)
+  memory::desc qmd_, kmd_, smd_, pmd_, vmd_, omd_, qk_pad_, pv_pad_;
   dnnl::matmul qk_, pv_;
   std::vector<std::unique_ptr<Scratch>> scratch_;  // one per thread of the outer loop
 };

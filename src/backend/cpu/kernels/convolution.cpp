@@ -9,6 +9,9 @@
 // values the executable keeps channels-last between convolutions (KernelArgs::channels_last_*). A
 // cpu.convolution op (ConvolutionEpilogue: bias / residual / clamp) runs bias and residual in oneDNN and
 // the NaN-propagating clamp by hand.
+// With CompileOptions::precision BF16 (and a CPU with native bf16), an f32 convolution runs on oneDNN's
+// bf16 primitive: activations are converted by the reorder into the primitive's layout (which runs
+// anyway), constant weights once at compile time; bias, residual, accumulation and result stay f32.
 // f16/bf16 are widened to f32 around the same primitive. f64, and any geometry oneDNN declines
 // (negative padding, output_padding beyond pad_high, empty axes), use a direct loop accumulating in
 // double.
@@ -202,8 +205,10 @@ class OnednnConvolution {
   // Throws dnnl::error when oneDNN has no implementation for the geometry.
   // `layout_choice`: let oneDNN pick the activation layout where that pays (see below); false keeps
   // the plain one. `const_w`: the weights when they are a compile-time constant, else null.
+  // `compute`: the type the primitive reads its source and weights in (f32, or bf16 for autocast).
   OnednnConvolution(const ConvGeometry& g, const ConvolutionEpilogue& ep, bool layout_choice, bool epilogue,
-                    const float* const_w, ConvLayouts layouts = {}) {
+                    const float* const_w, ConvLayouts layouts = {},
+                    memory::data_type compute = memory::data_type::f32) {
     const ConvolutionAttrs& at = ep.conv;
     const int s = g.spatial;
     const int off = 3 - s;
@@ -246,7 +251,7 @@ class OnednnConvolution {
     memory::desc dst_md(dst_dims, f32, layouts.dst ? channels_last_tag(s + 2) : plain_tag(s + 2));
     memory::desc res_md(dst_dims, f32, layouts.residual ? channels_last_tag(s + 2) : plain_tag(s + 2));
     memory::desc user_w_md(wdims, f32, wstrides);
-    memory::desc any_w_md(wdims, f32, memory::format_tag::any);
+    memory::desc any_w_md(wdims, compute, memory::format_tag::any);
     has_bias_ = epilogue && ep.has_bias;
     has_sum_ = epilogue && ep.has_residual;
     memory::desc bias_md = has_bias_ ? memory::desc({g.o}, f32, memory::format_tag::a) : memory::desc();
@@ -266,10 +271,11 @@ class OnednnConvolution {
       pointwise &= kdims[size_t(i)] == 1 && strides[size_t(i)] == 1 && pad_l[size_t(i)] == 0 && pad_r[size_t(i)] == 0;
     // Where the neighbours keep the activations channels-last, the 1x1 one runs channels-last too.
     bool any_act = layout_choice && !pointwise;
-    memory::desc src_req = any_act ? memory::desc(src_dims, f32, memory::format_tag::any) : src_md;
+    memory::desc src_req = any_act ? memory::desc(src_dims, compute, memory::format_tag::any)
+                                   : memory::desc(src_dims, compute, layouts.src ? channels_last_tag(s + 2) : plain_tag(s + 2));
     memory::desc dst_req = any_act ? memory::desc(dst_dims, f32, memory::format_tag::any) : dst_md;
     if (layout_choice && pointwise && (layouts.src || layouts.dst)) {
-      src_req = memory::desc(src_dims, f32, channels_last_tag(s + 2));
+      src_req = memory::desc(src_dims, compute, channels_last_tag(s + 2));
       dst_req = memory::desc(dst_dims, f32, channels_last_tag(s + 2));
     }
     memory::desc prim_w_md, prim_src_md, prim_dst_md;
@@ -434,7 +440,11 @@ class ConvolutionKernel final : public Kernel {
     layouts_.dst = a.channels_last_output;
     layouts_.residual = residual_input_ >= 0 && ((a.channels_last_inputs >> residual_input_) & 1u) != 0;
     GRAFT_CHECK(dtype_ == DType::F32 || !(layouts_.src || layouts_.dst), a.describe(), ": channels-last needs f32");
-    if (dtype_ != DType::F64 && nonempty && nonnegative_pads) {
+    // bf16 first when asked for; a geometry oneDNN has no bf16 kernel for runs f32.
+    const bool want_bf16 = dtype_ == DType::F32 && products_in_bf16(a.options);
+    for (bool bf16 : {true, false}) {
+      if (onednn_ || (bf16 && !want_bf16) || dtype_ == DType::F64 || !nonempty || !nonnegative_pads) continue;
+      bf16_ = bf16;
       // Bias and residual inside the primitive where oneDNN takes them, else by hand afterwards (on
       // plain copies of channels-last operands).
       for (bool epilogue : {true, false}) {
@@ -443,7 +453,8 @@ class ConvolutionKernel final : public Kernel {
           try {
             const bool fused = epilogue && (has_epilogue_ || layouts_.src || layouts_.dst);
             onednn_ = std::make_unique<OnednnConvolution>(g_, ep_, layout_choice, fused && has_epilogue_, const_w,
-                                                          fused ? layouts_ : ConvLayouts{});
+                                                          fused ? layouts_ : ConvLayouts{},
+                                                          bf16_ ? memory::data_type::bf16 : memory::data_type::f32);
             onednn_epilogue_ = fused;
             break;
           } catch (const dnnl::error&) {
@@ -453,12 +464,15 @@ class ConvolutionKernel final : public Kernel {
         if (onednn_) break;
       }
     }
+    bf16_ = bf16_ && onednn_;
     if (dtype_ == DType::F16 || dtype_ == DType::BF16) {
       wx_.resize(size_t(x_elems_));
       ww_.resize(size_t(w_elems_));
       wy_.resize(size_t(y_elems_));
     }
   }
+
+  bool runs_bf16() const override { return bf16_; }
 
   // The residual's buffer may become the output's: it is read (into the destination, or copied) before
   // the output is written, except on the by-hand path, which saves it first.
@@ -554,6 +568,7 @@ class ConvolutionKernel final : public Kernel {
   bool has_epilogue_ = false;
   std::unique_ptr<OnednnConvolution> onednn_;
   bool onednn_epilogue_ = false;
+  bool bf16_ = false;  // the primitive multiplies in bf16 (CompileOptions::precision)
   ConvLayouts layouts_;
   std::vector<float> wx_, ww_, wy_, saved_residual_, plain_x_, plain_y_;
 };

@@ -2,6 +2,9 @@
 // axes are grouped; when the operands' strides can express that view, oneDNN reads them in place
 // (transposed operands cost nothing), otherwise they are first copied into that layout. f32 goes to
 // oneDNN; f16/bf16 are widened to f32 around it; f64 and integers use plain loops.
+// With CompileOptions::precision BF16 (and a CPU with native bf16), an f32 product runs on oneDNN's bf16
+// matmul: the operands are converted to dense bf16 by a oneDNN reorder per run (constant weights once, at
+// compile time, straight into the packed layout), accumulation, bias, activation and result stay f32.
 #include <omp.h>
 
 #include <algorithm>
@@ -122,9 +125,14 @@ class DotKernel final : public Kernel {
         return memory::desc({b, x, y}, memory::data_type::f32, memory::dims{sb, sx, sy});
       };
       bool widened = lt_ != DType::F32;
+      bf16_ = !widened && ot_ == DType::F32 && products_in_bf16(a.options);
       memory::desc a_md = widened ? md(B_, M_, K_, M_ * K_, K_, 1) : md(B_, M_, K_, lv_.sb, lv_.sx, lv_.sy);
       memory::desc b_md = widened ? md(B_, K_, N_, K_ * N_, N_, 1) : md(B_, K_, N_, rv_.sb, rv_.sx, rv_.sy);
       memory::desc c_md = md(B_, M_, N_, M_ * N_, N_, 1);
+      // bf16: the primitive reads dense bf16 copies; a_md / b_md stay the f32 views they are made from.
+      const auto bf16 = memory::data_type::bf16;
+      memory::desc a_prim = bf16_ ? memory::desc({B_, M_, K_}, bf16, memory::format_tag::abc) : a_md;
+      memory::desc b_prim = bf16_ ? memory::desc({B_, K_, N_}, bf16, memory::format_tag::abc) : b_md;
       auto& eng = onednn_engine();
       dnnl::primitive_attr attr;
       if (activation_ != ProductEpilogue::Activation::None) {
@@ -138,16 +146,29 @@ class DotKernel final : public Kernel {
       // Weights that are a compile-time constant (a layer's weight matrix at inference) are packed into
       // the layout oneDNN's kernel wants once, here, instead of being repacked on every run.
       const void* const_b = !widened && !rv_.needs_copy ? a.constant_input(1) : nullptr;
-      memory::desc b_req = const_b ? memory::desc({B_, K_, N_}, memory::data_type::f32, memory::format_tag::any) : b_md;
+      memory::desc b_req =
+          const_b ? memory::desc({B_, K_, N_}, bf16_ ? bf16 : memory::data_type::f32, memory::format_tag::any) : b_prim;
       auto make_pd = [&](const memory::desc& w) {
-        return has_bias_ ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w, bias_md, c_md), attr, eng)
-                         : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, w, c_md), attr, eng);
+        return has_bias_ ? dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_prim, w, bias_md, c_md), attr, eng)
+                         : dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_prim, w, c_md), attr, eng);
       };
       dnnl::matmul::primitive_desc pd = make_pd(b_req);
       bias_mem_ = memory(bias_md, eng, DNNL_MEMORY_NONE);
       prim_ = dnnl::matmul(pd);
-      a_mem_ = memory(a_md, eng, DNNL_MEMORY_NONE);
-      b_mem_ = memory(b_md, eng, DNNL_MEMORY_NONE);
+      a_mem_ = memory(a_prim, eng, DNNL_MEMORY_NONE);
+      b_mem_ = memory(b_prim, eng, DNNL_MEMORY_NONE);
+      if (bf16_) {  // the per-run conversions of the f32 operands (b's only when it is not constant)
+        a_f32_ = memory(a_md, eng, DNNL_MEMORY_NONE);
+        a_cvt_ = dnnl::reorder(a_f32_, a_mem_);
+        abuf_.resize(size_t(B_ * M_ * K_));
+        a_mem_.set_data_handle(abuf_.data());
+        if (!const_b) {
+          b_f32_ = memory(b_md, eng, DNNL_MEMORY_NONE);
+          b_cvt_ = dnnl::reorder(b_f32_, b_mem_);
+          bbuf_.resize(size_t(B_ * K_ * N_));
+          b_mem_.set_data_handle(bbuf_.data());
+        }
+      }
       if (const_b) {
         if (pd.weights_desc() == b_md) {
           b_mem_.set_data_handle(const_cast<void*>(const_b));
@@ -176,7 +197,14 @@ class DotKernel final : public Kernel {
       return;
     }
     if (use_onednn_) {
-      if (lt_ == DType::F32) {
+      if (bf16_) {
+        a_f32_.set_data_handle(const_cast<void*>(l));
+        a_cvt_.execute(stream_, a_f32_, a_mem_);
+        if (!b_constant_) {
+          b_f32_.set_data_handle(const_cast<void*>(r));
+          b_cvt_.execute(stream_, b_f32_, b_mem_);
+        }
+      } else if (lt_ == DType::F32) {
         a_mem_.set_data_handle(const_cast<void*>(l));
         if (!b_constant_) b_mem_.set_data_handle(const_cast<void*>(r));
       } else {
@@ -214,6 +242,8 @@ class DotKernel final : public Kernel {
     loops(l, r, out[0]);
     if (has_bias_) apply_epilogue_by_hand(static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
   }
+
+  bool runs_bf16() const override { return bf16_; }
 
  private:
   template <typename T>
@@ -285,6 +315,10 @@ class DotKernel final : public Kernel {
   memory a_mem_, b_mem_, c_mem_, bias_mem_;
   memory packed_b_;          // constant weights in oneDNN's layout (when it differs from ours)
   bool b_constant_ = false;  // b_mem_ already holds the (constant) weights
+  bool bf16_ = false;        // multiplies bf16 copies of the f32 operands (CompileOptions::precision)
+  memory a_f32_, b_f32_;     // bf16: the f32 operands, converted into a_mem_ / b_mem_ by these reorders
+  dnnl::reorder a_cvt_, b_cvt_;
+  std::vector<uint16_t> abuf_, bbuf_;
   bool has_bias_ = false;
   ProductEpilogue::Activation activation_ = ProductEpilogue::Activation::None;
   dnnl::stream stream_;
