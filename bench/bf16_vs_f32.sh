@@ -6,17 +6,15 @@
 #   bash bench/bf16_vs_f32.sh [BUILD_DIR] [THREADS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 [ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
 MODELS=$BUILD/bench-models
 [ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 run_case() {  # NAME ARGS...
   local name=$1; shift

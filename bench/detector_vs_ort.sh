@@ -8,6 +8,7 @@
 #   bash bench/detector_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS] [WARMUP] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
@@ -15,12 +16,10 @@ WARMUP=${4:-10}
 RUNS=${5:-20}
 BENCH=$BUILD/bench/bench_detector
 [ -x "$BENCH" ] || { echo "build it first: cmake --build $BUILD --target bench_detector" >&2; exit 1; }
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+require_ort
 MODEL=$BUILD/torchvision-zoo/zoo/tv_fasterrcnn_mobilenet/model.onnx
 [ -f "$MODEL" ] || /usr/bin/python3 tests/zoo/gen_torchvision_zoo.py "$BUILD/torchvision-zoo" >/dev/null
 [ -f "$MODEL" ] || { echo "no $MODEL (needs python3-torchvision and bench/ort)" >&2; exit 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 g_list=""; o_list=""
 for r in $(seq "$ROUNDS"); do

@@ -10,6 +10,7 @@
 #   bash bench/finetune_vs_trainstep.sh [BUILD_DIR=build] [THREADS=2] [ROUNDS=3] [STEPS=4] [BATCH=32] [SEQ=128]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}; THREADS=${2:-2}; ROUNDS=${3:-3}; STEPS=${4:-4}; BATCH=${5:-32}; SEQ=${6:-128}
 BENCH=$BUILD/bench/bench_train GRAFT=$BUILD/tools/graft/graft
 for b in "$BENCH" "$GRAFT"; do
@@ -32,8 +33,6 @@ with open(sys.argv[1], "w") as f:
     for i in range(int(sys.argv[2])):
         f.write(" ".join(rng.choice(words) for _ in range(int(sys.argv[3]))) + "," + ("ab"[i % 2]) + "\n")
 EOF
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { tail -1 | sed -E "s/.*\"$1\": ?([0-9.eE+-]+).*/\1/"; }
 run_finetune() {  # wall seconds of one `graft finetune --max-steps $1`
   local s e
   rm -rf "$WORK/out"

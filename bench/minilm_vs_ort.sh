@@ -5,18 +5,16 @@
 #   bash bench/minilm_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 [ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
 MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 [ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
 # The CPU library ships inside the npm package; --ignore-scripts skips its optional CUDA download.
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+require_ort
 for shape in "1 128" "32 128"; do
   set -- $shape
   g_list=""; o_list=""

@@ -6,16 +6,14 @@
 #   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 MODELS=$BUILD/bench-models
 [ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+require_ort
 for dir in "$MODELS"/*/; do
   name=$(basename "$dir")
   inputs=()

@@ -9,18 +9,16 @@
 # Target (issue 11): graft <= 1.0x ORT on the QDQ model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+require_graft "$BUILD"
+require_ort
 DIR=$BUILD/qdq_resnet50
 [ -f "$DIR/resnet50.onnx" ] || /usr/bin/python3 bench/gen_resnet50.py "$DIR" 4
 [ -f "$DIR/resnet50_qdq.onnx" ] || "$GRAFT" quantize "$DIR/resnet50.onnx" "$DIR/resnet50_qdq.onnx" \
   --calibration "$DIR/calibration" >/dev/null
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
 # Agreement: graft's int8 logits vs ORT's on the same QDQ model, and vs the fp32 model under ORT.
 rm -rf "$DIR/out_graft" "$DIR/out_ort_q" "$DIR/out_ort_f" && mkdir -p "$DIR/out_graft" "$DIR/out_ort_q" "$DIR/out_ort_f"
 "$GRAFT" run "$DIR/resnet50_qdq.onnx" --input input="$DIR/input_b2.npy" --output-dir "$DIR/out_graft" --threads "$THREADS" >/dev/null

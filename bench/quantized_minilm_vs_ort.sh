@@ -7,20 +7,18 @@
 # Targets (issue 11): graft <= 0.8x ORT int8 and <= 0.5x ORT fp32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
 PER_CHANNEL=${4:-}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 [ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
 FP32=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 [ -f "$FP32" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
 INT8=$BUILD/minilm_l6/minilm_l6_int8${PER_CHANNEL:+_per_channel}.onnx
 [ -f "$INT8" ] || /usr/bin/python3 bench/quantize_dynamic_layout.py "$FP32" "$INT8" $PER_CHANNEL
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
+require_ort
 echo "load before: $(uptime)"
 for shape in "1 128" "32 128"; do
   set -- $shape

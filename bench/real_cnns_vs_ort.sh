@@ -9,17 +9,17 @@
 # Target (issue 11): graft <= 1.0x ORT on each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-3}
 shift $(( $# < 3 ? $# : 3 ))
 MODELS=("$@")
 [ ${#MODELS[@]} -gt 0 ] || MODELS=(isnet_int8 isnet_fp16)
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 DIR=$BUILD/test-models
 bash scripts/fetch-test-models.sh "$DIR" --bench >/dev/null
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+require_ort
 INPUT=$DIR/isnet_input_1024.npy
 # A seeded image-like input in [0, 1), written by node so that no Python is needed.
 [ -f "$INPUT" ] || node -e '
@@ -33,8 +33,6 @@ INPUT=$DIR/isnet_input_1024.npy
   for (let i = 0; i < n; ++i) { s = (s * 1103515245 + 12345) % 2147483648; data[i] = s / 2147483648; }
   fs.writeFileSync(process.argv[1], Buffer.concat([pre, h, Buffer.from(data.buffer)]));
 ' "$INPUT"
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
 echo "load before: $(uptime)"
 for m in "${MODELS[@]}"; do
   model=$DIR/$m.onnx

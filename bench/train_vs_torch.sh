@@ -6,6 +6,7 @@
 #   bash bench/train_vs_torch.sh [BUILD_DIR=build] [THREADS=2] [ROUNDS=3] [STEPS=5] [BATCH=32] [SEQ=128]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}; THREADS=${2:-2}; ROUNDS=${3:-3}; STEPS=${4:-5}; BATCH=${5:-32}; SEQ=${6:-128}
 BIN=$BUILD/bench/bench_train
 [ -x "$BIN" ] || { echo "build it first: cmake --build $BUILD --target bench_train" >&2; exit 1; }
@@ -13,8 +14,6 @@ BIN=$BUILD/bench/bench_train
 MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 [ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "needs Debian's python3-torch (apt-get install python3-torch libopenblas0-pthread)" >&2; exit 1; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { tail -1 | sed -E "s/.*\"$1\": ?([0-9.eE+-]+).*/\1/"; }
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 g_list=""; t_list=""
 for r in $(seq "$ROUNDS"); do

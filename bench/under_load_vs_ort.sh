@@ -8,20 +8,18 @@
 # ResNet-50 (b2) and MobileNetV2 (b1), 224x224. Run it alone: other work on the machine is load the script does not count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 BUILD=${1:-build}
 THREADS=${2:-2}
 ROUNDS=${3:-5}
 LOAD=${4:-2}
-GRAFT=$BUILD/tools/graft/graft
-[ -x "$GRAFT" ] || { echo "build graft first: cmake --build $BUILD --target graft_cli" >&2; exit 1; }
+require_graft "$BUILD"
 MODELS=$BUILD/bench-models
 [ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
-[ -d bench/ort/node_modules/onnxruntime-node ] || (cd bench/ort && npm install --no-audit --no-fund --ignore-scripts >/dev/null)
+require_ort
 MINILM=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 if [ -d ../shared/models ] && [ ! -f "$MINILM" ]; then /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null; fi
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { sed -E "s/.*\"$1\":([0-9.eE+-]+).*/\1/"; }
 
 busy=()
 start_load() {
