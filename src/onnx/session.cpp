@@ -480,12 +480,19 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
   stage->last_use = ++use_clock_;
   lock.unlock();
 
+  // A value of this run by its key; a missing one is a bug in how the stages were cut, said as such.
+  auto value_of = [&](const ValueKey& k, const char* role) -> const Tensor& {
+    auto it = values.find(k);
+    GRAFT_CHECK(it != values.end(), model_.source(), ": internal: the ", role, " value of op ", k.first, " output ",
+                k.second, " was not computed by an earlier stage");
+    return it->second;
+  };
   std::shared_ptr<Stage> ran;  // the last stage that ran an executable
   while (true) {
     if (stage->exe) {
       ran = stage;
       std::vector<Tensor> args;
-      for (const ValueKey& k : stage->inputs) args.push_back(values.at(k));
+      for (const ValueKey& k : stage->inputs) args.push_back(value_of(k, "stage input"));
       std::vector<Tensor> outs;
       try {
         outs = stage->exe->run(std::span<const Tensor>(args));  // one run at a time per executable
@@ -502,13 +509,13 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
     std::vector<Tensor> guards;
     for (const Stage::HostOp& h : stage->host_ops) {
       std::vector<Tensor> operands;
-      for (const ValueKey& k : h.operands) operands.push_back(values.at(k));
+      for (const ValueKey& k : h.operands) operands.push_back(value_of(k, "host op operand"));
       results.push_back(h.compute(operands));
       GRAFT_CHECK(results.back().size() == h.results.size(), model_.source(), ": internal: ", h.what, " gave ",
                   results.back().size(), " results, expected ", h.results.size());
       for (size_t j = 0; j < h.results.size(); ++j) values[h.results[j]] = results.back()[j];
     }
-    for (const Stage::Guard& gd : stage->guards) guards.push_back(values.at(gd.value));
+    for (const Stage::Guard& gd : stage->guards) guards.push_back(value_of(gd.value, "guard"));
     std::string next_key = crossing_key(results, guards);
     lock.lock();
     stats_.stage_crossings++;
@@ -561,7 +568,7 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
   std::map<std::string, IoValue> result;
   auto output = [&](size_t j) {
     auto c = stage->constant_outputs.find(j);
-    return c != stage->constant_outputs.end() ? c->second.clone() : values.at(stage->output_values[j]);
+    return c != stage->constant_outputs.end() ? c->second.clone() : value_of(stage->output_values[j], "graph output");
   };
   for (const OutputSlot& slot : stage->slots) {
     IoValue v;

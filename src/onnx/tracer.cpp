@@ -323,6 +323,9 @@ ParameterValue runtime_input(const TraceState& state, const Graph& g) {
 }  // namespace
 
 std::optional<Tensor> Tracer::stage(Node n, const std::string& what) {
+  // A constant too large for evaluate()'s eager folding (big initializers that an op reads while tracing,
+  // such as MatMulNBits weights) is known as it is: it cannot differ between runs, so no stage and no guard.
+  if (n.op().kind == OpKind::Constant) return std::get<ConstantAttrs>(n.op().attrs).value;
   const TraceOptions* opts = state_.options;
   if (!opts || !opts->runtime_inputs || !state_.guards) return std::nullopt;
   Graph& g = *n.graph();

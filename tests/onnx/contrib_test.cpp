@@ -452,5 +452,35 @@ TEST(ContribAttention, MatMulNBitsFourBitWithZeroPointsAndBias) {
                     "node_under_test", "bits");
 }
 
+// Weights larger than what tracing folds eagerly (kFoldLimit elements) are still read while tracing (staged
+// as known values): a regression where the session's stages then looked for that constant among run-time
+// values ("map::at").
+TEST(ContribAttention, MatMulNBitsWeightsLargerThanTheFoldLimit) {
+  const int64_t M = 2, K = 256, N = 1024, BS = 32, KB = K / BS, blob = BS / 2;
+  std::mt19937 rng(52);
+  std::vector<uint8_t> q(size_t(N * KB * blob));
+  for (auto& e : q) e = uint8_t(rng() & 0xff);
+  ASSERT_GT(int64_t(q.size()), int64_t(1) << 16);
+  Tensor scales = testing::random_tensor({N * KB}, 53, 0.01, 0.2);
+  Tensor a = testing::random_tensor({M, K}, 54);
+  auto attrs = [&](::onnx::NodeProto& n) {
+    ModelBuilder::attr(n, "K", K);
+    ModelBuilder::attr(n, "N", N);
+    ModelBuilder::attr(n, "bits", int64_t(4));
+    ModelBuilder::attr(n, "block_size", BS);
+  };
+  auto y = run_ms("MatMulNBits", {{"a", a}, {"b", Tensor::from_vector(q, Shape{N, KB, blob}), true},
+                                  {"s", scales, true}}, attrs)[0];
+  auto sc = vec(scales);
+  std::vector<double> w(size_t(K * N));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const uint8_t byte = q[size_t((n * KB + k / BS) * blob + (k % BS) / 2)];
+      const int v = (k % BS) % 2 ? byte >> 4 : byte & 15;
+      w[size_t(k * N + n)] = (v - 8) * sc[size_t(n * KB + k / BS)];
+    }
+  expect_near_vec(y, {M, N}, ref_linear(vec(a), w, std::vector<double>(size_t(N), 0.0), M, K, N), 1e-3);
+}
+
 }  // namespace
 }  // namespace graft::onnx
