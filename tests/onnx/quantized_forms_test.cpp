@@ -346,9 +346,19 @@ INSTANTIATE_TEST_SUITE_P(
         ConvCase{"convinteger_s8_weights", ConvForm::ConvInteger, {1, 7, 9, 9}, 5, {3, 3}, {}, {1, 1, 1, 1}},
         ConvCase{"convinteger_u8_weights_zp128_grouped", ConvForm::ConvInteger, {1, 6, 8, 8}, 4, {3, 3}, {1, 1},
                  {0, 0, 0, 0}, {}, 2, true, DType::U8, true, DType::U8, 128},
-        // u8 weights with zero point 3 do not fit int8 once centered: the exact f64 convolution.
-        ConvCase{"convinteger_u8_weights_zp3_falls_back", ConvForm::ConvInteger, {1, 6, 8, 8}, 4, {3, 3}, {}, {}, {},
-                 1, true, DType::U8, false, DType::U8, 3}),
+        // u8 weights minus a zero point other than 128 do not fit int8: int8 weights shifted by a per-channel
+        // offset, corrected by the offset times the activations' window sums (padding, strides, dilations,
+        // groups, 1-d and 3-d, s8 activations, no zero point at all).
+        ConvCase{"convinteger_u8_weights_zp3", ConvForm::ConvInteger, {1, 6, 8, 8}, 4, {3, 3}, {}, {}, {}, 1, true,
+                 DType::U8, true, DType::U8, 3},
+        ConvCase{"convinteger_u8_weights_no_zp_grouped_strided_dilated", ConvForm::ConvInteger, {2, 6, 11, 10}, 6,
+                 {3, 3}, {2, 1}, {1, 2, 0, 1}, {1, 2}, 3, true, DType::U8, true, DType::U8, 0},
+        ConvCase{"convinteger_u8_weights_zp200_1d", ConvForm::ConvInteger, {2, 5, 17}, 4, {4}, {3}, {2, 1}, {}, 1,
+                 true, DType::U8, true, DType::U8, 200},
+        ConvCase{"convinteger_u8_weights_zp77_3d", ConvForm::ConvInteger, {1, 4, 5, 6, 5}, 3, {2, 3, 2}, {},
+                 {1, 0, 1, 0, 1, 1}, {}, 1, true, DType::U8, true, DType::U8, 77},
+        ConvCase{"convinteger_s8_activations_u8_weights_zp50", ConvForm::ConvInteger, {1, 5, 7, 7}, 8, {3, 3}, {},
+                 {1, 1, 1, 1}, {}, 1, true, DType::I8, true, DType::U8, 50}),
     [](const auto& info) { return info.param.name; });
 
 // A QDQ bottleneck-like block as graft quantize --static writes it: conv1 (3x3, Relu) -> QuantizeLinear ->

@@ -50,7 +50,7 @@ struct ExecutableStats {
   int num_fused_epilogues = 0;  // products that absorbed a bias add (and activation)
   int num_fused_attention = 0;  // attention chains run by the fused attention kernel
   int num_fused_conv_epilogues = 0;  // convolutions that absorbed a bias / residual add / relu or clip
-  int num_quantized_products = 0;    // integer products of 8-bit operands run as int8 products
+  int num_quantized_products = 0;    // products and convolutions of 8-bit operands run on int8 kernels
   int num_bf16_kernels = 0;          // products, convolutions and attention run in bf16 (precision BF16)
   int num_f16_values_widened = 0;    // f16 values computed in f32 instead (CompileOptions::widen_f16)
   size_t arena_bytes = 0;       // intermediate memory, planned once

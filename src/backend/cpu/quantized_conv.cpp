@@ -103,6 +103,36 @@ std::optional<std::pair<Tensor, std::vector<double>>> int8_weights(const Graph& 
   return std::pair{std::move(q), std::move(scales)};
 }
 
+// Integer weights [O, C/G, k...] whose output channels each span at most 256 consecutive integers but do not
+// all fit int8 — ConvInteger's u8 weights minus a zero point other than 128 (w - z in [-z, 255 - z]) — as
+// int8 q plus one integer offset per output channel: w = q + offsets[o]. Else nullopt.
+std::optional<std::pair<Tensor, std::vector<int32_t>>> offset_int8_weights(const Graph& g, const ValueRef& r) {
+  const Op& op = g.op(r.op);
+  if (op.kind != OpKind::Constant) return std::nullopt;
+  const Tensor& w = std::get<ConstantAttrs>(op.attrs).value;
+  if (w.dtype() != DType::F64 || w.shape().rank() < 2 || w.size() == 0) return std::nullopt;
+  const int64_t o = w.shape()[0], per = w.size() / o;
+  const std::vector<double> v = w.to_vector<double>();
+  Tensor q = Tensor::uninitialized(DType::I8, w.shape());
+  int8_t* qp = q.data<int8_t>();
+  std::vector<int32_t> offsets(static_cast<size_t>(o));
+  for (int64_t c = 0; c < o; ++c) {
+    const double* wc = v.data() + c * per;
+    double lo = wc[0], hi = wc[0];
+    for (int64_t i = 0; i < per; ++i) {
+      if (wc[i] != std::nearbyint(wc[i]) || std::abs(wc[i]) > 1e6) return std::nullopt;  // not integers
+      lo = std::min(lo, wc[i]);
+      hi = std::max(hi, wc[i]);
+    }
+    if (hi - lo > 255) return std::nullopt;
+    // No offset where the channel already fits; else the one that puts its smallest weight at -128.
+    const int32_t off = lo >= -128 && hi <= 127 ? 0 : int32_t(lo) + 128;
+    offsets[size_t(c)] = off;
+    for (int64_t i = 0; i < per; ++i) qp[c * per + i] = int8_t(int32_t(wc[i]) - off);
+  }
+  return std::pair{std::move(q), std::move(offsets)};
+}
+
 struct Match {
   int conv = -1, last = -1;  // last: the op whose value the fused op replaces (a Convert to i32 for f64)
   std::vector<int> chain;    // the ops after the convolution it absorbs, up to `last`
@@ -180,6 +210,12 @@ std::optional<Match> match(const Graph& g, const Uses& u, int i) {
   auto lhs = dequantized(g, op.inputs[0], t);
   if (!lhs) return std::nullopt;
   auto w = int8_weights(g, op.inputs[1], 0);
+  if (!w && t == DType::F64) {
+    if (auto offset = offset_int8_weights(g, op.inputs[1])) {
+      w.emplace(std::move(offset->first), std::vector<double>(offset->second.size(), 1.0));
+      m.form.weight_offsets = std::move(offset->second);
+    }
+  }
   if (!w) return std::nullopt;
   m.lhs = *lhs;
   m.weights = std::move(w->first);
@@ -206,6 +242,42 @@ std::optional<Match> match(const Graph& g, const Uses& u, int i) {
   for (size_t k = 2; k < op.inputs.size(); ++k) m.epilogue_inputs.push_back(op.inputs[k]);
   if (!ep.has_residual) requantized_output(g, u, m);
   return m;
+}
+
+// What a QuantizedConvolution computes, in the graph's ops (T = f32, or f64 for ConvInteger): the reference
+// the composite decomposes into.
+CompositeAttrs::Decompose lowered_reference(const QuantizedConvolution& form, DType t) {
+  return [form, t](std::span<const Node> p) {
+    Node x = Convert(p[0], t);
+    if (form.has_zero_point) x = x - p[1];
+    Node w = Convert(p[size_t(form.weight_input())], t);
+    if (!form.weight_offsets.empty()) {
+      std::vector<double> offsets(form.weight_offsets.begin(), form.weight_offsets.end());
+      std::vector<int64_t> per_channel(size_t(w.rank()), 1);
+      per_channel[0] = int64_t(offsets.size());
+      w = w + Convert(w.graph()->constant(Tensor::from_vector(offsets, Shape(per_channel))), t);
+    }
+    Node y = Convolution(x, w, form.conv);
+    if (t == DType::F64) return std::vector<Node>{Convert(y, DType::I32)};
+    std::vector<int64_t> per_channel(size_t(y.rank()), 1);
+    per_channel[1] = int64_t(form.scales.size());
+    y = y * Reshape(y.graph()->constant(Tensor::from_vector(form.scales, Shape{int64_t(form.scales.size())})),
+                    per_channel);
+    if (form.has_bias) {
+      per_channel[1] = y.dim(1);
+      y = y + Reshape(p[size_t(form.bias_input())], per_channel);
+    }
+    if (form.has_residual) y = y + p[size_t(form.residual_input())];
+    if (form.clip_lo != -INFINITY) y = Max(y, ScalarLike(y, form.clip_lo));
+    if (form.clip_hi != INFINITY) y = Min(y, ScalarLike(y, form.clip_hi));
+    if (form.out_scale > 0) {  // QuantizeLinear's arithmetic
+      const bool u8 = form.out_type == DType::U8;
+      y = Round(y / ScalarLike(y, form.out_scale));
+      if (form.out_zero_point != 0) y = y + ScalarLike(y, form.out_zero_point);
+      y = Convert(Min(Max(y, ScalarLike(y, u8 ? 0 : -128)), ScalarLike(y, u8 ? 255 : 127)), form.out_type);
+    }
+    return std::vector<Node>{y};
+  };
 }
 
 }  // namespace
@@ -252,30 +324,7 @@ Graph fuse_quantized_convolutions(const Graph& g, int* fused) {
     in.push_back(out.constant(m->weights));
     for (const ValueRef& r : m->epilogue_inputs) in.push_back(mapped(r));
     ++*fused;
-    return record_lowered(form, in, g.op(i).outputs, [form, t](std::span<const Node> p) {
-      Node x = Convert(p[0], t);
-      if (form.has_zero_point) x = x - p[1];
-      Node y = Convolution(x, Convert(p[size_t(form.weight_input())], t), form.conv);
-      if (t == DType::F64) return std::vector<Node>{Convert(y, DType::I32)};
-      std::vector<int64_t> per_channel(size_t(y.rank()), 1);
-      per_channel[1] = int64_t(form.scales.size());
-      y = y * Reshape(y.graph()->constant(Tensor::from_vector(form.scales, Shape{int64_t(form.scales.size())})),
-                      per_channel);
-      if (form.has_bias) {
-        per_channel[1] = y.dim(1);
-        y = y + Reshape(p[size_t(form.bias_input())], per_channel);
-      }
-      if (form.has_residual) y = y + p[size_t(form.residual_input())];
-      if (form.clip_lo != -INFINITY) y = Max(y, ScalarLike(y, form.clip_lo));
-      if (form.clip_hi != INFINITY) y = Min(y, ScalarLike(y, form.clip_hi));
-      if (form.out_scale > 0) {  // QuantizeLinear's arithmetic
-        const bool u8 = form.out_type == DType::U8;
-        y = Round(y / ScalarLike(y, form.out_scale));
-        if (form.out_zero_point != 0) y = y + ScalarLike(y, form.out_zero_point);
-        y = Convert(Min(Max(y, ScalarLike(y, u8 ? 0 : -128)), ScalarLike(y, u8 ? 255 : 127)), form.out_type);
-      }
-      return std::vector<Node>{y};
-    });
+    return record_lowered(form, in, g.op(i).outputs, lowered_reference(form, t));
   });
 }
 

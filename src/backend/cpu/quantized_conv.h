@@ -13,7 +13,9 @@
 // channel's largest magnitude in k steps (s_c = max|w| / k, k = 127, 128, ..., 1: what per-channel or
 // per-tensor symmetric quantization writes and constant folding of DequantizeLinear(w_q) leaves), recognized
 // only when every weight is on that grid (to 1e-4 of a step), so the int8 convolution computes what the graph
-// says up to f32 rounding. Anything else stays the f32 (or exact f64) convolution.
+// says up to f32 rounding. ConvInteger's integer weights that span at most 256 values per output channel but do
+// not fit int8 (u8 weights with a zero point other than 128) are shifted into int8 by a per-channel offset the
+// kernel corrects for (weight_offsets). Anything else stays the f32 (or exact f64) convolution.
 #include <limits>
 #include <vector>
 
@@ -23,7 +25,7 @@ namespace graft::cpu {
 
 // y = clamp(scales[o] · ((x - zero_point) conv w) + bias[o] + residual): inputs x (u8/s8 [N, C, spatial...]),
 // then the zero point (a scalar of any numeric type holding an integer) when has_zero_point, w (s8
-// [O, C/G, k...], constant), a bias [O] (f32) when has_bias, a residual of the output's shape when
+// [O, C/G, k...], constant; plus weight_offsets), a bias [O] (f32) when has_bias, a residual of the output's shape when
 // has_residual. `scales` has one value per output channel (or one). The result is f32, int32 (no scale,
 // bias, residual or clamp) for ConvInteger, or u8/s8 when a following QuantizeLinear was absorbed.
 struct QuantizedConvolution {
@@ -38,6 +40,11 @@ struct QuantizedConvolution {
   int out_zero_point = 0;
   DType out_type = DType::F32;
   double clip_lo = -std::numeric_limits<double>::infinity(), clip_hi = std::numeric_limits<double>::infinity();
+  // ConvInteger only (int32 result): the weights are w + weight_offsets[o] — u8 weights minus a zero point
+  // other than 128 span 256 integers that int8 cannot hold centered at 0, so w is shifted per output
+  // channel into int8 and the kernel adds weight_offsets[o] · (window sum of x - zero_point) to oneDNN's
+  // int8 result. Empty: no offsets.
+  std::vector<int32_t> weight_offsets;
   int weight_input() const { return has_zero_point ? 2 : 1; }
   int bias_input() const { return has_bias ? weight_input() + 1 : -1; }
   int residual_input() const { return has_residual ? weight_input() + 1 + (has_bias ? 1 : 0) : -1; }

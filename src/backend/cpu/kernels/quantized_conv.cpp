@@ -3,7 +3,8 @@
 // primitive's layout (with the compensation its VNNI kernels need), per-channel output scales, then bias,
 // residual (a sum post-op) and clamp, into an f32 (or, for ConvInteger, int32) result. The activations are
 // reordered into the primitive's layout (channels-last for the int8 kernels) and the result back on every
-// run, through per-thread scratch. Geometries oneDNN declines run a direct int32 loop.
+// run, through per-thread scratch. Geometries oneDNN declines run a direct int32 loop. ConvInteger weights
+// shifted into int8 (weight_offsets) get offset · window sum of the activations added to the int32 result.
 #include <omp.h>
 
 #include <algorithm>
@@ -42,7 +43,7 @@ void* thread_scratch(int role, size_t bytes) {
     size_t bytes = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buffers[2];
+  thread_local Buffer buffers[3];  // the reordered activations, the result, add_weight_offsets' sums
   Buffer& b = buffers[role];
   if (b.bytes < bytes) {
     std::free(b.data);
@@ -117,6 +118,7 @@ class QuantizedConvKernel final : public Kernel {
       run_onednn(in[0], zp, bias, res, out[0]);
     else
       run_direct(in[0], zp, bias, res, out[0]);
+    if (!form_.weight_offsets.empty()) add_weight_offsets(in[0], zp, static_cast<int32_t*>(out[0]));
     if (out_f32_ && hand_clamp_) clamp(static_cast<float*>(out[0]));  // (8-bit results: clamped above)
   }
 
@@ -310,6 +312,85 @@ class QuantizedConvKernel final : public Kernel {
             static_cast<uint8_t*>(yv)[yi] = uint8_t(std::min(std::max(q, 0.f), 255.f));
           else
             static_cast<int8_t*>(yv)[yi] = int8_t(std::min(std::max(q, -128.f), 127.f));
+        }
+      }
+    });
+  }
+
+  // The convolution ran with int8 weights w; the model's are w + weight_offsets[o] (quantized_conv.h), so
+  // y[n, o, p] += weight_offsets[o] · S[n, g, p], S the window sum of x - zp over group g's channels and the
+  // taps of output pixel p (zero padding, as the convolution pads x - zp with zeros). The channel sums are one
+  // pass over x; each S is k taps of them: far less than the convolution. Exact in int32.
+  void add_weight_offsets(const void* xv, int32_t zp, int32_t* y) const {
+    const int64_t cg = c_ / groups_, og = o_ / groups_;
+    std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, k{1, 1, 1}, st{1, 1, 1}, dil{1, 1, 1}, pad{0, 0, 0};
+    const int s = rank_ - 2, off = 3 - s;
+    for (int i = 0; i < s; ++i) {
+      in[size_t(off + i)] = in_[size_t(i)], out[size_t(off + i)] = out_[size_t(i)], k[size_t(off + i)] = k_[size_t(i)];
+      st[size_t(off + i)] = form_.conv.strides[size_t(i)], dil[size_t(off + i)] = form_.conv.dilations[size_t(i)];
+      pad[size_t(off + i)] = form_.conv.pad_low[size_t(i)];
+    }
+    const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2], k_sz = k[0] * k[1] * k[2];
+    // sums[(n * G + g) * in_sz + pos] = sum over the group's channels of x - zp.
+    auto* sums = static_cast<int32_t*>(thread_scratch(2, size_t(n_ * groups_ * in_sz) * sizeof(int32_t)));
+    const bool u8 = src_type_ == DType::U8;
+    parallel_for(n_ * groups_, n_ * c_ * in_sz, [&](int64_t lo, int64_t hi) {
+      for (int64_t ng = lo; ng < hi; ++ng) {
+        const int64_t n = ng / groups_, c0 = ng % groups_ * cg;
+        int32_t* dst = sums + ng * in_sz;
+        auto accumulate = [&](auto* x) {
+          if (src_cl_) {  // [N, pos, C]: the group's channels are contiguous
+            for (int64_t pos = 0; pos < in_sz; ++pos) {
+              const auto* px = x + (n * in_sz + pos) * c_ + c0;
+              int32_t acc = 0;
+              for (int64_t c = 0; c < cg; ++c) acc += int32_t(px[c]);
+              dst[pos] = acc - int32_t(cg) * zp;
+            }
+          } else {  // [N, C, pos]: channel by channel, contiguous over positions
+            for (int64_t pos = 0; pos < in_sz; ++pos) dst[pos] = -int32_t(cg) * zp;
+            for (int64_t c = 0; c < cg; ++c) {
+              const auto* px = x + (n * c_ + c0 + c) * in_sz;
+              for (int64_t pos = 0; pos < in_sz; ++pos) dst[pos] += int32_t(px[pos]);
+            }
+          }
+        };
+        if (u8) accumulate(static_cast<const uint8_t*>(xv));
+        else accumulate(static_cast<const int8_t*>(xv));
+      }
+    });
+    // Output pixels in chunks: their window sums first, then each channel's row (plain layout) or each
+    // pixel's channels (channels-last) updated contiguously.
+    constexpr int64_t kChunk = 256;
+    const int64_t chunks = (out_sz + kChunk - 1) / kChunk;
+    parallel_for(n_ * groups_ * chunks, n_ * groups_ * out_sz * (k_sz + og), [&](int64_t lo, int64_t hi) {
+      int32_t window[kChunk];
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t ng = i / chunks, p0 = i % chunks * kChunk, p1 = std::min(out_sz, p0 + kChunk);
+        const int64_t n = ng / groups_, grp = ng % groups_;
+        const int32_t* src = sums + ng * in_sz;
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t o0 = p / (out[1] * out[2]), o1 = p / out[2] % out[1], o2 = p % out[2];
+          int32_t acc = 0;
+          for (int64_t t = 0; t < k_sz; ++t) {
+            const int64_t t0 = t / (k[1] * k[2]), t1 = t / k[2] % k[1], t2 = t % k[2];
+            const int64_t i0 = o0 * st[0] - pad[0] + t0 * dil[0], i1 = o1 * st[1] - pad[1] + t1 * dil[1],
+                          i2 = o2 * st[2] - pad[2] + t2 * dil[2];
+            if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) continue;
+            acc += src[(i0 * in[1] + i1) * in[2] + i2];
+          }
+          window[p - p0] = acc;
+        }
+        const int32_t* offsets = form_.weight_offsets.data();
+        if (dst_cl_) {
+          for (int64_t p = p0; p < p1; ++p) {
+            int32_t* row = y + (n * out_sz + p) * o_;
+            for (int64_t oc = grp * og; oc < (grp + 1) * og; ++oc) row[oc] += offsets[oc] * window[p - p0];
+          }
+        } else {
+          for (int64_t oc = grp * og; oc < (grp + 1) * og; ++oc) {
+            int32_t* row = y + (n * o_ + oc) * out_sz;
+            for (int64_t p = p0; p < p1; ++p) row[p] += offsets[oc] * window[p - p0];
+          }
         }
       }
     });
