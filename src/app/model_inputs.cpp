@@ -139,7 +139,8 @@ void bind_given(const onnx::ValueInfo& in, const Tensor& t, std::map<std::string
 CompletedInputs complete_inputs(const onnx::Model& m, std::map<std::string, Tensor> given,
                                 const std::map<std::string, int64_t>& dims) {
   // Names first: every given input and every --dims symbol must exist.
-  for (const auto& [name, t] : given) {
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;  // (clang 14 cannot capture a structured binding in a lambda)
     bool known = std::any_of(m.inputs().begin(), m.inputs().end(), [&](const auto& in) { return in.name == name; });
     if (!known) usage_error("--input '", name, "': the model has no input named '", name, "'; its inputs are:", inputs_list(m));
   }

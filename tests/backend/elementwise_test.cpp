@@ -227,6 +227,33 @@ TEST(Elementwise, ConvertFollowsOnnxCast) {
   EXPECT_EQ(big.to_vector<double>()[0], double(int64_t(1) << 53));
 }
 
+// Integer operands converted to float inside a fused chain (how int32 products and convolutions reach their
+// scales): loaded with the conversion, rounding exactly as a standalone Convert (round to nearest) does —
+// values above 2^24, both extremes of int32, broadcast operands, u8 and i16 alike.
+TEST(Elementwise, IntegerToFloatConvertInsideFusedChains) {
+  std::vector<int32_t> xi{0, 1, -1, (1 << 24) + 1, (1 << 24) + 3, -((1 << 24) + 1), 2147483647, -2147483647 - 1,
+                          123456789, -98765431};
+  const int64_t n = int64_t(xi.size());
+  std::vector<uint8_t> ui{0, 1, 127, 128, 200, 255, 7, 9, 11, 13};
+  std::vector<int16_t> si{-32768, 32767, 5};
+  Tensor x = Tensor::from_vector(xi, Shape{2, n / 2}), u = Tensor::from_vector(ui, Shape{2, n / 2});
+  Tensor s = Tensor::from_vector(std::vector<int16_t>{si[0], si[1], si[2], 1, 2}, Shape{1, n / 2});
+  Tensor y = run1(
+      [](std::vector<Node> in) {
+        return Convert(in[0], DType::F32) * 0.5f + Convert(in[1], DType::F32) - Convert(in[2], DType::F32);
+      },
+      {x, u, s});
+  ASSERT_EQ(y.dtype(), DType::F32);
+  const std::vector<int16_t> sv = s.to_vector<int16_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const float want = static_cast<float>(xi[size_t(i)]) * 0.5f + static_cast<float>(ui[size_t(i)]) -
+                       static_cast<float>(sv[size_t(i % (n / 2))]);
+    EXPECT_EQ(y.data<float>()[i], want) << "element " << i << " (int32 " << xi[size_t(i)] << ")";
+  }
+  Tensor z = run1([](std::vector<Node> in) { return Convert(in[0], DType::F64) + 0.25; }, {x});
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(z.data<double>()[i], double(xi[size_t(i)]) + 0.25) << i;
+}
+
 TEST(Elementwise, HalfPrecisionComputesInFloat) {
   Tensor x = random_tensor(DType::F16, Shape{257}, 3);
   Tensor y = run1([](std::vector<Node> in) { return Exp(in[0]) * in[0] + 1.0; }, {x});

@@ -166,8 +166,9 @@ GRAFT_INLINE void load_input(const EwInput& in, const void* base, int64_t offset
   visit_dtype(in.dtype, [&](auto tag) {
     using S = decltype(tag);
     if constexpr (std::is_same_v<S, bool> || std::is_floating_point_v<S> || std::is_same_v<S, float16> ||
-                  std::is_same_v<S, bfloat16>)
-      load(static_cast<const S*>(base) + offset, inner_stride, dst, n);
+                  std::is_same_v<S, bfloat16> || std::is_same_v<S, int8_t> || std::is_same_v<S, uint8_t> ||
+                  std::is_same_v<S, int16_t> || std::is_same_v<S, uint16_t> || std::is_same_v<S, int32_t>)
+      load(static_cast<const S*>(base) + offset, inner_stride, dst, n);  // integers: ew_program_loads_integer
   });
 }
 
@@ -234,6 +235,14 @@ bool ew_program_supports_op(OpKind k) {
 
 bool ew_program_supports_dtype(DType t) {
   return t == DType::Bool || t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64;
+}
+
+bool ew_program_loads_integer(DType t) {
+  return t == DType::I8 || t == DType::U8 || t == DType::I16 || t == DType::U16 || t == DType::I32;
+}
+
+bool ew_program_converts_on_load(DType from, DType to) {
+  return ew_program_loads_integer(from) && (to == DType::F32 || to == DType::F64);
 }
 
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {

@@ -42,6 +42,11 @@ struct EwProgram {
 // Which ops and storage types a program can hold.
 bool ew_program_supports_op(OpKind k);
 bool ew_program_supports_dtype(DType t);
+// Integer types a program may load, converting as Convert does (static_cast to the compute type), but only
+// as the operand of a Convert to f32 or f64 (ew_program_converts_on_load): 8-, 16- and 32-bit integers,
+// whose conversion through f64 and then f32 rounds exactly as the direct one does.
+bool ew_program_loads_integer(DType t);
+bool ew_program_converts_on_load(DType from, DType to);
 
 // Strides of an input of shape `in` broadcast NumPy-style against output shape `out`.
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);

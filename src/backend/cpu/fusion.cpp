@@ -15,8 +15,13 @@ constexpr int kMaxGroupOps = 40;
 bool fusible(const Op& op, const Graph& g) {
   if (!ew_program_supports_op(op.kind) || op.outputs.size() != 1) return false;
   if (!ew_program_supports_dtype(op.outputs[0].dtype)) return false;
-  for (const ValueRef& r : op.inputs)
-    if (!ew_program_supports_dtype(g.op(r.op).outputs[size_t(r.output)].dtype)) return false;
+  for (const ValueRef& r : op.inputs) {
+    const DType t = g.op(r.op).outputs[size_t(r.output)].dtype;
+    // An integer operand only as what a Convert to f32/f64 reads (ConvInteger's and MatMulInteger's int32
+    // results on their way to the scale): the program converts it as it loads.
+    if (!ew_program_supports_dtype(t) && !(op.kind == OpKind::Convert && ew_program_converts_on_load(t, op.outputs[0].dtype)))
+      return false;
+  }
   return true;
 }
 

@@ -17,7 +17,8 @@ bool float_like(DType t) { return ew_program_supports_dtype(t); }
 std::unique_ptr<Kernel> program_kernel(const KernelArgs& a) {
   DType compute = DType::F32;
   for (const ValueType& t : a.inputs) {
-    if (!float_like(t.dtype)) return nullptr;
+    if (!float_like(t.dtype) && !(a.op.kind == OpKind::Convert && ew_program_converts_on_load(t.dtype, a.outputs[0].dtype)))
+      return nullptr;
     if (t.dtype == DType::F64) compute = DType::F64;
   }
   for (const ValueType& t : a.outputs) {
