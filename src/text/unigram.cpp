@@ -77,8 +77,10 @@ std::vector<std::string> Unigram::encode(std::string_view s) const {
       node = it->second;
       int64_t piece = node_piece_[node];
       if (piece < 0) continue;
-      // the trie holds the last id of a duplicated piece; scores come from the id the map returns
-      uint32_t id = ids_.find(pieces_[static_cast<size_t>(piece)].first)->second;
+      // The trie and the map both hold the last id of a duplicated piece (both are assigned in vocabulary
+      // order), so the node's id is the map's: no hashing of the piece per lattice edge, which made long
+      // pieces cost O(length^2) per start position.
+      const uint32_t id = static_cast<uint32_t>(piece);
       size_t key_pos = k + 1;
       double cand = pieces_[id].second + here;
       Node& target = best[key_pos];

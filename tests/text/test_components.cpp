@@ -44,6 +44,23 @@ TEST(TokenizerUnigram, MetaspaceViterbi) {
   EXPECT_EQ(tok.decode(e.ids), "hello world");
 }
 
+// A piece listed twice: as in Hugging Face tokenizers (its id map and its lattice are filled in vocabulary
+// order), the later entry wins, id and score alike. "▁hello" is listed again at -20, so "▁he" + "llo" (-6)
+// now beats it, and "▁world" keeps id 5 and its -1.5 (its duplicate scores 0 but comes first).
+TEST(TokenizerUnigram, DuplicatedPieceTakesTheLastEntry) {
+  std::string json = kUnigram;
+  const std::string head = R"("vocab": [)";
+  json.replace(json.find(head), head.size(), head + R"(["▁world", 0.0], )");
+  const std::string tail = R"(["▁w", -3.0]])";
+  json.replace(json.find(tail), tail.size(), R"(["▁w", -3.0], ["▁hello", -20.0]])");
+  auto tok = Tokenizer::from_json(json);
+  auto e = tok.encode("hello world");
+  // ids shift by one (the duplicate "▁world" is entry 0): "▁he" 4, "llo" 5, "▁world" 6, "▁hello" 14.
+  EXPECT_EQ(e.tokens, (std::vector<std::string>{"\xE2\x96\x81he", "llo", "\xE2\x96\x81world"}));
+  EXPECT_EQ(e.ids, (std::vector<uint32_t>{4, 5, 6}));
+  EXPECT_EQ(tok.token_to_id("\xE2\x96\x81hello"), std::optional<uint32_t>(14));
+}
+
 // "hi": "▁" (-2) + "h" (-4), then 'i' has no piece: unk scored min_score - 10 = -14. The unknown
 // token keeps its surface string as value. "hxy": 'x' and 'y' are both unknown and fused into one
 // unk "xy" (Unigram always fuses unknowns). Bytes: '▁' is 3 bytes and aligned to 'h' (0,1).
