@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Latency of realistic-size CNN and speech models (bench/gen_bench_models.py: ResNet-18, ResNet-50 (b2) and
-# MobileNetV2 shapes at 224x224, a conv + BiLSTM speech encoder), graft vs ONNX Runtime (npm onnxruntime-node,
+# MobileNetV2 shapes at 224x224, a conv + BiLSTM speech encoder, a DBNet-style text detector at 384x512), graft vs ONNX Runtime (npm onnxruntime-node,
 # graph optimizations on), same inputs, same thread count, alternating the two, ROUNDS times; prints the
 # median ratio per model.
 #   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
@@ -12,7 +12,7 @@ THREADS=${2:-2}
 ROUNDS=${3:-5}
 require_graft "$BUILD"
 MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+[ -d "$MODELS/dbnet_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
 require_ort
 for dir in "$MODELS"/*/; do
   name=$(basename "$dir")

@@ -15,7 +15,7 @@ ROUNDS=${3:-5}
 LOAD=${4:-2}
 require_graft "$BUILD"
 MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet50_b2" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+[ -d "$MODELS/dbnet_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
 require_ort
 MINILM=$BUILD/minilm_l6/minilm_l6_opset14.onnx
 if [ -d ../shared/models ] && [ ! -f "$MINILM" ]; then /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null; fi
