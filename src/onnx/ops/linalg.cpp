@@ -12,15 +12,21 @@ namespace {
 void gemm_op(OpContext& c) {
   Node a = c.input(0), b = c.input(1);
   if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D, got ", a.shape(), " and ", b.shape());
-  // Transposed operands are read in place by the product (its contracted axes), not transposed first: a
-  // Transpose of a constant weight would be a copy of the whole weight on every trace that evaluates it
-  // (Faster R-CNN's 51 MB box-head weight on every new image) and on every compile that folds it.
-  const int64_t ka = c.attr_int("transA", 0) ? 0 : 1, kb = c.attr_int("transB", 0) ? 1 : 0;
-  if (a.dim(int(ka)) != b.dim(int(kb)))
-    c.fail("inner dims ", a.dim(int(ka)), " vs ", b.dim(int(kb)), " (A ", a.shape(), ka ? "" : " transposed", ", B ",
-           b.shape(), kb ? " transposed" : "", ")");
+  if (c.attr_int("transA", 0)) a = Transpose(a, {1, 0});
+  // A large transposed constant B (a layer's weight) is read in place by the product (its contracted axis is
+  // 1), not transposed first: that Transpose would copy the whole weight on every trace that evaluates it
+  // (Faster R-CNN's 51 MB box-head weight, on every new image) and on every compile that folds it. Other
+  // operands keep the Transpose, which the int8 product patterns expect: small weights (the size tracing
+  // evaluates eagerly, which includes DequantizeLinear of small int8 weights) and computed ones.
+  const bool trans_b = c.attr_int("transB", 0) != 0;
+  const bool in_place = trans_b && b.op().kind == OpKind::Constant && b.shape().size() > (int64_t(1) << 16);
+  if (trans_b && !in_place) b = Transpose(b, {1, 0});
+  const int64_t kb = in_place ? 1 : 0;
+  if (a.dim(1) != b.dim(int(kb)))
+    c.fail("inner dims ", a.dim(1), " vs ", b.dim(int(kb)), " (A' ", a.shape(), ", B ", b.shape(),
+           in_place ? " transposed" : "", ")");
   double alpha = c.attr_float("alpha", 1.0), beta = c.attr_float("beta", 1.0);
-  Node y = DotGeneral(a, b, {{}, {}, {ka}, {kb}});
+  Node y = DotGeneral(a, b, {{}, {}, {1}, {kb}});
   if (alpha != 1.0) y = y * alpha;
   if (auto cc = c.optional_input(2); cc && beta != 0.0) {
     Node bias = Convert(*cc, y.dtype());
