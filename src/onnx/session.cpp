@@ -142,7 +142,7 @@ std::string crossing_key(const std::vector<std::vector<Tensor>>& results, const 
 std::shared_ptr<InferenceSession::Stage> InferenceSession::build(const FlatInputs& inputs,
                                                                  const std::vector<std::string>& outputs,
                                                                  const RunValues& seen, const Stage* from,
-                                                                 Entry& entry) {
+                                                                 Entry& entry, RunValues* traced) {
   auto t0 = std::chrono::steady_clock::now();
   Graph g(proto_of(model_).graph().name().empty() ? "onnx" : proto_of(model_).graph().name());
   std::map<std::string, Node> params;  // graph inputs bound as tensors; sequence elements move out below
@@ -350,10 +350,23 @@ std::shared_ptr<InferenceSession::Stage> InferenceSession::build(const FlatInput
         st->outputs.push_back(v);
       }
       sg.set_outputs(roots);
-      auto t1 = std::chrono::steady_clock::now();
-      st->exe = options_.backend->compile(sg, options_.compile);
-      compile_ms += ms_since(t1);
-      ++compiled;
+      // A stage after new staged shapes whose outputs this trace computed already: this run takes them
+      // from the trace, and a later run that reaches the stage compiles it. A detector's new image usually
+      // meets new row counts that no later image repeats, so its later stages are never compiled.
+      bool computed = traced != nullptr;
+      for (const ValueKey& v : out_set) {
+        auto m = tr.stage_values.find(v.first);
+        computed = computed && m != tr.stage_values.end() && size_t(v.second) < m->second.size() &&
+                   m->second[size_t(v.second)].defined();
+      }
+      if (computed) {
+        st->pending = std::make_shared<const Graph>(std::move(sg));
+      } else {
+        auto t1 = std::chrono::steady_clock::now();
+        st->exe = options_.backend->compile(sg, options_.compile);
+        compile_ms += ms_since(t1);
+        ++compiled;
+      }
     }
     available.insert(out_set.begin(), out_set.end());
     // Leaving it: the boundaries of the next stage.
@@ -398,6 +411,10 @@ std::shared_ptr<InferenceSession::Stage> InferenceSession::build(const FlatInput
     }
     prev = st.get();
   }
+  if (traced)
+    for (const auto& [op, vs] : tr.stage_values)
+      for (size_t o = 0; o < vs.size(); ++o)
+        if (vs[o].defined()) (*traced)[{op, int(o)}] = vs[o];
   std::lock_guard<std::mutex> lock(mu_);
   stats_.traces++;
   stats_.compiles++;
@@ -405,6 +422,25 @@ std::shared_ptr<InferenceSession::Stage> InferenceSession::build(const FlatInput
   stats_.last_trace_ms = trace_ms;
   stats_.last_compile_ms = compile_ms;
   return head;
+}
+
+Executable* InferenceSession::executable(Stage& stage) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stage.exe || !stage.pending) return stage.exe.get();
+  }
+  std::lock_guard<std::mutex> building(build_mu_);  // one compile at a time; another thread may have done it
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stage.exe) return stage.exe.get();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Executable> exe = options_.backend->compile(*stage.pending, options_.compile);
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.stage_compiles++;
+  stats_.last_compile_ms = ms_since(t0);
+  stage.exe = std::move(exe);
+  return stage.exe.get();
 }
 
 std::shared_ptr<InferenceSession::Entry> InferenceSession::find_entry(const std::string& key) {
@@ -489,13 +525,16 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
   };
   std::shared_ptr<Stage> ran;  // the last stage that ran an executable
   while (true) {
-    if (stage->exe) {
+    // A pending stage whose values this run's trace computed needs no executable on this run.
+    bool traced = stage->pending != nullptr;
+    for (const ValueKey& k : stage->outputs) traced = traced && values.count(k);
+    if (Executable* exe = traced ? nullptr : executable(*stage)) {
       ran = stage;
       std::vector<Tensor> args;
       for (const ValueKey& k : stage->inputs) args.push_back(value_of(k, "stage input"));
       std::vector<Tensor> outs;
       try {
-        outs = stage->exe->run(std::span<const Tensor>(args));  // one run at a time per executable
+        outs = exe->run(std::span<const Tensor>(args));  // one run at a time per executable
       } catch (const Error& err) {
         std::string msg = err.what();
         if (msg.rfind(model_.source(), 0) == 0) throw;
@@ -508,6 +547,14 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
     std::vector<std::vector<Tensor>> results;
     std::vector<Tensor> guards;
     for (const Stage::HostOp& h : stage->host_ops) {
+      // Results this run's trace computed (a new image's final NMS) are not computed again.
+      bool computed = true;
+      for (const ValueKey& k : h.results) computed = computed && values.count(k);
+      if (computed) {
+        results.emplace_back();
+        for (const ValueKey& k : h.results) results.back().push_back(values.at(k));
+        continue;
+      }
       std::vector<Tensor> operands;
       for (const ValueKey& k : h.operands) operands.push_back(value_of(k, "host op operand"));
       results.push_back(h.compute(operands));
@@ -542,7 +589,9 @@ std::map<std::string, IoValue> InferenceSession::run_values(const std::map<std::
           std::fprintf(stderr, "\n");
         }
         lock.unlock();
-        std::shared_ptr<Stage> chain = build(flat, output_names, values, stage.get(), *entry);
+        RunValues traced_values;
+        std::shared_ptr<Stage> chain = build(flat, output_names, values, stage.get(), *entry, &traced_values);
+        values.merge(traced_values);  // keeps the values this run computed before
         GRAFT_CHECK(chain && chain->key == next_key, model_.source(),
                     ": internal: tracing again for new staged shapes gave a different stage key");
         lock.lock();

@@ -788,6 +788,7 @@ TraceResult Model::trace(Graph& graph, const std::map<std::string, Node>& inputs
       result.outputs[name] = top.node(*v, name);
     }
   }
+  if (auto memo = st.stage_memo.find(&graph); memo != st.stage_memo.end()) result.stage_values = std::move(memo->second);
   return result;
 }
 

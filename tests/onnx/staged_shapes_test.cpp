@@ -3,6 +3,7 @@
 // the same shapes reuse the compiled stages. Results are compared with ONNX Runtime's on the same model.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "onnx_test_util.h"
@@ -107,6 +108,98 @@ TEST(OnnxStagedShapes, NewInputsWithTheSameStagedShapesReuseTheCompiledStages) {
   EXPECT_EQ(s.stats().stage_compiles, 1 + int(nms_rows.size()) + int(shapes.size()));
 }
 
+TEST(OnnxStagedShapes, ANewStagedShapeTakesItsValuesFromTheTraceAndCompilesWhenMetAgain) {
+  // Only the NMS selection and the strong boxes: every value of the stage between NMS and NonZero is
+  // computed by the trace of a new NMS row count (NonZero's operand and the kept boxes' indices), so that
+  // stage is not compiled on the run that traced it, only when a later run reaches it.
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  ModelBuilder b = toy_detector();
+  testing::TempDir dir;
+  auto file = dir.path / "detector.onnx";
+  testing::write_file(file, b.bytes());
+  InferenceSession s(b.model());
+  const std::vector<std::string> outputs = {"selected", "strong_boxes"};
+  int run = 0;
+  auto check = [&](const Tensor& image) {
+    auto work = dir.path / ("ort" + std::to_string(run++));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", image}}, work);
+    auto got = s.run({{"image", image}}, outputs);
+    for (const auto& name : outputs) expect_same(got.at(name), want.at(name), name + ", run " + std::to_string(run));
+    return want.at("selected").shape()[0];
+  };
+  Tensor a = testing::random_tensor({1, 3, 8, 8}, 100);
+  const int64_t rows_a = check(a);
+  const int first_compiles = s.stats().stage_compiles;  // a new signature: every stage compiled
+  EXPECT_EQ(first_compiles, 3);
+  // An image whose NMS keeps another number of rows: a new key after stage 0.
+  Tensor img;
+  // Found with a session of its own (the one under test must not see it first); checked against ONNX
+  // Runtime below like every other run.
+  InferenceSession probe(b.model());
+  // Dim images (scores near sigmoid(0) = 0.5, NMS's threshold 0.55) keep fewer than max_out = 4 boxes.
+  for (uint32_t seed = 101; seed < 300 && !img.defined(); ++seed) {
+    Tensor c = testing::random_tensor({1, 3, 8, 8}, seed, -0.1f, 0.1f);
+    int64_t rows = probe.run({{"image", c}}, {"selected"}).at("selected").shape()[0];
+    if (rows != rows_a && rows > 0) img = c;
+  }
+  ASSERT_TRUE(img.defined()) << "no image with another NMS row count";
+  check(img);
+  EXPECT_EQ(s.stats().traces, 2);
+  // Traced again from stage 1: stage 1's values came from the trace (not compiled); the last stage, whose
+  // outputs the trace did not compute, was compiled.
+  EXPECT_EQ(s.stats().stage_compiles, first_compiles + 1);
+  check(img);  // the same image again: no trace; stage 1 compiled now
+  EXPECT_EQ(s.stats().traces, 2);
+  EXPECT_EQ(s.stats().cache_hits, 1);
+  EXPECT_EQ(s.stats().stage_compiles, first_compiles + 2);
+  check(img);
+  check(a);
+  EXPECT_EQ(s.stats().traces, 2);
+  EXPECT_EQ(s.stats().stage_compiles, first_compiles + 2);
+  EXPECT_EQ(s.stats().stage_crossings, 2 * 5);
+}
+
+TEST(OnnxStagedShapes, NmsOverManyClusteredBoxesMatchesOnnxRuntime) {
+  // NonMaxSuppression over 600 boxes in 12 clusters far apart (torchvision's batched NMS offsets each class
+  // this way), two classes, corner and center box formats: the selection skips boxes proven disjoint from a
+  // candidate, which must select exactly what ONNX Runtime selects.
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  for (int64_t center : {0, 1}) {
+    ModelBuilder b(17);
+    b.input("boxes", DType::F32, {int64_t(1), int64_t(600), int64_t(4)});
+    b.input("scores", DType::F32, {int64_t(1), int64_t(2), int64_t(600)});
+    b.output("selected", DType::I64);
+    b.constant("max_out", i64s({1000}));
+    b.constant("iou", Tensor::from_vector(std::vector<float>{0.5f}, Shape{1}));
+    b.constant("score_th", Tensor::from_vector(std::vector<float>{0.05f}, Shape{1}));
+    ModelBuilder::attr(b.node("NonMaxSuppression", {"boxes", "scores", "max_out", "iou", "score_th"}, {"selected"}),
+                       "center_point_box", center);
+    Tensor u = testing::random_tensor({600, 4}, uint32_t(900 + center), 0, 1);
+    auto uv = u.to_vector<float>();
+    std::vector<float> boxes;
+    for (int i = 0; i < 600; ++i) {
+      float off = float(i % 12) * 100.f;  // cluster
+      float y = off + 40 * uv[size_t(i * 4)], x = off + 40 * uv[size_t(i * 4 + 1)];
+      float h = 2 + 20 * uv[size_t(i * 4 + 2)], w = 2 + 20 * uv[size_t(i * 4 + 3)];
+      if (center) boxes.insert(boxes.end(), {x, y, w, h});
+      else if (i % 2) boxes.insert(boxes.end(), {y + h, x + w, y, x});  // corners in either order
+      else boxes.insert(boxes.end(), {y, x, y + h, x + w});
+    }
+    std::map<std::string, Tensor> in = {{"boxes", Tensor::from_vector(boxes, Shape{1, 600, 4})},
+                                        {"scores", testing::random_tensor({1, 2, 600}, uint32_t(950 + center), 0, 1)}};
+    testing::TempDir dir;
+    auto file = dir.path / "nms.onnx";
+    testing::write_file(file, b.bytes());
+    auto want = testing::run_ort(file, in, dir.path);
+    InferenceSession s(b.model());
+    Tensor got = s.run(in).at("selected");
+    ASSERT_EQ(got.shape(), want.at("selected").shape()) << "center_point_box " << center;
+    EXPECT_GT(got.shape()[0], 300) << "most boxes should survive";
+    EXPECT_EQ(got.to_vector<int64_t>(), want.at("selected").to_vector<int64_t>()) << "center_point_box " << center;
+  }
+}
+
 TEST(OnnxStagedShapes, BoundedCacheEvictsWholePathsAndStaysCorrect) {
   ModelBuilder b = toy_detector();
   SessionOptions small;
@@ -190,6 +283,10 @@ TEST(OnnxStagedShapes, FasterRcnnOnNewImagesMatchesOnnxRuntime) {
     }
   }
   EXPECT_EQ(s.stats().stage_crossings, 3 * 8);  // 8 boundaries, each stage once per run
+  // The first image compiled its 9 stages; each later one met new row counts after the RPN's NMS and took
+  // the values of the stages after it from its trace, compiling only the last stage (after the final NMS).
+  EXPECT_EQ(s.stats().traces, 3);
+  EXPECT_EQ(s.stats().stage_compiles, 9 + 2 * 1);
 }
 
 }  // namespace

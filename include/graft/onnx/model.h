@@ -157,6 +157,10 @@ struct TraceResult {
   // Training-mode state: initializer name -> the node of its new value (BatchNormalization's running
   // mean/var read straight from initializers). A train step writes these back to the initializers' variables.
   std::map<std::string, Node> state_updates;
+  // Staged tracing: the values of main-graph ops computed on the run-time inputs while tracing (the prefixes
+  // of staged ops and guards, the staged ops' results, and TraceOptions::stage_values), by op index. A
+  // session takes a new stage's values from here on the run that traced it instead of computing them again.
+  std::map<int, std::vector<Tensor>> stage_values;
 };
 
 class Model {

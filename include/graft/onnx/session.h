@@ -11,8 +11,8 @@
 // If condition that picks a branch) is a guard: the next stage is reused only for the same contents. So a
 // compiled entry is a tree: the first stage per input signature, and below each stage the next stages by
 // the shapes and guard values met when leaving it. Each stage runs once per run; a run that meets a new key
-// traces again (reusing the values computed so far) and compiles only the stages from there on.
-//
+// traces again (reusing the values so far), takes the values that trace computed, and compiles a new stage
+// only when the trace did not compute its values or a later run reaches it.
 // Thread safety: run() and run_values() may be called from several threads at once on one session; the
 // cache is locked, compiles of a new signature happen once (other threads wait for it), and runs of one
 // compiled entry are serialized by its Executable (docs/robustness.md). stats() and last_executable_stats()
@@ -117,7 +117,11 @@ class InferenceSession {
   // One compiled stage, and what leaving it takes.
   struct Stage {
     int level = 0;
-    std::unique_ptr<Executable> exe;  // null when the stage computes nothing
+    std::unique_ptr<Executable> exe;  // null when the stage computes nothing or is not compiled yet
+    // A stage first met by a run that traced it for new staged shapes: that run took its values from the
+    // trace, which had computed them already (a detector's new image: the box head and the final NMS's
+    // operands); its graph is compiled when a later run reaches the stage (compile_pending).
+    std::shared_ptr<const Graph> pending;
     std::vector<ValueKey> inputs, outputs;
     // Leaving the stage (nothing when it is the last): host ops, then guards, in trace order; the dtypes
     // and shapes of the results and the guards' values make the key of the next stage.
@@ -153,8 +157,12 @@ class InferenceSession {
   // Traces for these inputs and compiles the stages after `from` (all of them for a new signature, with
   // `entry.params`); `seen` holds the values this run computed so far. Returns the first stage compiled,
   // its `key` the key that leads to it from `from`. Called under build_mu_, without mu_.
+  // With `traced` (a trace for new staged shapes), stages whose outputs the trace computed are left pending
+  // and the values the trace computed go to `traced`, for this run.
   std::shared_ptr<Stage> build(const FlatInputs& inputs, const std::vector<std::string>& outputs,
-                               const RunValues& seen, const Stage* from, Entry& entry);
+                               const RunValues& seen, const Stage* from, Entry& entry, RunValues* traced = nullptr);
+  // The executable of a stage (compiling a pending one now); null when it computes nothing. Without mu_.
+  Executable* executable(Stage& stage);
   std::shared_ptr<Entry> find_entry(const std::string& key);  // under mu_
   void evict();                                                 // under mu_: down to cache_capacity paths
 

@@ -13,10 +13,20 @@ void gemm_op(OpContext& c) {
   Node a = c.input(0), b = c.input(1);
   if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D, got ", a.shape(), " and ", b.shape());
   if (c.attr_int("transA", 0)) a = Transpose(a, {1, 0});
-  if (c.attr_int("transB", 0)) b = Transpose(b, {1, 0});
-  if (a.dim(1) != b.dim(0)) c.fail("inner dims ", a.dim(1), " vs ", b.dim(0), " (A' ", a.shape(), ", B' ", b.shape(), ")");
+  // A large transposed constant B (a layer's weight) is read in place by the product (its contracted axis is
+  // 1), not transposed first: that Transpose would copy the whole weight on every trace that evaluates it
+  // (Faster R-CNN's 51 MB box-head weight, on every new image) and on every compile that folds it. Other
+  // operands keep the Transpose, which the int8 product patterns expect: small weights (the size tracing
+  // evaluates eagerly, which includes DequantizeLinear of small int8 weights) and computed ones.
+  const bool trans_b = c.attr_int("transB", 0) != 0;
+  const bool in_place = trans_b && b.op().kind == OpKind::Constant && b.shape().size() > (int64_t(1) << 16);
+  if (trans_b && !in_place) b = Transpose(b, {1, 0});
+  const int64_t kb = in_place ? 1 : 0;
+  if (a.dim(1) != b.dim(int(kb)))
+    c.fail("inner dims ", a.dim(1), " vs ", b.dim(int(kb)), " (A' ", a.shape(), ", B ", b.shape(),
+           in_place ? " transposed" : "", ")");
   double alpha = c.attr_float("alpha", 1.0), beta = c.attr_float("beta", 1.0);
-  Node y = MatMul(a, b);
+  Node y = DotGeneral(a, b, {{}, {}, {1}, {kb}});
   if (alpha != 1.0) y = y * alpha;
   if (auto cc = c.optional_input(2); cc && beta != 0.0) {
     Node bias = Convert(*cc, y.dtype());

@@ -2,6 +2,7 @@
 // tracing), MaxUnpool (a scatter) and RoiAlign (interpolation matrices and products, or gathers for max).
 // GridSample, AffineGrid, Col2Im, CenterCropPad, MaxRoiPool and DeformConv are in image.cpp.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 
@@ -20,35 +21,119 @@ struct NmsParams {
   bool center = false;
 };
 
+// One class's greedy selection over `nbox` boxes given as corners (y1, x1, y2, x2 with y1 <= y2, x1 <= x2) and
+// areas: candidates in descending score order (stable), each kept unless a kept box overlaps it with IoU above
+// `iou_th`, up to `max_out` kept. The IoU of one pair is computed in double, always the same way; which pairs
+// are compared changes nothing: with iou_th >= 0 a pair whose boxes do not intersect
+// (ih <= 0 or iw <= 0, so IoU 0) can never suppress, so boxes proven disjoint from the candidate by plain
+// comparisons are skipped. Boxes are sorted by y1 into blocks of 32 with the block's largest y2 and its x
+// extent; a candidate looks only at blocks that start above its bottom edge and whose extent reaches it. For
+// torchvision's batched NMS (every class's boxes offset into a region of their own) this takes the 13,500
+// boxes of Faster R-CNN's post-processing from ~60 M pair tests to a few per candidate.
+std::vector<int64_t> nms_one_class(const std::vector<std::array<double, 4>>& box, const std::vector<double>& area,
+                                   const std::vector<int64_t>& cand, int64_t max_out, double iou_th) {
+  const int64_t nbox = int64_t(box.size());
+  auto suppresses = [&](int64_t a, int64_t b) {  // kept box b suppresses candidate a
+    const auto &p = box[size_t(a)], &q = box[size_t(b)];
+    double ih = std::min(p[2], q[2]) - std::max(p[0], q[0]), iw = std::min(p[3], q[3]) - std::max(p[1], q[1]);
+    double iou = 0.0;
+    if (ih > 0 && iw > 0) {
+      double inter = ih * iw;
+      double ua = area[size_t(a)] + area[size_t(b)] - inter;
+      iou = ua > 0 ? inter / ua : 0.0;
+    }
+    return iou > iou_th;
+  };
+  std::vector<int64_t> kept;
+  bool finite = true;
+  for (int64_t i : cand)
+    for (double v : box[size_t(i)]) finite = finite && std::isfinite(v);
+  if (iou_th < 0 || !finite || cand.size() < 64) {
+    // Every pair (a negative threshold suppresses disjoint boxes too; NaN corners cannot be sorted).
+    for (int64_t i : cand) {
+      if (int64_t(kept.size()) >= max_out) break;
+      bool ok = true;
+      for (int64_t j : kept)
+        if (suppresses(i, j)) {
+          ok = false;
+          break;
+        }
+      if (ok) kept.push_back(i);
+    }
+    return kept;
+  }
+  // Only candidates can be kept: the blocks hold them.
+  constexpr int64_t kBlock = 32;
+  std::vector<int64_t> order = cand;
+  const int64_t n = int64_t(order.size());
+  std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return box[size_t(x)][0] < box[size_t(y)][0]; });
+  const int64_t nblocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> first_y1(size_t(nblocks), 0.0), max_y2(size_t(nblocks), 0.0), min_x1(size_t(nblocks), 0.0),
+      max_x2(size_t(nblocks), 0.0);
+  for (int64_t b = 0; b < nblocks; ++b) {
+    const auto& q0 = box[size_t(order[size_t(b * kBlock)])];
+    first_y1[size_t(b)] = q0[0];
+    max_y2[size_t(b)] = q0[2], min_x1[size_t(b)] = q0[1], max_x2[size_t(b)] = q0[3];
+    for (int64_t k = b * kBlock + 1; k < std::min(n, (b + 1) * kBlock); ++k) {
+      const auto& q = box[size_t(order[size_t(k)])];
+      max_y2[size_t(b)] = std::max(max_y2[size_t(b)], q[2]);
+      min_x1[size_t(b)] = std::min(min_x1[size_t(b)], q[1]);
+      max_x2[size_t(b)] = std::max(max_x2[size_t(b)], q[3]);
+    }
+  }
+  std::vector<char> is_kept(size_t(nbox), 0);
+  std::vector<int> kept_in_block(size_t(nblocks), 0);
+  std::vector<int64_t> block_of(size_t(nbox), 0);
+  for (int64_t k = 0; k < n; ++k) block_of[size_t(order[size_t(k)])] = k / kBlock;
+  for (int64_t i : cand) {
+    if (int64_t(kept.size()) >= max_out) break;
+    const auto& p = box[size_t(i)];
+    bool ok = true;
+    // Blocks in y1 order: one starting at or below the candidate's bottom edge (y1 >= p.y2) holds only
+    // boxes with ih <= 0, and so does every later one.
+    for (int64_t b = 0; ok && b < nblocks && first_y1[size_t(b)] < p[2]; ++b) {
+      if (!kept_in_block[size_t(b)] || max_y2[size_t(b)] <= p[0] || min_x1[size_t(b)] >= p[3] ||
+          max_x2[size_t(b)] <= p[1])
+        continue;
+      for (int64_t k = b * kBlock; k < std::min(n, (b + 1) * kBlock); ++k) {
+        int64_t j = order[size_t(k)];
+        if (is_kept[size_t(j)] && suppresses(i, j)) {
+          ok = false;
+          break;
+        }
+      }
+    }
+    if (ok) {
+      kept.push_back(i);
+      is_kept[size_t(i)] = 1;
+      kept_in_block[size_t(block_of[size_t(i)])]++;
+    }
+  }
+  return kept;
+}
+
 // The selected [batch, class, box] triples, as ONNX defines them (a host computation: its row count depends
 // on the values).
 Tensor nms_selected(const Tensor& boxes_t, const Tensor& scores_t, const NmsParams& p) {
   const int64_t max_out = p.max_out;
-  const double iou_th = p.iou_th;
   const std::optional<double> score_th = p.score_th;
-  const bool center = p.center;
   int64_t nb = boxes_t.shape()[0], nbox = boxes_t.shape()[1], ncls = scores_t.shape()[1];
   std::vector<double> boxes = boxes_t.to_vector<double>(), scores = scores_t.to_vector<double>();
-  // Corners as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2.
-  auto corners = [&](int64_t b, int64_t i) {
-    const double* p = &boxes[size_t((b * nbox + i) * 4)];
-    std::array<double, 4> r;
-    if (center) {
-      r = {p[1] - p[3] / 2, p[0] - p[2] / 2, p[1] + p[3] / 2, p[0] + p[2] / 2};
-    } else {
-      r = {std::min(p[0], p[2]), std::min(p[1], p[3]), std::max(p[0], p[2]), std::max(p[1], p[3])};
-    }
-    return r;
-  };
-  auto iou = [&](const std::array<double, 4>& a, const std::array<double, 4>& b) {
-    double ih = std::min(a[2], b[2]) - std::max(a[0], b[0]), iw = std::min(a[3], b[3]) - std::max(a[1], b[1]);
-    if (ih <= 0 || iw <= 0) return 0.0;
-    double inter = ih * iw;
-    double ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    return ua > 0 ? inter / ua : 0.0;
-  };
   std::vector<int64_t> out;
-  for (int64_t b = 0; b < nb; ++b)
+  for (int64_t b = 0; b < nb; ++b) {
+    // Corners as (y1, x1, y2, x2) with y1 <= y2, x1 <= x2, and areas, once per batch.
+    std::vector<std::array<double, 4>> corners(size_t(nbox), std::array<double, 4>{});
+    std::vector<double> area(size_t(nbox), 0.0);
+    for (int64_t i = 0; i < nbox; ++i) {
+      const double* q = &boxes[size_t((b * nbox + i) * 4)];
+      auto& r = corners[size_t(i)];
+      if (p.center) {
+        r = {q[1] - q[3] / 2, q[0] - q[2] / 2, q[1] + q[3] / 2, q[0] + q[2] / 2};
+      } else {
+        r = {std::min(q[0], q[2]), std::min(q[1], q[3]), std::max(q[0], q[2]), std::max(q[1], q[3])};
+      }
+      area[size_t(i)] = (r[2] - r[0]) * (r[3] - r[1]);
+    }
     for (int64_t k = 0; k < ncls; ++k) {
       if (max_out <= 0) continue;
       const double* s = &scores[size_t((b * ncls + k) * nbox)];
@@ -56,20 +141,9 @@ Tensor nms_selected(const Tensor& boxes_t, const Tensor& scores_t, const NmsPara
       for (int64_t i = 0; i < nbox; ++i)
         if (!score_th || s[i] > *score_th) cand.push_back(i);
       std::stable_sort(cand.begin(), cand.end(), [&](int64_t x, int64_t y) { return s[x] > s[y]; });
-      std::vector<int64_t> kept;
-      for (int64_t i : cand) {
-        if (int64_t(kept.size()) >= max_out) break;
-        auto bi = corners(b, i);
-        bool ok = true;
-        for (int64_t j : kept)
-          if (iou(bi, corners(b, j)) > iou_th) {
-            ok = false;
-            break;
-          }
-        if (ok) kept.push_back(i);
-      }
-      for (int64_t i : kept) out.insert(out.end(), {b, k, i});
+      for (int64_t i : nms_one_class(corners, area, cand, max_out, p.iou_th)) out.insert(out.end(), {b, k, i});
     }
+  }
   return Tensor::from_vector(out, Shape{int64_t(out.size() / 3), 3});
 }
 
