@@ -261,7 +261,7 @@ E extrapolation_bits(DType dt, float v) {
 }
 
 std::unique_ptr<Kernel> resize(const KernelArgs& a) {
-  const auto& params = std::get<CompositeAttrs>(a.op.attrs).get_if<CustomCompositeParams>();
+  const auto* params = std::get<CompositeAttrs>(a.op.attrs).get_if<CustomCompositeParams>();
   GRAFT_CHECK(params && a.inputs.size() == 1 && a.outputs.size() == 1, a.describe(), ": not a resize");
   const DType dt = a.inputs[0].dtype;
   if (a.outputs[0].dtype != dt) return nullptr;
