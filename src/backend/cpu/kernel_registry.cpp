@@ -1,4 +1,5 @@
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/kernels/resize.h"
 #include "backend/cpu/quantized_conv.h"
 
 namespace graft::cpu {
@@ -18,6 +19,7 @@ KernelRegistry::KernelRegistry() {
   register_attention_kernels(*this);
   register_recurrent_kernels(*this);
   register_quantized_kernels(*this);
+  register_resize_kernels(*this);
   register_quantized_conv_kernels(*this);
 }
 

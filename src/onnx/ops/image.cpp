@@ -6,6 +6,8 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <optional>
+#include <span>
 
 #include "onnx/converter.h"
 
@@ -622,12 +624,133 @@ Node resample_axis(Node x, int axis, const ResizeTaps& t, int64_t out, const Res
   return y;
 }
 
+// ---- Resize's fused form -----------------------------------------------------------------------------------
+//
+// The cases ONNX Runtime's CPU Resize computes with its plain nearest, bilinear and trilinear loops become one
+// "onnx.resize" composite: its decomposition is the per-axis gathers above (what autodiff, the exporter and other
+// backends use), and the CPU backend runs it with one kernel (src/backend/cpu/kernels/resize.cpp) that reads
+// the tables below and sums the taps in ONNX Runtime's order, so that the results are ONNX Runtime's bit for
+// bit. The tables are computed here once, in f32 arithmetic written as ONNX Runtime writes it (coordinates,
+// clamping, the 0.5 / 0.5 weights at the last input position), not in the double arithmetic of axis_taps.
+//
+// Layout (the kernel's decoder mirrors it): over the trailing `window` axes of x, each given as
+//   ints   = {mode (0 nearest, 1 linear), window, extrapolate (0 / 1), then per window axis, outermost first:
+//             nearest: the source index of every output position (-1: the extrapolation value);
+//             linear:  the lower source index of every output position, the upper one, then 1 where the
+//                      position lies outside the input (the extrapolation value) and 0 elsewhere}
+//   floats = {extrapolation value, then per window axis (linear only): the weight of the lower index of
+//             every output position, then that of the upper one}
+// Leading axes outside the window are not resized. A linear window is 2 axes for rank 2 and 4 and 3 axes for
+// rank 3 and 5 (ONNX Runtime's bilinear and trilinear loops, which also interpolate, with weights 1 and 0,
+// along window axes that are not resized), 1 axis for rank 1.
+constexpr const char* kFusedResizeName = "onnx.resize";
+
+// One axis as ONNX Runtime sees it: lengths, the f32 scale (the given one, or out / in for sizes) and roi.
+struct OrtAxis {
+  int64_t in = 1, out = 1;
+  float scale = 1, roi_start = 0, roi_end = 1;
+};
+
+// ONNX Runtime's original coordinate of output position o (f32, and f64 where its formula mixes in doubles).
+float ort_original_coordinate(const std::string& coord, float o, const OrtAxis& a, bool nearest) {
+  const float s = a.scale, lr = float(a.out), lo = float(a.in);
+  if (coord == "asymmetric") return o / s;
+  if (coord == "pytorch_half_pixel") return lr > 1 ? (o + 0.5f) / s - 0.5f : 0.0f;
+  if (coord == "align_corners") return lr == 1 ? 0.0f : o * (lo - 1) / (lr - 1);
+  if (coord == "tf_crop_and_resize") {
+    // onnxruntime-node 1.30's nearest positions come out as this formula's in f64, rounded to f32 (a tie at 1.5
+    // in f64 is 1.5000001 in f32; tests/onnx/resize_kernel_test.cpp), its linear weights as in f32.
+    if (nearest) {
+      const double rs = a.roi_start, re = a.roi_end;
+      return float(lr > 1 ? rs * double(lo - 1) + (double(o) * (re - rs) * double(lo - 1)) / double(lr - 1)
+                          : 0.5 * (rs + re) * double(lo - 1));
+    }
+    return lr > 1 ? a.roi_start * (lo - 1) + (o * (a.roi_end - a.roi_start) * (lo - 1)) / (lr - 1)
+                  : float(0.5 * double(a.roi_start + a.roi_end) * double(lo - 1));
+  }
+  if (coord == "half_pixel_symmetric") {
+    const float resized = s * lo, adjustment = lr / resized, center = lo / 2, offset = center * (1 - adjustment);
+    return float(double(offset) + (double(o) + 0.5) / double(s) - 0.5);
+  }
+  return ((o + 0.5f) / s) - 0.5f;  // half_pixel
+}
+
+int64_t ort_nearest(const std::string& mode, float x) {
+  if (mode == "round_prefer_ceil") return int64_t(std::round(x));
+  if (mode == "floor") return int64_t(std::floor(x));
+  if (mode == "ceil") return int64_t(std::ceil(x));
+  if (x == float(int64_t(x)) + 0.5f) return int64_t(std::floor(x));  // round_prefer_floor
+  return int64_t(std::round(x));
+}
+
+// The fused form's parameters, or nullopt where ONNX Runtime's loops and graft's definition part ways or the
+// kernel has no case (cubic, antialias, keep_aspect_ratio_policy, f64 or integer linear, other layouts).
+std::optional<CustomCompositeParams> fused_resize(const ResizeSpec& r, DType dt, const std::vector<OrtAxis>& axes,
+                                                  const std::vector<double>& length, const std::string& policy) {
+  const bool linear = r.mode == "linear";
+  if ((!linear && r.mode != "nearest") || r.antialias || r.exclude_outside || policy != "stretch") return std::nullopt;
+  if (linear && dt != DType::F32 && dt != DType::F16 && dt != DType::BF16) return std::nullopt;
+  const int rank = int(axes.size());
+  if (rank == 0 || (linear && rank > 5)) return std::nullopt;
+  const bool extrapolate = r.coord == "tf_crop_and_resize";
+  int first_resized = rank;
+  for (int a = rank - 1; a >= 0; --a) {
+    const OrtAxis& x = axes[size_t(a)];
+    if (x.scale == 1.0f) {
+      // ONNX Runtime takes such an axis as it is, whatever the transform; graft too unless a roi crops it.
+      if (x.out != x.in || (extrapolate && (x.roi_start != 0 || x.roi_end != 1))) return std::nullopt;
+      continue;
+    }
+    first_resized = a;
+    // ONNX Runtime divides by the rounded output length where ONNX's definition takes the unrounded one.
+    if ((r.coord == "align_corners" || extrapolate) && length[size_t(a)] != double(x.out)) return std::nullopt;
+  }
+  bool any_change = false;  // ONNX Runtime copies x when no length changes, whatever the scales
+  for (const OrtAxis& x : axes) any_change |= x.out != x.in;
+  if (!any_change) return std::nullopt;
+  const int window = linear ? (rank == 1 ? 1 : rank % 2 == 0 ? 2 : 3) : rank - first_resized;
+  if (first_resized < rank - window) return std::nullopt;  // a leading axis is resized
+
+  CustomCompositeParams p;
+  p.name = kFusedResizeName;
+  p.ints = {linear ? 1 : 0, window, extrapolate ? 1 : 0};
+  p.floats = {r.extrapolation};
+  for (int a = rank - window; a < rank; ++a) {
+    const OrtAxis& x = axes[size_t(a)];
+    const float last = float(x.in - 1);
+    std::vector<int64_t> lo, hi, outside;
+    std::vector<double> w_lo, w_hi;
+    for (int64_t o = 0; o < x.out; ++o) {
+      const float orig = x.scale == 1.0f ? float(o) : ort_original_coordinate(r.coord, float(o), x, !linear);
+      const bool out_of_range = extrapolate && (orig < 0 || orig > last);
+      if (!linear) {
+        int64_t i = x.scale == 1.0f ? o : std::clamp<int64_t>(ort_nearest(r.nearest, orig), 0, x.in - 1);
+        lo.push_back(out_of_range ? -1 : i);
+        continue;
+      }
+      const float c = std::max(0.0f, std::min(orig, last));
+      const int64_t i1 = std::min<int64_t>(int64_t(c), x.in - 1), i2 = std::min<int64_t>(i1 + 1, x.in - 1);
+      float d1 = std::fabs(c - float(i1)), d2 = std::fabs(c - float(i2));
+      if (i1 == i2) d1 = d2 = 0.5f;
+      lo.push_back(i1), hi.push_back(i2), outside.push_back(out_of_range ? 1 : 0);
+      w_lo.push_back(d2), w_hi.push_back(d1);  // each index weighs the distance to the other
+    }
+    p.ints.insert(p.ints.end(), lo.begin(), lo.end());
+    p.ints.insert(p.ints.end(), hi.begin(), hi.end());
+    p.ints.insert(p.ints.end(), outside.begin(), outside.end());
+    p.floats.insert(p.floats.end(), w_lo.begin(), w_lo.end());
+    p.floats.insert(p.floats.end(), w_hi.begin(), w_hi.end());
+  }
+  return p;
+}
+
 void resize_op(OpContext& c, bool upsample) {
   Node x = c.input(0);
   int rank = x.rank();
   ResizeSpec r;
   r.mode = c.attr_string("mode", "nearest");
   if (upsample || c.opset() < 11) {
+    // (ONNX Runtime rounds a downsampling Resize-10's nearest positions up; graft floors them, as for upsampling.)
     r.coord = "asymmetric";
     r.nearest = "floor";
     if (r.mode == "bilinear" || r.mode == "trilinear") r.mode = "linear";
@@ -685,7 +808,13 @@ void resize_op(OpContext& c, bool upsample) {
       out[i] = int64_t(std::floor(len[i]));
     }
   }
-  Node y = x;
+  // Per axis of x as ONNX Runtime sees it (for the fused form), and the taps of the axes that change.
+  std::vector<OrtAxis> ort(static_cast<size_t>(rank));
+  std::vector<double> full_len(static_cast<size_t>(rank));
+  for (int a = 0; a < rank; ++a) ort[size_t(a)].in = ort[size_t(a)].out = x.dim(a), full_len[size_t(a)] = double(x.dim(a));
+  std::vector<int> resampled_axes;
+  std::vector<ResizeTaps> taps;
+  std::vector<int64_t> resampled_out;
   for (size_t i = 0; i < n; ++i) {
     int a = int(axes[i]);
     int64_t in = x.dim(a);
@@ -697,15 +826,29 @@ void resize_op(OpContext& c, bool upsample) {
       rs = roi[size_t(a)];
       re = roi[size_t(a + rank)];
     }
+    OrtAxis& o = ort[size_t(a)];
+    o.out = out[i];
+    o.scale = sizes.empty() || policy != "stretch" ? float(sc[i]) : float(out[i]) / float(in);
+    o.roi_start = float(rs), o.roi_end = float(re);
+    full_len[size_t(a)] = len[i];
     if (out[i] == in && sc[i] == 1.0 && r.coord != "tf_crop_and_resize") continue;
     try {
-      ResizeTaps t = axis_taps(r, in, out[i], sc[i], len[i], rs, re);
-      y = resample_axis(y, a, t, out[i], r);
+      taps.push_back(axis_taps(r, in, out[i], sc[i], len[i], rs, re));
     } catch (const Error& e) {
       c.fail(e.what());
     }
+    resampled_axes.push_back(a);
+    resampled_out.push_back(out[i]);
   }
-  c.set_output(0, y);
+  auto decompose = [r, resampled_axes, taps, resampled_out](std::span<const Node> in) {
+    Node y = in[0];
+    for (size_t k = 0; k < taps.size(); ++k) y = resample_axis(y, resampled_axes[k], taps[k], resampled_out[k], r);
+    return std::vector<Node>{y};
+  };
+  if (std::optional<CustomCompositeParams> p = fused_resize(r, x.dtype(), ort, full_len, policy))
+    c.set_output(0, Composite(std::move(*p), {x}, decompose)[0]);
+  else
+    c.set_output(0, decompose(std::span<const Node>(&x, 1))[0]);
 }
 
 }  // namespace
@@ -721,7 +864,8 @@ void register_image_ops(Registry& r) {
   r.add("", "DeformConv", 19, deform_conv_op).note = "any number of spatial axes; optional mask";
   r.add("", "Resize", 10, [](OpContext& c) { resize_op(c, false); }).note =
       "all modes and coordinate transforms, antialias, axes, keep_aspect_ratio_policy; scales/sizes (and roi for "
-      "tf_crop_and_resize) must be known while tracing";
+      "tf_crop_and_resize) must be known while tracing; nearest and linear (bilinear / trilinear) run on a fused CPU "
+      "kernel, equal to ONNX Runtime's bit for bit";
   r.add("", "Upsample", 7, [](OpContext& c) { resize_op(c, true); }).until = 9;
 }
 
