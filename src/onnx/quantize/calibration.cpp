@@ -188,9 +188,13 @@ std::map<std::string, std::vector<double>> activation_grams(const Model& model,
   return grams;
 }
 
-std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int count, int64_t extent) {
+std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int64_t rows, int64_t extent) {
   // Integer inputs read by a Gather as indices into a constant table (token ids, token types) index its
-  // rows; other integer inputs (attention masks) are ones; float inputs are standard normal.
+  // rows; other integer inputs (attention masks) are ones; float inputs are standard normal. Enough sets
+  // that X^T X is estimated from many more rows than it has columns: from a few rows the compensation
+  // would fit their noise (a small MLP with 16 made-up rows for K = 64 came out worse than rounding to
+  // nearest on real inputs). A set's rows: the first input's elements (token ids), or for a float input its
+  // elements divided by the last extent (features).
   const ::onnx::GraphProto& g = proto_of(model).graph();
   std::map<std::string, int64_t> table_rows;
   for (const auto& n : g.node()) {
@@ -202,9 +206,17 @@ std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int c
         table_rows[n.input(1)] = it == table_rows.end() ? t.dims(int(axis)) : std::min(it->second, t.dims(int(axis)));
       }
   }
+  int64_t set_rows = 1;
+  if (!model.inputs().empty() && model.inputs()[0].dims) {
+    const ValueInfo& first = model.inputs()[0];
+    for (const Dim& d : *first.dims) set_rows *= d.is_fixed() ? std::max<int64_t>(d.value, 1) : extent;
+    if (first.dtype == DType::F32 && !first.dims->empty())
+      set_rows /= std::max<int64_t>(first.dims->back().is_fixed() ? first.dims->back().value : extent, 1);
+  }
+  const int64_t count = std::clamp<int64_t>((rows + set_rows - 1) / std::max<int64_t>(set_rows, 1), 4, 256);
   std::mt19937_64 rng(20261206);
   std::vector<CalibrationSet> sets;
-  for (int s = 0; s < count; ++s) {
+  for (int64_t s = 0; s < count; ++s) {
     CalibrationSet set{"synthetic input set " + std::to_string(s + 1), {}};
     for (const ValueInfo& in : model.inputs()) {
       GRAFT_CHECK(in.dtype && in.dims, "quantize ", model.source(), ": cannot make up calibration inputs for ",

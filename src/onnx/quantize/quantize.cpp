@@ -82,7 +82,7 @@ QuantizeReport quantize_model(const std::filesystem::path& in, const std::filesy
         if (std::optional<Tensor> w = rw.constant_float(n.input(1), 2)) activations[n.input(0)] = w->shape().dims()[0];
     if (!activations.empty()) {
       QuantizeOptions with_sets = options;
-      if (with_sets.calibration.empty()) with_sets.calibration = synthetic_calibration_sets(model, 4, 32);
+      if (with_sets.calibration.empty()) with_sets.calibration = synthetic_calibration_sets(model, 4096, 32);
       rw.grams = activation_grams(model, activations, with_sets);
     }
   }

@@ -96,7 +96,8 @@ std::map<std::string, std::vector<double>> activation_grams(const Model& model,
                                                            const std::map<std::string, int64_t>& values,
                                                            const QuantizeOptions& options);
 
-// `count` made-up input sets for a model given none, each symbolic axis `extent` long (see calibration.cpp).
-std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int count, int64_t extent);
+// Made-up input sets for a model given none (see calibration.cpp), each symbolic axis `extent` long, enough
+// of them (4 to 256) for about `rows` rows of activations.
+std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int64_t rows, int64_t extent);
 
 }  // namespace graft::onnx::quantize_impl

@@ -82,6 +82,20 @@ void round_row(const std::vector<double>& w, int64_t k, int64_t n, int64_t block
   }
 }
 
+// Four partial sums: the compiler does not reorder a floating-point reduction by itself.
+double dot(const double* a, const double* b, size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
 // U upper triangular with U^T U = H^-1, row-major K x K; empty when H is not positive definite. With P the
 // reversal of the axes, P H P = L L^T gives H^-1 = P L^-T L^-1 P = U^T U for U = P L^-1 P.
 std::vector<double> inverse_cholesky_upper(const std::vector<double>& h, int64_t k) {
@@ -90,15 +104,12 @@ std::vector<double> inverse_cholesky_upper(const std::vector<double>& h, int64_t
   for (size_t i = 0; i < K; ++i)
     for (size_t j = 0; j <= i; ++j) l[i * K + j] = h[(K - 1 - i) * K + (K - 1 - j)];
   for (size_t j = 0; j < K; ++j) {  // Cholesky, row-oriented: every sum a dot product of two row prefixes
-    double d = l[j * K + j];
-    for (size_t t = 0; t < j; ++t) d -= l[j * K + t] * l[j * K + t];
+    double d = l[j * K + j] - dot(&l[j * K], &l[j * K], j);
     if (!(d > 0) || !std::isfinite(d)) return {};
     double ljj = std::sqrt(d);
     l[j * K + j] = ljj;
     for (size_t i = j + 1; i < K; ++i) {
-      double v = l[i * K + j];
-      for (size_t t = 0; t < j; ++t) v -= l[i * K + t] * l[j * K + t];
-      l[i * K + j] = v / ljj;
+      l[i * K + j] = (l[i * K + j] - dot(&l[i * K], &l[j * K], j)) / ljj;
     }
   }
   std::vector<double> m(K * K, 0.0), acc(K);  // m = L^-1, row by row
