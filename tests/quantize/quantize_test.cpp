@@ -394,6 +394,7 @@ TEST_F(QuantizeSmall, WeightOnlyInt4AndInt8AsMatMulNBits) {
     o.mode = QuantizeMode::WeightOnly;
     o.weight_bits = bits;
     o.block_size = 16;  // K = 64: four blocks
+    o.error_compensation = false;  // int4: each block rounded on its own, as expect_nbits redoes it
     QuantizeReport r = quantize_model(in, out, o);
     EXPECT_EQ(r.quantized, std::vector<std::string>{"fc1"});  // the Gemm stays
     Model q = Model::load(out);
@@ -411,6 +412,52 @@ TEST_F(QuantizeSmall, WeightOnlyInt4AndInt8AsMatMulNBits) {
                  init_value(q, nb[0]->input(2)), init_value(q, nb[0]->input(3)));
     check_runs(in, out, 0.99);
   }
+}
+
+// Error-compensated int4 (the default) against round-to-nearest. The compensation minimizes the squared
+// error of fc1's output over the calibration inputs, so the model's output error on those inputs must come
+// out well below round-to-nearest's, and on inputs it has not seen (same distribution) still lower. Without
+// sets it runs on made-up inputs (standard normal here, unlike the real inputs' [-2, 3]): still lower. Errors are measured by graft's run of the written
+// models (its MatMulNBits decoding is the contrib importer's, not the quantizer's); check_runs holds graft
+// to ONNX Runtime on them.
+TEST_F(QuantizeSmall, WeightOnlyInt4ErrorCompensationLowersOutputError) {
+  fs::path in = write_mlp(dir.path);
+  std::vector<CalibrationSet> sets;
+  for (uint32_t i = 0; i < 8; ++i)
+    sets.push_back({"set" + std::to_string(i), {{"x", testing::random_tensor(Shape{4, 64}, 200 + i, -2, 3)}}});
+  auto quantize = [&](bool compensate, const std::vector<CalibrationSet>& cal, const std::string& name) {
+    QuantizeOptions o;
+    o.mode = QuantizeMode::WeightOnly;
+    o.weight_bits = 4;
+    o.block_size = 16;
+    o.error_compensation = compensate;
+    o.calibration = cal;
+    fs::path out = dir.path / name;
+    EXPECT_EQ(quantize_model(in, out, o).quantized, std::vector<std::string>{"fc1"});
+    return out;
+  };
+  fs::path rtn = quantize(false, {}, "rtn.onnx"), comp = quantize(true, sets, "comp.onnx"),
+           made_up = quantize(true, {}, "made_up.onnx");
+  auto sq_err = [&](const fs::path& q, const std::map<std::string, Tensor>& x) {
+    std::vector<double> got = graft_run(q, x, "y"), ref = graft_run(in, x, "y");
+    double e = 0;
+    for (size_t i = 0; i < got.size(); ++i) e += (got[i] - ref[i]) * (got[i] - ref[i]);
+    return e;
+  };
+  double rtn_seen = 0, comp_seen = 0;
+  for (const CalibrationSet& set : sets) {
+    rtn_seen += sq_err(rtn, set.inputs);
+    comp_seen += sq_err(comp, set.inputs);
+  }
+  double rtn_new = sq_err(rtn, feeds), comp_new = sq_err(comp, feeds), made_up_new = sq_err(made_up, feeds);
+  std::printf("[ figure ] int4 output squared error, calibration inputs: round-to-nearest %.5g, compensated %.5g; "
+              "unseen inputs: round-to-nearest %.5g, compensated %.5g, compensated on made-up inputs %.5g\n",
+              rtn_seen, comp_seen, rtn_new, comp_new, made_up_new);
+  EXPECT_LT(comp_seen, 0.5 * rtn_seen);
+  EXPECT_LT(comp_new, rtn_new);
+  EXPECT_LT(made_up_new, rtn_new);  // made-up inputs, enough of them, must not do worse than no compensation
+  check_runs(in, comp, 0.99);
+  check_runs(in, made_up, 0.99);
 }
 
 TEST_F(QuantizeSmall, ExternalDataOnRequest) {
@@ -509,7 +556,15 @@ TEST_F(QuantizeSmall, CommandLine) {
   EXPECT_EQ(nodes_of(proto_of(Model::load(dir.path / "cli.onnx")), "MatMulInteger").size(), 2u);
   EXPECT_EQ(run(io + " --weight-only int4 --block-size 32"), 0);
   EXPECT_EQ(nodes_of(proto_of(Model::load(dir.path / "cli.onnx")), "MatMulNBits").size(), 1u);
-  EXPECT_EQ(run(io + " --calibration '" + write_sets(dir.path, Shape{4, 64}, 1).string() + "'"), 0);  // static
+  fs::path sets = write_sets(dir.path, Shape{4, 64}, 2);
+  EXPECT_EQ(run(io + " --weight-only int4 --calibration '" + sets.string() + "'"), 0);  // compensation over them
+  EXPECT_EQ(nodes_of(proto_of(Model::load(dir.path / "cli.onnx")), "MatMulNBits").size(), 1u);
+  EXPECT_EQ(run(io + " --weight-only int4 --round-to-nearest"), 0);
+  EXPECT_EQ(run(io + " --weight-only int8 --calibration '" + sets.string() + "'"), 2);
+  EXPECT_EQ(run(io + " --weight-only int4 --round-to-nearest --calibration '" + sets.string() + "'"), 2);
+  EXPECT_EQ(run(io + " --weight-only int8 --round-to-nearest"), 2);
+  EXPECT_EQ(run(io + " --round-to-nearest"), 2);
+  EXPECT_EQ(run(io + " --calibration '" + sets.string() + "'"), 0);  // static
   EXPECT_EQ(nodes_of(proto_of(Model::load(dir.path / "cli.onnx")), "QuantizeLinear").size(), 2u);
   EXPECT_EQ(run(io + " --mode static"), 2);                 // no --calibration
   EXPECT_EQ(run(io + " --weight-only int4 --block-size 20"), 2);
@@ -537,7 +592,8 @@ class QuantizeMiniLM : public testing::SharedMiniLM {
                                      : graft_run(model(), inputs(), "last_hidden_state");
     return ref;
   }
-  void check(const QuantizeOptions& o, const std::string& name, double min_cos = 0.99, size_t count = 36) {
+  void check(const QuantizeOptions& o, const std::string& name, double min_cos = 0.99, size_t count = 36,
+             double min_cos_graft_vs_ort = 0.999) {
     TempDir dir;
     fs::path out = dir.path / (name + ".onnx");
     QuantizeReport r = quantize_model(model(), out, o);
@@ -551,7 +607,7 @@ class QuantizeMiniLM : public testing::SharedMiniLM {
       double c = cosine(ort, fp32()), cgo = cosine(g, ort);
       std::printf(", ORT (quantized) vs fp32 cos %.6f, graft vs ORT cos %.7f", c, cgo);
       EXPECT_GE(c, min_cos) << name;
-      EXPECT_GE(cgo, 0.999) << name;
+      EXPECT_GE(cgo, min_cos_graft_vs_ort) << name;
     }
     std::printf("\n");
     EXPECT_GE(cg, min_cos) << name;
@@ -587,24 +643,24 @@ TEST_F(QuantizeMiniLM, WeightOnlyInt8) {
   check(o, "weight_only_int8");
 }
 
-// 4 bits on every MatMul: this MiniLM's weights are uniformly distributed (../shared regenerates them),
-// the worst case for 16 levels (about 7% rounding noise per weight, over 36 products): cosine 0.985 with
-// block 32. Asserted >= 0.98 here; the 0.99 of the other forms is reached with block 16 and the six
-// attention output projections left fp32 (below).
+// 4 bits on every MatMul, block 32, with the default error compensation over made-up inputs (random token
+// ids, no calibration data): this MiniLM's weights are uniformly distributed (../shared regenerates them),
+// the worst case for 16 levels (about 7% rounding noise per weight, over 36 products). Measured 0.99697 (ORT
+// and graft alike; round-to-nearest below: 0.985).
 TEST_F(QuantizeMiniLM, WeightOnlyInt4) {
   QuantizeOptions o;
   o.mode = QuantizeMode::WeightOnly;
   o.weight_bits = 4;
-  check(o, "weight_only_int4", 0.98);
+  check(o, "weight_only_int4", 0.99, 36, 0.9999);
 }
 
-TEST_F(QuantizeMiniLM, WeightOnlyInt4Block16ExcludingAttentionOutput) {
+// Every block rounded to nearest on its own (--round-to-nearest): the figure before error compensation.
+TEST_F(QuantizeMiniLM, WeightOnlyInt4RoundToNearest) {
   QuantizeOptions o;
   o.mode = QuantizeMode::WeightOnly;
   o.weight_bits = 4;
-  o.block_size = 16;
-  o.exclude = "attention/output";
-  check(o, "weight_only_int4_b16_mixed", 0.99, 30);
+  o.error_compensation = false;
+  check(o, "weight_only_int4_round_to_nearest", 0.98, 36, 0.9999);
 }
 
 }  // namespace

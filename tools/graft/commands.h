@@ -111,7 +111,7 @@ struct QuantizeArgs {
   std::string input, output, mode, weight_only, calibration, method, exclude;
   std::optional<int64_t> block_size;
   std::optional<double> percentile;
-  bool per_channel = false;
+  bool per_channel = false, round_to_nearest = false;
   int threads = 0;
 };
 CLI::App* add_quantize_command(CLI::App& app, QuantizeArgs& args);

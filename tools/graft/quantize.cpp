@@ -1,5 +1,5 @@
 // graft quantize IN.onnx OUT.onnx [--mode dynamic|static|weight-only] [--per-channel]
-//                [--weight-only int8|int4 [--block-size 32]] [--calibration DIR]
+//                [--weight-only int8|int4 [--block-size 32] [--round-to-nearest]] [--calibration DIR]
 //                [--calibration-method minmax|percentile [--percentile 99.99]] [--exclude REGEX] [--threads N]
 // Flags are checked here (usage errors, exit status 2); the work is graft::onnx::quantize_model.
 #include <iostream>
@@ -20,8 +20,11 @@ CLI::App* add_quantize_command(CLI::App& app, QuantizeArgs& a) {
   c->add_option("--weight-only", a.weight_only, "MatMul weights as com.microsoft MatMulNBits: int8 or int4")
       ->check(CLI::IsMember({"int8", "int4"}));
   c->add_option("--block-size", a.block_size, "weight-only: values per scale along K (a power of two >= 16)");
+  c->add_flag("--round-to-nearest", a.round_to_nearest,
+              "int4: round every block on its own, without error compensation (and without calibration runs)");
   c->add_option("--calibration", a.calibration,
-                "static: a folder of input sets (sub-folders holding INPUT.npy per model input)");
+                "static, and int4 error compensation: a folder of input sets (sub-folders holding INPUT.npy per "
+                "model input; int4 makes some up without it)");
   c->add_option("--calibration-method", a.method, "minmax (default) or percentile")
       ->check(CLI::IsMember({"minmax", "percentile"}));
   c->add_option("--percentile", a.percentile, "percentile calibration: the range's upper percentile (default 99.99)");
@@ -46,12 +49,16 @@ int run_quantize(const QuantizeArgs& a) {
     if (!a.weight_only.empty()) usage_error("--weight-only cannot be combined with --mode " + mode);
     if (a.block_size) usage_error("--block-size applies to --weight-only only");
   }
+  if (a.round_to_nearest && o.weight_bits != 4) usage_error("--round-to-nearest applies to --weight-only int4 only");
+  o.error_compensation = !a.round_to_nearest;
   if (mode == "static") {
     if (a.calibration.empty()) usage_error("--mode static needs --calibration DIR");
     o.mode = onnx::QuantizeMode::Static;
     o.calibration = onnx::calibration_sets_from_dir(a.calibration);
   } else if (!a.calibration.empty()) {
-    usage_error("--calibration applies to --mode static only");
+    bool int4_compensated = mode == "weight-only" && o.weight_bits == 4 && !a.round_to_nearest;
+    if (!int4_compensated) usage_error("--calibration applies to --mode static and --weight-only int4 only");
+    o.calibration = onnx::calibration_sets_from_dir(a.calibration);
   }
   if (!a.method.empty() && mode != "static") usage_error("--calibration-method applies to --mode static only");
   if (a.method == "percentile") o.method = onnx::CalibrationMethod::Percentile;

@@ -17,7 +17,8 @@
 //    DequantizeLinear (per output channel for Conv, and for MatMul/Gemm with per_channel); Conv and Gemm
 //    biases become int32 with scale a_scale * w_scale, zero point 0. Ops: MatMul, Gemm, Conv.
 //  - Weight-only: MatMul weights become com.microsoft MatMulNBits (bits 8 or 4, block_size along K,
-//    per-block scales and uint8 zero points, asymmetric); everything else is unchanged.
+//    per-block scales and uint8 zero points, asymmetric); everything else is unchanged. 4 bits are rounded
+//    with error compensation over the activations' statistics (error_compensation, below).
 // Nodes keep their order (replacements take the place of the node they replace), new names are unique,
 // initializers no longer read are removed, and the file is written like graft's other writers (temp file +
 // rename, external data past 2 GB: ExternalDataOptions).
@@ -46,7 +47,14 @@ struct QuantizeOptions {
   bool per_channel = false;  // MatMul/Gemm weights: one scale per output column (Conv is always per channel)
   int weight_bits = 8;       // weight-only: 8 or 4
   int64_t block_size = 32;   // weight-only: a power of two >= 16
-  // Static: the input sets the fp32 model runs on (calibration_sets_from_dir reads them from a folder).
+  // Weight-only int4: round each weight compensating the rounding errors of those before it in its column,
+  // weighted by the activations' second moments X^T X (GPTQ's rounding), measured by running the fp32 model
+  // over `calibration` or, when that is empty, over made-up inputs (integer inputs that index a Gather's
+  // constant table: uniform row indices; other integer inputs: ones; float inputs: standard normal; every
+  // symbolic axis 32 long; 4 sets). false: every block rounded to nearest on its own.
+  bool error_compensation = true;
+  // Static, and weight-only int4: the input sets the fp32 model runs on (calibration_sets_from_dir reads
+  // them from a folder).
   std::vector<CalibrationSet> calibration;
   CalibrationMethod method = CalibrationMethod::MinMax;
   double percentile = 99.99;  // Percentile: the range is [p(100 - percentile), p(percentile)] of the values

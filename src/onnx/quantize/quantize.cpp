@@ -73,6 +73,19 @@ QuantizeReport quantize_model(const std::filesystem::path& in, const std::filesy
                 ": no quantizable op for static quantization (MatMul, Gemm, Conv with a constant float32 weight)");
     rw.ranges = calibrate(model, activations, options);
   }
+  if (mode == QuantizeMode::WeightOnly && options.weight_bits == 4 && options.error_compensation) {
+    // The activations' X^T X for error-compensated rounding (weight_only.cpp), over the given input sets
+    // or, without any, over made-up ones (synthetic_calibration_sets).
+    std::map<std::string, int64_t> activations;  // MatMul input A -> K
+    for (const auto& n : graph.node())
+      if (quantizable_op(n, mode) && n.op_type() == "MatMul" && n.input_size() == 2 && !excluded(n))
+        if (std::optional<Tensor> w = rw.constant_float(n.input(1), 2)) activations[n.input(0)] = w->shape().dims()[0];
+    if (!activations.empty()) {
+      QuantizeOptions with_sets = options;
+      if (with_sets.calibration.empty()) with_sets.calibration = synthetic_calibration_sets(model, 4096, 32);
+      rw.grams = activation_grams(model, activations, with_sets);
+    }
+  }
 
   QuantizeReport report;
   for (const auto& n : graph.node()) {

@@ -53,6 +53,8 @@ class Rewrite {
   std::map<std::string, std::vector<std::string>> shared;
   // Static mode: the calibrated range of each activation.
   std::map<std::string, Range> ranges;
+  // Weight-only int4 with error compensation: X^T X (K x K, row-major) of each MatMul's activation X.
+  std::map<std::string, std::vector<double>> grams;
 
  private:
   const Model& model_;
@@ -87,5 +89,15 @@ std::string qdq_activation(const Rewrite& rw, const ::onnx::NodeProto& node);
 // `values` (by min/max or percentile, QuantizeOptions::method).
 std::map<std::string, Range> calibrate(const Model& model, const std::set<std::string>& values,
                                        const QuantizeOptions& options);
+
+// Runs the fp32 model with graft over the calibration sets and sums X^T X of every activation in `values`
+// (name -> K, the activation seen as rows of K values).
+std::map<std::string, std::vector<double>> activation_grams(const Model& model,
+                                                           const std::map<std::string, int64_t>& values,
+                                                           const QuantizeOptions& options);
+
+// Made-up input sets for a model given none (see calibration.cpp), each symbolic axis `extent` long, enough
+// of them (4 to 256) for about `rows` rows of activations.
+std::vector<CalibrationSet> synthetic_calibration_sets(const Model& model, int64_t rows, int64_t extent);
 
 }  // namespace graft::onnx::quantize_impl
