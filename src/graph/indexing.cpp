@@ -84,6 +84,16 @@ Node Scatter(Node operand, Node indices, Node updates, ScatterAttrs a) {
 
 Node Take(Node x, Node indices, int axis) {
   axis = int(normalize_axes({axis}, x.rank(), "Take of " + x.describe())[0]);
+  if (x.shape()[axis] == 0) {
+    // Nothing to take from (a detector's NMS that kept no box): no indices give an empty result — the
+    // gather below would need a slice of 1 from an axis of 0 — and any index is out of range.
+    GRAFT_CHECK(indices.shape().size() == 0, "Take of ", x.describe(), ": ", indices.shape().size(),
+                " indices into axis ", axis, " of ", x.shape(), ", which is empty: every index is out of range");
+    std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().begin() + axis);
+    for (int64_t d : indices.shape().dims()) dims.push_back(d);
+    for (int i = axis + 1; i < x.rank(); ++i) dims.push_back(x.shape()[i]);
+    return Zeros(*x.graph(), x.dtype(), Shape(dims));
+  }
   Node idx = wrap_negative(Convert(indices, DType::I64), x.shape()[axis]);
   int ir = idx.rank();
   GatherAttrs a;

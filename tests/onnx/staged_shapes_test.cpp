@@ -108,6 +108,28 @@ TEST(OnnxStagedShapes, NewInputsWithTheSameStagedShapesReuseTheCompiledStages) {
   EXPECT_EQ(s.stats().stage_compiles, 1 + int(nms_rows.size()) + int(shapes.size()));
 }
 
+// An image where NMS keeps nothing (every score 0.5, below the 0.55 threshold): zero rows flow through the
+// Gathers, TopK with k = 0 and NonZero of an empty mask, as in ONNX Runtime, then a normal image after it.
+TEST(OnnxStagedShapes, NmsKeepingNothingGivesEmptyResultsAsOnnxRuntime) {
+  if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
+  ModelBuilder b = toy_detector();
+  testing::TempDir dir;
+  auto file = dir.path / "detector.onnx";
+  testing::write_file(file, b.bytes());
+  InferenceSession s(b.model());
+  const std::vector<Tensor> images{Tensor::zeros(DType::F32, Shape{1, 3, 8, 8}),
+                                   testing::random_tensor({1, 3, 8, 8}, 101)};
+  for (size_t r = 0; r < images.size(); ++r) {
+    auto work = dir.path / ("ort" + std::to_string(r));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", images[r]}}, work);
+    if (r == 0) ASSERT_EQ(want.at("selected").shape()[0], 0) << "the zero image should keep no box";
+    auto got = s.run({{"image", images[r]}});
+    for (const char* name : {"selected", "top_scores", "top_index", "strong_boxes"})
+      expect_same(got.at(name), want.at(name), std::string(name) + ", image " + std::to_string(r));
+  }
+}
+
 TEST(OnnxStagedShapes, ANewStagedShapeTakesItsValuesFromTheTraceAndCompilesWhenMetAgain) {
   // Only the NMS selection and the strong boxes: every value of the stage between NMS and NonZero is
   // computed by the trace of a new NMS row count (NonZero's operand and the kept boxes' indices), so that
