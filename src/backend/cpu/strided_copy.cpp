@@ -1,9 +1,11 @@
 #include "backend/cpu/strided_copy.h"
-#include "backend/cpu/parallel.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "backend/cpu/parallel.h"
 
 namespace graft::cpu {
 
@@ -71,6 +73,17 @@ void strided_copy(const void* src, const StridedView& s, void* dst, const Stride
     }
   }
   int r = int(dims.size());
+  // Rows of a few elements (a pixel shuffle's innermost 2, NCHW -> NHWC with 3 channels) would cost their
+  // index arithmetic per element or two: run the longest axis innermost instead (the copy is the same set
+  // of element moves in any axis order).
+  if (r >= 2 && dims.back() < 16) {
+    const auto longest = size_t(std::max_element(dims.begin(), dims.end() - 1) - dims.begin());
+    if (dims[longest] > 2 * dims.back()) {
+      std::swap(dims[longest], dims.back());
+      std::swap(ss[longest], ss.back());
+      std::swap(ds[longest], ds.back());
+    }
+  }
   int64_t inner = dims.back(), rows = 1;
   for (int i = 0; i < r - 1; ++i) rows *= dims[size_t(i)];
   const char* sb = static_cast<const char*>(src) + s.offset * int64_t(es);
