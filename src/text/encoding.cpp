@@ -41,7 +41,24 @@ static void append(std::vector<T>& a, const std::vector<T>& b) {
   a.insert(a.end(), b.begin(), b.end());
 }
 
+// Encodings in `e`'s tree: itself and its overflowing windows, theirs in turn.
+static size_t encodings_in(const Encoding& e) {
+  size_t n = 1;
+  for (const Encoding& o : e.overflowing) n += encodings_in(o);
+  return n;
+}
+
+// Merging combines every overflowing window of one side with every window of the other (as Hugging Face's
+// merge_with does), and merged windows keep the other side's windows as their own: a pair whose sides
+// both overflow many times (a small max_length with a small stride over long texts) grows as the product,
+// and the fuzzer found 1.4 KB of text taking 3 s. Beyond this many encodings it is an error instead.
+constexpr size_t kMaxMergedEncodings = size_t(1) << 16;
+
 void encoding_merge_with(Encoding& self, Encoding pair, bool growing_offsets) {
+  const size_t a = encodings_in(self), b = encodings_in(pair);
+  GRAFT_CHECK(a * b <= kMaxMergedEncodings, "tokenizer: merging sequences with ", a - 1, " and ", b - 1,
+              " overflowing windows would make about ", a * b, " encodings (more than ", kMaxMergedEncodings,
+              "): use a larger truncation max_length or stride");
   std::vector<Encoding> overflowings;
   for (const auto& self_o : self.overflowing) {
     Encoding n = self_o;

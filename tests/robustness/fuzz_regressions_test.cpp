@@ -130,6 +130,30 @@ TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
                     "padding length 1000000000000000 is over the limit");
 }
 
+// A pair whose sides both overflow many windows (truncation max_length 16, stride 2, 1.4 KB of text): merging
+// combines every window of one side with every window of the other, and merged windows keep the other side's
+// windows as their own, so the work grew as the product — 3 s for the finding (77 s under ASan, which
+// libFuzzer reported as a timeout). Beyond 2^16 merged encodings it is now an error; ordinary overflow still
+// works.
+TEST(FuzzRegressions, OverflowingPairWindowsAreBounded) {
+  const std::string json = wordlevel(R"({"[UNK]":0,"a":1,"b":2})",
+                                     R"("truncation":{"direction":"Right","max_length":4,"strategy":"LongestFirst",)"
+                                     R"("stride":1},"pre_tokenizer":{"type":"WhitespaceSplit"},)");
+  text::Tokenizer t = text::Tokenizer::from_json(json);
+  auto words = [](const char* w, int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += std::string(w) + " ";
+    return s;
+  };
+  // 40 + 40 words in windows of 2 per side (max_length 4 over a pair), stride 1: dozens of windows each.
+  text::Encoding e = t.encode(words("a", 40), words("b", 40), false);
+  EXPECT_EQ(e.ids.size(), 4u);
+  EXPECT_GT(e.overflowing.size(), 100u);
+  EXPECT_THROW_WITH(t.encode(words("a", 3000), words("b", 3000), false), "overflowing windows", "max_length");
+  // (The finding itself, tests/robustness/fuzz_findings/tokenizer/overflowing_pair_windows_product, is
+  // replayed by fuzz_replay_tokenizer.)
+}
+
 // ---- npy ------------------------------------------------------------------------------------------------------
 
 // An empty shape passed the 2^56-element bound whatever its other extents ([0, 77712077, 27702777, 7750]
