@@ -68,6 +68,37 @@ int32_t read_integer(const void* p, DType t) {
   }
 }
 
+// The convolution's spatial geometry with 1 to 3 spatial axes padded to 3 (leading 1s), for the loops that walk
+// windows by hand: the direct loop and the weight-offset correction.
+struct WindowGeometry {
+  std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, k{1, 1, 1}, stride{1, 1, 1}, dilation{1, 1, 1}, pad{0, 0, 0};
+  int64_t in_size = 1, out_size = 1, taps = 1;  // flattened spatial sizes and taps per window
+
+  WindowGeometry() = default;
+  WindowGeometry(const Shape& x, const Shape& w, const Shape& y, const ConvolutionAttrs& conv) {
+    const int s = x.rank() - 2, off = 3 - s;
+    for (int i = 0; i < s; ++i) {
+      const auto a = size_t(off + i), b = size_t(i);
+      in[a] = x[i + 2], out[a] = y[i + 2], k[a] = w[i + 2];
+      stride[a] = conv.strides[b], dilation[a] = conv.dilations[b], pad[a] = conv.pad_low[b];
+    }
+    in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2], taps = k[0] * k[1] * k[2];
+  }
+
+  // The input coordinates of tap 0 of output pixel p's window (may lie in the padding).
+  std::array<int64_t, 3> window_origin(int64_t p) const {
+    const int64_t o0 = p / (out[1] * out[2]), o1 = p / out[2] % out[1], o2 = p % out[2];
+    return {o0 * stride[0] - pad[0], o1 * stride[1] - pad[1], o2 * stride[2] - pad[2]};
+  }
+  // The flattened input position tap t of a window reads, or -1 where it falls in the zero padding.
+  int64_t input_position(const std::array<int64_t, 3>& origin, int64_t t) const {
+    const int64_t i0 = origin[0] + t / (k[1] * k[2]) * dilation[0], i1 = origin[1] + t / k[2] % k[1] * dilation[1],
+                  i2 = origin[2] + t % k[2] * dilation[2];
+    if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) return -1;
+    return (i0 * in[1] + i1) * in[2] + i2;
+  }
+};
+
 class QuantizedConvKernel final : public Kernel {
  public:
   explicit QuantizedConvKernel(const KernelArgs& a) : form_(*lowered_form<QuantizedConvolution>(a.op)) {
@@ -81,9 +112,7 @@ class QuantizedConvKernel final : public Kernel {
     if (form_.has_zero_point) zp_type_ = a.inputs[1].dtype;
     rank_ = x.rank();
     n_ = x[0], c_ = x[1], o_ = y[1], groups_ = form_.conv.groups;
-    for (int i = 2; i < rank_; ++i) {
-      in_[size_t(i - 2)] = x[i], out_[size_t(i - 2)] = y[i], k_[size_t(i - 2)] = w[i];
-    }
+    geometry_ = WindowGeometry(x, w, y, form_.conv);
     y_elems_ = y.size();
     const void* const_w = a.constant_input(size_t(form_.weight_input()));
     GRAFT_CHECK(const_w, a.describe(), ": the weights must be a compile-time constant");
@@ -264,14 +293,8 @@ class QuantizedConvKernel final : public Kernel {
   // The same arithmetic as a direct loop (int32 accumulation), for what oneDNN declines.
   void run_direct(const void* xv, int32_t zp, const float* bias, const float* res, void* yv) {
     const int64_t cg = c_ / groups_, og = o_ / groups_;
-    std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, k{1, 1, 1}, st{1, 1, 1}, dil{1, 1, 1}, pad{0, 0, 0};
-    const int s = rank_ - 2, off = 3 - s;
-    for (int i = 0; i < s; ++i) {
-      in[size_t(off + i)] = in_[size_t(i)], out[size_t(off + i)] = out_[size_t(i)], k[size_t(off + i)] = k_[size_t(i)];
-      st[size_t(off + i)] = form_.conv.strides[size_t(i)], dil[size_t(off + i)] = form_.conv.dilations[size_t(i)];
-      pad[size_t(off + i)] = form_.conv.pad_low[size_t(i)];
-    }
-    const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2], k_sz = k[0] * k[1] * k[2];
+    const WindowGeometry& g = geometry_;
+    const int64_t in_sz = g.in_size, out_sz = g.out_size, k_sz = g.taps;
     auto src = [&](int64_t i) -> int32_t {
       return src_type_ == DType::U8 ? int32_t(static_cast<const uint8_t*>(xv)[i]) : int32_t(static_cast<const int8_t*>(xv)[i]);
     };
@@ -279,15 +302,13 @@ class QuantizedConvKernel final : public Kernel {
       for (int64_t no = lo; no < hi; ++no) {
         const int64_t n = no / o_, oc = no % o_, grp = oc / og;
         for (int64_t p = 0; p < out_sz; ++p) {
-          const int64_t o0 = p / (out[1] * out[2]), o1 = p / out[2] % out[1], o2 = p % out[2];
+          const auto origin = g.window_origin(p);
           int32_t acc = 0;
           for (int64_t ci = 0; ci < cg; ++ci)
             for (int64_t t = 0; t < k_sz; ++t) {
-              const int64_t t0 = t / (k[1] * k[2]), t1 = t / k[2] % k[1], t2 = t % k[2];
-              const int64_t i0 = o0 * st[0] - pad[0] + t0 * dil[0], i1 = o1 * st[1] - pad[1] + t1 * dil[1],
-                            i2 = o2 * st[2] - pad[2] + t2 * dil[2];
-              if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) continue;
-              const int64_t ic = grp * cg + ci, pos = (i0 * in[1] + i1) * in[2] + i2;
+              const int64_t pos = g.input_position(origin, t);
+              if (pos < 0) continue;
+              const int64_t ic = grp * cg + ci;
               const int64_t xi = src_cl_ ? (n * in_sz + pos) * c_ + ic : (n * c_ + ic) * in_sz + pos;
               acc += (src(xi) - zp) * int32_t(w_host_[size_t((oc * cg + ci) * k_sz + t)]);
             }
@@ -323,14 +344,8 @@ class QuantizedConvKernel final : public Kernel {
   // pass over x; each S is k taps of them: far less than the convolution. Exact in int32.
   void add_weight_offsets(const void* xv, int32_t zp, int32_t* y) const {
     const int64_t cg = c_ / groups_, og = o_ / groups_;
-    std::array<int64_t, 3> in{1, 1, 1}, out{1, 1, 1}, k{1, 1, 1}, st{1, 1, 1}, dil{1, 1, 1}, pad{0, 0, 0};
-    const int s = rank_ - 2, off = 3 - s;
-    for (int i = 0; i < s; ++i) {
-      in[size_t(off + i)] = in_[size_t(i)], out[size_t(off + i)] = out_[size_t(i)], k[size_t(off + i)] = k_[size_t(i)];
-      st[size_t(off + i)] = form_.conv.strides[size_t(i)], dil[size_t(off + i)] = form_.conv.dilations[size_t(i)];
-      pad[size_t(off + i)] = form_.conv.pad_low[size_t(i)];
-    }
-    const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2], k_sz = k[0] * k[1] * k[2];
+    const WindowGeometry& g = geometry_;
+    const int64_t in_sz = g.in_size, out_sz = g.out_size, k_sz = g.taps;
     // sums[(n * G + g) * in_sz + pos] = sum over the group's channels of x - zp.
     auto* sums = static_cast<int32_t*>(thread_scratch(2, size_t(n_ * groups_ * in_sz) * sizeof(int32_t)));
     const bool u8 = src_type_ == DType::U8;
@@ -369,14 +384,11 @@ class QuantizedConvKernel final : public Kernel {
         const int64_t n = ng / groups_, grp = ng % groups_;
         const int32_t* src = sums + ng * in_sz;
         for (int64_t p = p0; p < p1; ++p) {
-          const int64_t o0 = p / (out[1] * out[2]), o1 = p / out[2] % out[1], o2 = p % out[2];
+          const auto origin = g.window_origin(p);
           int32_t acc = 0;
           for (int64_t t = 0; t < k_sz; ++t) {
-            const int64_t t0 = t / (k[1] * k[2]), t1 = t / k[2] % k[1], t2 = t % k[2];
-            const int64_t i0 = o0 * st[0] - pad[0] + t0 * dil[0], i1 = o1 * st[1] - pad[1] + t1 * dil[1],
-                          i2 = o2 * st[2] - pad[2] + t2 * dil[2];
-            if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) continue;
-            acc += src[(i0 * in[1] + i1) * in[2] + i2];
+            const int64_t pos = g.input_position(origin, t);
+            if (pos >= 0) acc += src[pos];
           }
           window[p - p0] = acc;
         }
@@ -415,7 +427,7 @@ class QuantizedConvKernel final : public Kernel {
   bool out_f32_ = true, out_8bit_ = false, has_bias_ = false, hand_clamp_ = false, finite_constant_bias_ = false;
   int rank_ = 4;
   int64_t n_ = 0, c_ = 0, o_ = 0, groups_ = 1, y_elems_ = 0;
-  std::array<int64_t, 3> in_{}, out_{}, k_{};
+  WindowGeometry geometry_;  // for the loops that walk the windows by hand
   std::vector<int8_t> w_host_;  // the weights as given, kept only for the direct loop
   std::vector<float> scales_, scaled_bias_;
   std::unique_ptr<dnnl::convolution_forward> prim_;
