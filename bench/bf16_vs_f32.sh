@@ -7,14 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 require_graft "$BUILD"
-MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
-[ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
-MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+require_minilm "$BUILD"
+MODEL=$MINILM
+require_bench_models "$BUILD"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 run_case() {  # NAME ARGS...
   local name=$1; shift

@@ -9,9 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 WARMUP=${4:-10}
 RUNS=${5:-20}
 BENCH=$BUILD/bench/bench_detector

@@ -16,9 +16,8 @@ BENCH=$BUILD/bench/bench_train GRAFT=$BUILD/tools/graft/graft
 for b in "$BENCH" "$GRAFT"; do
   [ -x "$b" ] || { echo "build it first: cmake --build $BUILD --target bench_train graft_cli" >&2; exit 1; }
 done
-[ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
-MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
-[ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
+require_minilm "$BUILD"
+MODEL=$MINILM
 TOKENIZER=../shared/tokenizers/minilm_tokenizer.json
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -7,12 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 require_graft "$BUILD"
-MODELS=$BUILD/bench-models
-[ -d "$MODELS/resnet18_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+require_bench_models "$BUILD"
 require_ort
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in resnet18_b1 mobilenetv2_b1; do

@@ -6,13 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 require_graft "$BUILD"
-[ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
-MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
-[ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
+require_minilm "$BUILD"
+MODEL=$MINILM
 # The CPU library ships inside the npm package; --ignore-scripts skips its optional CUDA download.
 require_ort
 for shape in "1 128" "32 128"; do

@@ -7,12 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 require_graft "$BUILD"
-MODELS=$BUILD/bench-models
-[ -d "$MODELS/dbnet_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+require_bench_models "$BUILD"
 require_ort
 for dir in "$MODELS"/*/; do
   name=$(basename "$dir")

@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-3}
+bench_args 3 "$@"
 shift $(( $# < 3 ? $# : 3 ))
 MODELS=("$@")
 [ ${#MODELS[@]} -gt 0 ] || MODELS=(isnet_int8 isnet_fp16)

@@ -10,9 +10,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}; THREADS=${2:-2}; ROUNDS=${3:-3}; STEPS=${4:-5}; BATCH=${5:-32}; SEQ=${6:-128}
 BIN=$BUILD/bench/bench_train
 [ -x "$BIN" ] || { echo "build it first: cmake --build $BUILD --target bench_train" >&2; exit 1; }
-[ -d ../shared/models ] || { echo "needs ../shared/models (the shared MiniLM)" >&2; exit 1; }
-MODEL=$BUILD/minilm_l6/minilm_l6_opset14.onnx
-[ -f "$MODEL" ] || /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null
+require_minilm "$BUILD"
+MODEL=$MINILM
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "needs Debian's python3-torch (apt-get install python3-torch libopenblas0-pthread)" >&2; exit 1; }
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 g_list=""; t_list=""

@@ -9,16 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-BUILD=${1:-build}
-THREADS=${2:-2}
-ROUNDS=${3:-5}
+bench_args 5 "$@"
 LOAD=${4:-2}
 require_graft "$BUILD"
-MODELS=$BUILD/bench-models
-[ -d "$MODELS/dbnet_b1" ] || /usr/bin/python3 bench/gen_bench_models.py "$MODELS" >/dev/null
+require_bench_models "$BUILD"
 require_ort
-MINILM=$BUILD/minilm_l6/minilm_l6_opset14.onnx
-if [ -d ../shared/models ] && [ ! -f "$MINILM" ]; then /usr/bin/python3 ../shared/models/materialize.py "$BUILD" >/dev/null; fi
+require_minilm "$BUILD" optional
 
 
 busy=()
