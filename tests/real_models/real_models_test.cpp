@@ -155,24 +155,40 @@ std::string npy_name(std::string name) {
   return name + ".npy";
 }
 
-TEST(RealModels, IsNetFp16UnsortedNodesMatchesOnnxRuntime) {
-  REQUIRE_MODEL_AND_ORT("isnet_fp16.onnx");
+// One of the IS-Net files (in kModels) run on isnet_image() by ONNX Runtime and by graft: each output's pair of
+// results, and how many int8 products and convolutions graft ran.
+struct OutputPair {
+  std::string name;
+  Tensor graft, ort;
+};
+struct IsNetRun {
+  std::vector<OutputPair> outputs;
+  int quantized_products = -1;
+};
+
+IsNetRun run_isnet_vs_ort(const std::string& file) {
   TempDir dir;
-  fs::path model = kModels / "isnet_fp16.onnx";
+  fs::path model = kModels / file;
   Tensor input = isnet_image();
   write_npy(dir.path / "input.npy", input);
   run_ort("'" + model.string() + "' '" + (dir.path / "ort").string() + "' input='" +
               (dir.path / "input.npy").string() + "'",
           dir.path);
-
   Model m = Model::load(model);
   InferenceSession session(m);
   auto out = session.run({{"input", input}});
-  ASSERT_EQ(out.size(), m.outputs().size());
-  for (const auto& info : m.outputs()) {
-    Tensor want = read_npy(dir.path / "ort" / npy_name(info.name));
-    const Tensor& got = out.at(info.name);
-    ASSERT_EQ(got.shape(), want.shape()) << info.name;
+  EXPECT_EQ(out.size(), m.outputs().size());
+  IsNetRun run;
+  if (const auto* stats = session.last_executable_stats()) run.quantized_products = stats->num_quantized_products;
+  for (const auto& info : m.outputs())
+    run.outputs.push_back({info.name, out.at(info.name), read_npy(dir.path / "ort" / npy_name(info.name))});
+  return run;
+}
+
+TEST(RealModels, IsNetFp16UnsortedNodesMatchesOnnxRuntime) {
+  REQUIRE_MODEL_AND_ORT("isnet_fp16.onnx");
+  for (const auto& [name, got, want] : run_isnet_vs_ort("isnet_fp16.onnx").outputs) {
+    ASSERT_EQ(got.shape(), want.shape()) << name;
     // The network computes in float16 (graft widens to float32 inside products and convolutions, ONNX
     // Runtime's kernels round at their own points), so the two agree to float16 precision at the scale of
     // the values flowing through each layer: a float16 ulp of the output's largest magnitude (at least 1,
@@ -188,10 +204,10 @@ TEST(RealModels, IsNetFp16UnsortedNodesMatchesOnnxRuntime) {
       sum += d;
     }
     double ulp = std::ldexp(1.0, std::ilogb(std::max(peak, 1.0)) - 10);
-    EXPECT_LE(worst, 4 * ulp) << info.name << " (largest magnitude " << peak << ")";
-    EXPECT_LE(sum / double(w.size()), ulp / 16) << info.name;
+    EXPECT_LE(worst, 4 * ulp) << name << " (largest magnitude " << peak << ")";
+    EXPECT_LE(sum / double(w.size()), ulp / 16) << name;
     std::printf("isnet output %s %s: max |graft - ORT| %.3g = %.2f float16 ulps of %.3g, mean %.2g\n",
-                info.name.c_str(), want.shape().str().c_str(), worst, worst / ulp, peak, sum / double(w.size()));
+                name.c_str(), want.shape().str().c_str(), worst, worst / ulp, peak, sum / double(w.size()));
   }
 }
 
@@ -208,22 +224,10 @@ TEST(RealModels, IsNetFp16UnsortedNodesMatchesOnnxRuntime) {
 // ones within 2e-7 (cosine 1 to nine decimals).
 TEST(RealModels, IsNetInt8ConvIntegerOnInt8KernelsMatchesOnnxRuntime) {
   REQUIRE_MODEL_AND_ORT("isnet_int8.onnx");
-  TempDir dir;
-  fs::path model = kModels / "isnet_int8.onnx";
-  Tensor input = isnet_image();
-  write_npy(dir.path / "input.npy", input);
-  run_ort("'" + model.string() + "' '" + (dir.path / "ort").string() + "' input='" +
-              (dir.path / "input.npy").string() + "'",
-          dir.path);
-  Model m = Model::load(model);
-  InferenceSession session(m);
-  auto out = session.run({{"input", input}});
-  ASSERT_NE(session.last_executable_stats(), nullptr);
-  EXPECT_EQ(session.last_executable_stats()->num_quantized_products, 119);
-  for (const auto& info : m.outputs()) {
-    Tensor want = read_npy(dir.path / "ort" / npy_name(info.name));
-    const Tensor& got = out.at(info.name);
-    ASSERT_EQ(got.shape(), want.shape()) << info.name;
+  IsNetRun run = run_isnet_vs_ort("isnet_int8.onnx");
+  EXPECT_EQ(run.quantized_products, 119);
+  for (const auto& [name, got, want] : run.outputs) {
+    ASSERT_EQ(got.shape(), want.shape()) << name;
     auto g = got.to_vector<double>(), w = want.to_vector<double>();
     double dot = 0, gg = 0, ww = 0, worst = 0;
     for (size_t i = 0; i < w.size(); ++i) {
@@ -231,8 +235,8 @@ TEST(RealModels, IsNetInt8ConvIntegerOnInt8KernelsMatchesOnnxRuntime) {
       worst = std::isnan(g[i]) ? INFINITY : std::max(worst, std::fabs(g[i] - w[i]));
     }
     const double cosine = dot / std::sqrt(gg * ww);
-    EXPECT_GE(cosine, 0.999) << info.name;
-    std::printf("isnet int8 output %s %s: cosine %.9f, max |graft - ORT| %.3g\n", info.name.c_str(),
+    EXPECT_GE(cosine, 0.999) << name;
+    std::printf("isnet int8 output %s %s: cosine %.9f, max |graft - ORT| %.3g\n", name.c_str(),
                 want.shape().str().c_str(), cosine, worst);
   }
 }
