@@ -75,23 +75,38 @@ void expect_same(const Tensor& got, const Tensor& want, const std::string& what)
   for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(g[i], w[i], 1e-5 * (1 + std::abs(w[i]))) << what << " [" << i << "]";
 }
 
+// The toy detector in a file for ONNX Runtime and in one session under test: compare() runs an image through
+// both, expects the named outputs to agree and returns ONNX Runtime's results.
+struct ToyDetectorVsOrt {
+  ModelBuilder builder = toy_detector();
+  testing::TempDir dir;
+  std::filesystem::path file = dir.path / "detector.onnx";
+  InferenceSession session{builder.model()};
+  int runs = 0;
+
+  ToyDetectorVsOrt() { testing::write_file(file, builder.bytes()); }
+
+  std::map<std::string, Tensor> compare(const Tensor& image, const std::vector<std::string>& outputs) {
+    auto work = dir.path / ("ort" + std::to_string(runs));
+    std::filesystem::create_directories(work);
+    auto want = testing::run_ort(file, {{"image", image}}, work);
+    auto got = session.run({{"image", image}}, outputs);
+    for (const auto& name : outputs) expect_same(got.at(name), want.at(name), name + ", run " + std::to_string(runs));
+    ++runs;
+    return want;
+  }
+};
+
+const std::vector<std::string> kDetectorOutputs = {"selected", "top_scores", "top_index", "strong_boxes"};
+
 TEST(OnnxStagedShapes, NewInputsWithTheSameStagedShapesReuseTheCompiledStages) {
   if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
-  ModelBuilder b = toy_detector();
-  testing::TempDir dir;
-  auto file = dir.path / "detector.onnx";
-  testing::write_file(file, b.bytes());
-  InferenceSession s(b.model());
+  ToyDetectorVsOrt d;
+  InferenceSession& s = d.session;
   const int runs = 16;
   std::set<std::pair<int64_t, int64_t>> shapes;  // (NMS rows, NonZero hits) as ONNX Runtime gives them
   for (int r = 0; r < runs; ++r) {
-    Tensor image = testing::random_tensor({1, 3, 8, 8}, uint32_t(100 + r));
-    auto work = dir.path / ("ort" + std::to_string(r));
-    std::filesystem::create_directories(work);
-    auto want = testing::run_ort(file, {{"image", image}}, work);
-    auto got = s.run({{"image", image}});
-    for (const char* name : {"selected", "top_scores", "top_index", "strong_boxes"})
-      expect_same(got.at(name), want.at(name), std::string(name) + ", run " + std::to_string(r));
+    auto want = d.compare(testing::random_tensor({1, 3, 8, 8}, uint32_t(100 + r)), kDetectorOutputs);
     shapes.insert({want.at("selected").shape()[0], want.at("strong_boxes").shape()[0]});
   }
   // One trace per distinct pair of staged shapes, not per image; every other run reused compiled stages.
@@ -112,22 +127,11 @@ TEST(OnnxStagedShapes, NewInputsWithTheSameStagedShapesReuseTheCompiledStages) {
 // Gathers, TopK with k = 0 and NonZero of an empty mask, as in ONNX Runtime, then a normal image after it.
 TEST(OnnxStagedShapes, NmsKeepingNothingGivesEmptyResultsAsOnnxRuntime) {
   if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
-  ModelBuilder b = toy_detector();
-  testing::TempDir dir;
-  auto file = dir.path / "detector.onnx";
-  testing::write_file(file, b.bytes());
-  InferenceSession s(b.model());
-  const std::vector<Tensor> images{Tensor::zeros(DType::F32, Shape{1, 3, 8, 8}),
-                                   testing::random_tensor({1, 3, 8, 8}, 101)};
-  for (size_t r = 0; r < images.size(); ++r) {
-    auto work = dir.path / ("ort" + std::to_string(r));
-    std::filesystem::create_directories(work);
-    auto want = testing::run_ort(file, {{"image", images[r]}}, work);
-    if (r == 0) ASSERT_EQ(want.at("selected").shape()[0], 0) << "the zero image should keep no box";
-    auto got = s.run({{"image", images[r]}});
-    for (const char* name : {"selected", "top_scores", "top_index", "strong_boxes"})
-      expect_same(got.at(name), want.at(name), std::string(name) + ", image " + std::to_string(r));
-  }
+  ToyDetectorVsOrt d;
+  const Tensor empty = Tensor::zeros(DType::F32, Shape{1, 3, 8, 8});
+  auto want = d.compare(empty, kDetectorOutputs);
+  ASSERT_EQ(want.at("selected").shape()[0], 0) << "the zero image should keep no box";
+  d.compare(testing::random_tensor({1, 3, 8, 8}, 101), kDetectorOutputs);
 }
 
 TEST(OnnxStagedShapes, ANewStagedShapeTakesItsValuesFromTheTraceAndCompilesWhenMetAgain) {
@@ -135,20 +139,10 @@ TEST(OnnxStagedShapes, ANewStagedShapeTakesItsValuesFromTheTraceAndCompilesWhenM
   // computed by the trace of a new NMS row count (NonZero's operand and the kept boxes' indices), so that
   // stage is not compiled on the run that traced it, only when a later run reaches it.
   if (!testing::ort_available()) GTEST_SKIP() << "ONNX Runtime (bench/ort) not available";
-  ModelBuilder b = toy_detector();
-  testing::TempDir dir;
-  auto file = dir.path / "detector.onnx";
-  testing::write_file(file, b.bytes());
-  InferenceSession s(b.model());
-  const std::vector<std::string> outputs = {"selected", "strong_boxes"};
-  int run = 0;
+  ToyDetectorVsOrt d;
+  InferenceSession& s = d.session;
   auto check = [&](const Tensor& image) {
-    auto work = dir.path / ("ort" + std::to_string(run++));
-    std::filesystem::create_directories(work);
-    auto want = testing::run_ort(file, {{"image", image}}, work);
-    auto got = s.run({{"image", image}}, outputs);
-    for (const auto& name : outputs) expect_same(got.at(name), want.at(name), name + ", run " + std::to_string(run));
-    return want.at("selected").shape()[0];
+    return d.compare(image, {"selected", "strong_boxes"}).at("selected").shape()[0];
   };
   Tensor a = testing::random_tensor({1, 3, 8, 8}, 100);
   const int64_t rows_a = check(a);
@@ -158,7 +152,7 @@ TEST(OnnxStagedShapes, ANewStagedShapeTakesItsValuesFromTheTraceAndCompilesWhenM
   Tensor img;
   // Found with a session of its own (the one under test must not see it first); checked against ONNX
   // Runtime below like every other run.
-  InferenceSession probe(b.model());
+  InferenceSession probe(d.builder.model());
   // Dim images (scores near sigmoid(0) = 0.5, NMS's threshold 0.55) keep fewer than max_out = 4 boxes.
   for (uint32_t seed = 101; seed < 300 && !img.defined(); ++seed) {
     Tensor c = testing::random_tensor({1, 3, 8, 8}, seed, -0.1f, 0.1f);
