@@ -52,13 +52,7 @@ TEST_P(QLinearMatMulVsOrt, RequantizedWithinOne) {
   b.initializer("yz", c.a_type == DType::U8 ? Tensor::scalar(uint8_t(128)) : Tensor::scalar(int8_t(2)));
   b.node("QLinearMatMul", {"a", "as", "az", "w", "ws", "wz", "ys", "yz"}, {"y"});
   b.output_untyped("y");
-  Tensor want = run_reference(b, {{"a", a}});
-  auto [fused, n_int8] = run_graft(b, {{"a", a}}, true);
-  EXPECT_EQ(n_int8, 1) << c.name;
-  expect_equal_ints(fused, want, c.name + " (int8 on)", 1);
-  auto [plain, n_plain] = run_graft(b, {{"a", a}}, false);
-  EXPECT_EQ(n_plain, 0);
-  expect_equal_ints(plain, want, c.name + " (int8 off)", 1);
+  expect_int8_on_and_off_match_ort(b, {{"a", a}}, 1, kIntsWithinOne, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, QLinearMatMulVsOrt,
@@ -131,18 +125,7 @@ TEST_P(MsQuantizedProductVsOrt, MatchesOrt) {
     }
   }
   b.output_untyped("y");
-  Tensor want = run_reference(b, feeds);
-  auto [fused, n_int8] = run_graft(b, feeds, true);
-  EXPECT_EQ(n_int8, 1) << c.name;
-  auto [plain, n_plain] = run_graft(b, feeds, false);
-  EXPECT_EQ(n_plain, 0);
-  if (c.op == MsOp::QGemmRequantized) {
-    expect_equal_ints(fused, want, c.name + " (int8 on)", 1);
-    expect_equal_ints(plain, want, c.name + " (int8 off)", 1);
-  } else {
-    expect_cosine(fused, want, 0.9999, c.name + " (int8 on)");
-    expect_cosine(plain, want, 0.9999, c.name + " (int8 off)");
-  }
+  expect_int8_on_and_off_match_ort(b, feeds, 1, c.op == MsOp::QGemmRequantized ? kIntsWithinOne : kCosine, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -197,13 +180,7 @@ TEST_P(QdqProductVsOrt, MatchesOrt) {
     b.node("MatMul", {"xd", "wd"}, {"y"});
   }
   b.output_untyped("y");
-  Tensor want = run_reference(b, {{"x", x}});
-  auto [fused, n_int8] = run_graft(b, {{"x", x}}, true);
-  EXPECT_EQ(n_int8, 1) << c.name;
-  expect_cosine(fused, want, 0.9999, c.name + " (int8 on)");
-  auto [plain, n_plain] = run_graft(b, {{"x", x}}, false);
-  EXPECT_EQ(n_plain, 0);
-  expect_cosine(plain, want, 0.9999, c.name + " (int8 off)");
+  expect_int8_on_and_off_match_ort(b, {{"x", x}}, 1, kCosine, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, QdqProductVsOrt,
@@ -311,21 +288,11 @@ TEST_P(QuantizedConvVsOrt, MatchesOrt) {
     }
   }
   b.output_untyped("y");
-  Tensor want = run_reference(b, feeds);
-  auto [fused, n_int8] = run_graft(b, feeds, true);
-  EXPECT_EQ(n_int8, c.expect_int8 ? 1 : 0) << c.name;
-  auto [plain, n_plain] = run_graft(b, feeds, false);
-  EXPECT_EQ(n_plain, 0);
-  if (c.form == ConvForm::ConvInteger) {
-    expect_equal_ints(fused, want, c.name + " (int8 on)");
-    expect_equal_ints(plain, want, c.name + " (int8 off)");
-  } else if (c.form == ConvForm::QLinearConv || c.form == ConvForm::QdqReluQuantized) {
-    expect_equal_ints(fused, want, c.name + " (int8 on)", 1);
-    expect_equal_ints(plain, want, c.name + " (int8 off)", 1);
-  } else {
-    expect_cosine(fused, want, 0.9999, c.name + " (int8 on)");
-    expect_cosine(plain, want, 0.9999, c.name + " (int8 off)");
-  }
+  const Agreement agreement = c.form == ConvForm::ConvInteger ? kExactInts
+                              : c.form == ConvForm::QLinearConv || c.form == ConvForm::QdqReluQuantized
+                                  ? kIntsWithinOne
+                                  : kCosine;
+  expect_int8_on_and_off_match_ort(b, feeds, c.expect_int8 ? 1 : 0, agreement, c.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -395,13 +362,7 @@ TEST(QuantizedConvChain, BlockMatchesOrtWithBothConvolutionsInt8) {
   b.node("Add", {"c2", "x_d"}, {"s"});
   b.node("Relu", {"s"}, {"y"});
   b.output_untyped("y");
-  Tensor want = run_reference(b, {{"x", x}});
-  auto [fused, n_int8] = run_graft(b, {{"x", x}}, true);
-  EXPECT_EQ(n_int8, 2);
-  expect_cosine(fused, want, 0.9999, "block (int8 on)");
-  auto [plain, n_plain] = run_graft(b, {{"x", x}}, false);
-  EXPECT_EQ(n_plain, 0);
-  expect_cosine(plain, want, 0.9999, "block (int8 off)");
+  expect_int8_on_and_off_match_ort(b, {{"x", x}}, 2, kCosine, "block");
 }
 
 }  // namespace

@@ -74,4 +74,27 @@ inline void expect_cosine(const Tensor& got, const Tensor& want, double min_cos,
   EXPECT_GE(cos, min_cos) << what << " (largest relative difference " << worst << ")";
 }
 
+// How graft's result must agree with ONNX Runtime's: integers equal (or within max_off), or cosine >= 0.9999.
+struct Agreement {
+  bool integers = false;
+  int64_t max_off = 0;
+};
+inline constexpr Agreement kExactInts{true, 0}, kIntsWithinOne{true, 1}, kCosine{false, 0};
+
+// Runs `b` on `feeds` in ONNX Runtime and in graft twice: int8 kernels on (expecting `int8_kernels` of them)
+// and off (none); both results must agree with ONNX Runtime's as `agreement` says.
+inline void expect_int8_on_and_off_match_ort(const ModelBuilder& b, const Feeds& feeds, int int8_kernels,
+                                             Agreement agreement, const std::string& what) {
+  Tensor want = run_reference(b, feeds);
+  for (bool int8 : {true, false}) {
+    auto [got, kernels] = run_graft(b, feeds, int8);
+    const std::string which = what + (int8 ? " (int8 on)" : " (int8 off)");
+    EXPECT_EQ(kernels, int8 ? int8_kernels : 0) << which;
+    if (agreement.integers)
+      expect_equal_ints(got, want, which, agreement.max_off);
+    else
+      expect_cosine(got, want, 0.9999, which);
+  }
+}
+
 }  // namespace graft::onnx::testing
