@@ -35,6 +35,39 @@ double relative_error(const Tensor& a, const Tensor& b) {
   return err / std::max(scale, 1e-30);
 }
 
+// `g` compiled in f32 and under bf16 autocast and run on `args`: the bf16 result, its executable's stats and its
+// relative error against the f32 result.
+struct Bf16Run {
+  Tensor got;
+  ExecutableStats stats;
+  double from_f32 = 0;
+};
+
+Bf16Run run_bf16_and_f32(const Graph& g, const std::vector<Tensor>& args) {
+  auto f32 = cpu_backend()->compile(g);
+  auto bf16 = cpu_backend()->compile(g, with(Precision::BF16));
+  Tensor want = f32->run(std::span<const Tensor>(args)).at(0);
+  Tensor got = bf16->run(std::span<const Tensor>(args)).at(0);
+  return {got, bf16->stats(), relative_error(got, want)};
+}
+
+// bf16 rounding shows in the result (it is not the f32 path) and stays within bf16's precision.
+void expect_bf16_rounding(const Bf16Run& r) {
+  EXPECT_LT(r.from_f32, 2e-2);
+  EXPECT_GT(r.from_f32, 1e-6);
+}
+
+// The reference: a graph whose Converts round what the kernels round, run in f32 with `options`.
+Tensor run_reference(const Graph& g, const std::vector<Tensor>& args, const CompileOptions& options) {
+  return cpu_backend()->compile(g, options)->run(std::span<const Tensor>(args)).at(0);
+}
+
+CompileOptions without_constant_folding() {  // (keeps a reference's rounding Converts of constants as written)
+  CompileOptions o;
+  o.fold_constants = false;
+  return o;
+}
+
 TEST(Bf16Autocast, ProductsWithRuntimeAndConstantWeightsAndEpilogues) {
   Tensor x = testing::random_tensor(DType::F32, Shape{2, 33, 96}, 1);
   Tensor w = testing::random_tensor(DType::F32, Shape{96, 40}, 2);
@@ -67,19 +100,12 @@ TEST(Bf16Autocast, ProductsWithRuntimeAndConstantWeightsAndEpilogues) {
       Node yr = r(y);
       ref_graph.set_outputs({MatMul(Transpose(yr, {0, 2, 1}), yr)});
     }
-    auto f32 = cpu_backend()->compile(g);
-    auto bf16 = cpu_backend()->compile(g, with(Precision::BF16));
-    Tensor want = f32->run(std::span<const Tensor>(args)).at(0);
-    Tensor got = bf16->run(std::span<const Tensor>(args)).at(0);
+    Bf16Run r = run_bf16_and_f32(g, args);
     if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
-    EXPECT_EQ(bf16->stats().num_bf16_kernels, 3);
-    EXPECT_EQ(bf16->stats().num_fused_epilogues, 1);
-    EXPECT_LT(relative_error(got, want), 2e-2);
-    EXPECT_GT(relative_error(got, want), 1e-6);
-    CompileOptions no_fold;
-    no_fold.fold_constants = false;  // (keep the reference's rounding Converts as written)
-    Tensor ref = cpu_backend()->compile(ref_graph, no_fold)->run(std::span<const Tensor>(args)).at(0);
-    EXPECT_LT(relative_error(got, ref), 1e-4);
+    EXPECT_EQ(r.stats.num_bf16_kernels, 3);
+    EXPECT_EQ(r.stats.num_fused_epilogues, 1);
+    expect_bf16_rounding(r);
+    EXPECT_LT(relative_error(r.got, run_reference(ref_graph, args, without_constant_folding())), 1e-4);
   }
 }
 
@@ -124,18 +150,11 @@ TEST(Bf16Autocast, ConvolutionsPlainPointwiseDepthwiseTransposedWithEpilogues) {
     };
     std::vector<Tensor> args{x};
     if (!c.constant_w) args.push_back(w);
-    auto f32 = cpu_backend()->compile(build(w, false));
-    auto bf16 = cpu_backend()->compile(build(w, false), with(Precision::BF16));
-    Tensor want = f32->run(std::span<const Tensor>(args)).at(0);
-    Tensor got = bf16->run(std::span<const Tensor>(args)).at(0);
+    Bf16Run r = run_bf16_and_f32(build(w, false), args);
     if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
-    EXPECT_EQ(bf16->stats().num_bf16_kernels, 1);
-    EXPECT_LT(relative_error(got, want), 2e-2);
-    EXPECT_GT(relative_error(got, want), 1e-6);
-    CompileOptions no_fold;
-    no_fold.fold_constants = false;
-    Tensor ref = cpu_backend()->compile(build(bf16_rounded(w), true), no_fold)->run(std::span<const Tensor>(args)).at(0);
-    EXPECT_LT(relative_error(got, ref), 1e-5);
+    EXPECT_EQ(r.stats.num_bf16_kernels, 1);
+    expect_bf16_rounding(r);
+    EXPECT_LT(relative_error(r.got, run_reference(build(bf16_rounded(w), true), args, without_constant_folding())), 1e-5);
   }
 }
 
@@ -155,20 +174,15 @@ TEST(Bf16Autocast, FusedAttention) {
     return g;
   };
   std::vector<Tensor> args{q, k, v};
-  auto f32 = cpu_backend()->compile(build(false));
-  auto bf16 = cpu_backend()->compile(build(false), with(Precision::BF16));
-  EXPECT_EQ(bf16->stats().num_fused_attention, 1);
-  Tensor want = f32->run(std::span<const Tensor>(args)).at(0);
-  Tensor got = bf16->run(std::span<const Tensor>(args)).at(0);
+  Bf16Run r = run_bf16_and_f32(build(false), args);
+  EXPECT_EQ(r.stats.num_fused_attention, 1);
   if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
-  EXPECT_EQ(bf16->stats().num_bf16_kernels, 1);
-  EXPECT_LT(relative_error(got, want), 2e-2);
-  EXPECT_GT(relative_error(got, want), 1e-6);
+  EXPECT_EQ(r.stats.num_bf16_kernels, 1);
+  expect_bf16_rounding(r);
   // The unfused chain on rounded operands: the same roundings (the probabilities rounded after the softmax).
   CompileOptions plain;
   plain.fuse_attention = false;
-  Tensor ref = cpu_backend()->compile(build(true), plain)->run(std::span<const Tensor>(args)).at(0);
-  EXPECT_LT(relative_error(got, ref), 1e-4);
+  EXPECT_LT(relative_error(r.got, run_reference(build(true), args, plain)), 1e-4);
 }
 
 TEST(Bf16Autocast, F16PrecisionRunsF32) {
