@@ -28,6 +28,7 @@
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/parallel.h"
+#include "backend/cpu/thread_scratch.h"
 
 namespace graft::cpu {
 
@@ -170,30 +171,8 @@ memory::format_tag plain_tag(int rank) {
   }
 }
 
-// Per-thread scratch for the reordered weights and activations. The kernels a thread runs run one at
-// a time, so one buffer per role serves every convolution on that thread, instead of each kernel
-// holding its own copies (which for a deep network would double the activation and weight memory).
-enum ScratchRole { kScratchWeights, kScratchSrc, kScratchDst, kNumScratchRoles };
-
-void* scratch(ScratchRole role, size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t bytes = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffers[kNumScratchRoles];
-  Buffer& b = buffers[role];
-  if (b.bytes < bytes) {
-    std::free(b.data);
-    b.bytes = (bytes + 63) / 64 * 64;
-    b.data = std::aligned_alloc(64, b.bytes);
-    if (!b.data) {
-      b.bytes = 0;
-      fail("Convolution: cannot allocate ", bytes, " bytes of scratch");
-    }
-  }
-  return b.data;
-}
+// The reordered weights and activations live in per-thread scratch (thread_scratch.h).
+void* scratch(ScratchRole role, size_t bytes) { return thread_scratch(role, bytes, "Convolution"); }
 
 // One f32 convolution as a oneDNN primitive, with the reorders that bring the weights and, where it
 // pays, the activations into the primitive's layouts. Weights that are a compile-time constant are
@@ -346,13 +325,13 @@ class OnednnConvolution {
     dst_mem_.set_data_handle(y);
     if (reorder_w_) {
       user_w_mem_.set_data_handle(const_cast<float*>(w));
-      prim_w_mem_.set_data_handle(scratch(kScratchWeights, w_bytes_));
+      prim_w_mem_.set_data_handle(scratch(ScratchRole::Weights, w_bytes_));
     } else if (!const_w_) {
       user_w_mem_.set_data_handle(const_cast<float*>(w));
     }
     if (has_bias_) bias_mem_.set_data_handle(const_cast<float*>(bias));
-    if (reorder_src_) prim_src_mem_.set_data_handle(scratch(kScratchSrc, src_bytes_));
-    if (reorder_dst_) prim_dst_mem_.set_data_handle(scratch(kScratchDst, dst_bytes_));
+    if (reorder_src_) prim_src_mem_.set_data_handle(scratch(ScratchRole::Source, src_bytes_));
+    if (reorder_dst_) prim_dst_mem_.set_data_handle(scratch(ScratchRole::Result, dst_bytes_));
     if (reorder_w_) w_reorder_.execute(stream_, user_w_mem_, prim_w_mem_);
     if (reorder_src_) src_reorder_.execute(stream_, src_mem_, prim_src_mem_);
     if (has_sum_) {

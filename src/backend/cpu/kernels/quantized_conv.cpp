@@ -17,6 +17,7 @@
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
+#include "backend/cpu/thread_scratch.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/quantized_conv.h"
 
@@ -35,27 +36,9 @@ memory::format_tag channels_last_format(int rank) {
   return rank == 3 ? memory::format_tag::acb : rank == 4 ? memory::format_tag::acdb : memory::format_tag::acdeb;
 }
 
-// Per-thread buffers for the reordered activations and result, shared by every quantized convolution a thread
-// runs (they run one at a time), so a deep network does not hold one copy per layer.
-void* thread_scratch(int role, size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t bytes = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffers[3];  // the reordered activations, the result, add_weight_offsets' sums
-  Buffer& b = buffers[role];
-  if (b.bytes < bytes) {
-    std::free(b.data);
-    b.bytes = (bytes + 63) / 64 * 64;
-    b.data = std::aligned_alloc(64, b.bytes);
-    if (!b.data) {
-      b.bytes = 0;
-      fail("cpu.quantized_conv: cannot allocate ", bytes, " bytes of scratch");
-    }
-  }
-  return b.data;
-}
+// The reordered activations and result, and add_weight_offsets' window sums, live in per-thread scratch
+// (thread_scratch.h).
+void* scratch(ScratchRole role, size_t bytes) { return thread_scratch(role, bytes, "cpu.quantized_conv"); }
 
 int32_t read_integer(const void* p, DType t) {
   switch (t) {
@@ -259,10 +242,10 @@ class QuantizedConvKernel final : public Kernel {
     src_mem_.set_data_handle(const_cast<void*>(x));
     dst_mem_.set_data_handle(y);
     if (reorder_src_) {
-      prim_src_.set_data_handle(thread_scratch(0, src_bytes_));
+      prim_src_.set_data_handle(scratch(ScratchRole::Source, src_bytes_));
       src_reorder_.execute(stream_, src_mem_, prim_src_);
     }
-    if (reorder_dst_) prim_dst_.set_data_handle(thread_scratch(1, dst_bytes_));
+    if (reorder_dst_) prim_dst_.set_data_handle(scratch(ScratchRole::Result, dst_bytes_));
     if (res) {
       if (reorder_res_) {  // (not in place: the layouts differ)
         res_mem_.set_data_handle(const_cast<float*>(res));
@@ -347,7 +330,7 @@ class QuantizedConvKernel final : public Kernel {
     const WindowGeometry& g = geometry_;
     const int64_t in_sz = g.in_size, out_sz = g.out_size, k_sz = g.taps;
     // sums[(n * G + g) * in_sz + pos] = sum over the group's channels of x - zp.
-    auto* sums = static_cast<int32_t*>(thread_scratch(2, size_t(n_ * groups_ * in_sz) * sizeof(int32_t)));
+    auto* sums = static_cast<int32_t*>(scratch(ScratchRole::Extra, size_t(n_ * groups_ * in_sz) * sizeof(int32_t)));
     const bool u8 = src_type_ == DType::U8;
     parallel_for(n_ * groups_, n_ * c_ * in_sz, [&](int64_t lo, int64_t hi) {
       for (int64_t ng = lo; ng < hi; ++ng) {
