@@ -37,4 +37,18 @@ Graph rewrite(const Graph& g, const Replace& replace) {
   return out;
 }
 
+std::vector<bool> live_after_fusion(const Graph& g, const MatchReads& match_reads) {
+  const int n = g.num_ops();
+  std::vector<bool> live(size_t(n), false);
+  for (const ValueRef& r : g.outputs()) live[size_t(r.op)] = true;
+  for (int i = n - 1; i >= 0; --i) {
+    if (!live[size_t(i)]) continue;
+    if (auto reads = match_reads(i))
+      for (const ValueRef& r : *reads) live[size_t(r.op)] = true;
+    else
+      for (const ValueRef& r : g.op(i).inputs) live[size_t(r.op)] = true;
+  }
+  return live;
+}
+
 }  // namespace graft::cpu

@@ -27,4 +27,11 @@ using Replace = std::function<std::optional<std::vector<Node>>(int i, const Mapp
 // after asking `replace` — with the graph's outputs mapped to the copies.
 Graph rewrite(const Graph& g, const Replace& replace);
 
+// Which ops are still read once every match of a fusion pass is replaced, walking back from the graph's
+// outputs: a live op that ends a match reads only what `match_reads(i)` lists (the values the fused op takes;
+// nullopt where op i ends no match), any other live op all its inputs. The ops inside a match that nothing
+// else reads come out dead, and the pass drops them.
+using MatchReads = std::function<std::optional<std::vector<ValueRef>>(int i)>;
+std::vector<bool> live_after_fusion(const Graph& g, const MatchReads& match_reads);
+
 }  // namespace graft::cpu

@@ -296,18 +296,14 @@ Graph fuse_quantized_convolutions(const Graph& g, int* fused) {
     }
   // What is still read once the matches are replaced: the dequantization chains the fused ops read through
   // are dropped unless something else reads them.
-  std::vector<bool> live(size_t(n), false);
-  for (const ValueRef& r : g.outputs()) live[size_t(r.op)] = true;
-  for (int i = n - 1; i >= 0; --i) {
-    if (!live[size_t(i)]) continue;
-    if (const auto& m = ending[size_t(i)]) {
-      live[size_t(m->lhs.x.op)] = true;
-      if (m->lhs.zero_point) live[size_t(m->lhs.zero_point->op)] = true;
-      for (const ValueRef& r : m->epilogue_inputs) live[size_t(r.op)] = true;
-    } else {
-      for (const ValueRef& r : g.op(i).inputs) live[size_t(r.op)] = true;
-    }
-  }
+  const std::vector<bool> live = live_after_fusion(g, [&](int i) -> std::optional<std::vector<ValueRef>> {
+    const auto& m = ending[size_t(i)];
+    if (!m) return std::nullopt;
+    std::vector<ValueRef> reads{m->lhs.x};
+    if (m->lhs.zero_point) reads.push_back(*m->lhs.zero_point);
+    reads.insert(reads.end(), m->epilogue_inputs.begin(), m->epilogue_inputs.end());
+    return reads;
+  });
   *fused = 0;
   return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
     const auto& m = ending[size_t(i)];

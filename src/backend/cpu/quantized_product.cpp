@@ -157,21 +157,16 @@ Graph fuse_quantized_products(const Graph& g, bool epilogues, int* fused, int* w
   }
   // What is still read once the matches are replaced (the Converts to int32 and zero-point subtractions they
   // read directly are not): everything else is dropped.
-  std::vector<bool> live(size_t(n), false);
-  for (const ValueRef& r : g.outputs()) live[size_t(r.op)] = true;
-  for (int i = n - 1; i >= 0; --i) {
-    if (!live[size_t(i)]) continue;
-    if (const auto& m = ending[size_t(i)]) {
-      live[size_t(m->a.op)] = true;
-      if (m->zero_point) live[size_t(m->zero_point->op)] = true;
-      if (m->weights) live[size_t(m->weights->op)] = true;
-      if (m->scale) live[size_t(m->scale->op)] = true;
-      if (m->epilogue) live[size_t(m->bias.op)] = true;
-      if (m->residual_add >= 0) live[size_t(m->residual.op)] = true;
-    } else {
-      for (const ValueRef& r : g.op(i).inputs) live[size_t(r.op)] = true;
-    }
-  }
+  const std::vector<bool> live = live_after_fusion(g, [&](int i) -> std::optional<std::vector<ValueRef>> {
+    const auto& m = ending[size_t(i)];
+    if (!m) return std::nullopt;
+    std::vector<ValueRef> reads{m->a};
+    for (const auto& r : {m->zero_point, m->weights, m->scale})
+      if (r) reads.push_back(*r);
+    if (m->epilogue) reads.push_back(m->bias);
+    if (m->residual_add >= 0) reads.push_back(m->residual);
+    return reads;
+  });
   *fused = 0;
   *with_epilogue = 0;
   return rewrite(g, [&](int i, const Mapped& mapped, Graph& out) -> std::optional<std::vector<Node>> {
@@ -270,14 +265,6 @@ std::optional<double> scalar_constant(const Graph& g, const ValueRef& r) {
 bool is_f32_scalar(const Graph& g, const ValueRef& r) {
   const ValueType& t = type_of(g, r);
   return t.dtype == DType::F32 && t.shape.rank() == 0;
-}
-
-// The operand of binary `op` that is not `self` (which must be one of its operands), or nullopt.
-std::optional<ValueRef> other_operand(const Op& op, int self) {
-  if (op.inputs.size() != 2) return std::nullopt;
-  if (op.inputs[0].op == self) return op.inputs[1];
-  if (op.inputs[1].op == self) return op.inputs[0];
-  return std::nullopt;
 }
 
 struct QuantizeMatch {
