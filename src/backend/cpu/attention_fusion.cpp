@@ -129,13 +129,7 @@ class Matcher {
     return true;
   }
 
-  std::optional<double> scalar_constant(const ValueRef& r) const {
-    const Op& op = g_.op(r.op);
-    if (op.kind != OpKind::Constant) return std::nullopt;
-    const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
-    if (t.size() != 1 || !is_floating(t.dtype())) return std::nullopt;
-    return t.value_as_double(0);
-  }
+  std::optional<double> scalar_constant(const ValueRef& r) const { return cpu::scalar_constant(g_, r); }
 
   // A rank-4 operand: the input of the transpose that made it (with that permutation), or itself.
   void unwrap(const ValueRef& r, ValueRef* src, std::vector<int64_t>* perm) const {

@@ -19,16 +19,8 @@ struct Match {
   double lo = -INFINITY, hi = INFINITY;
 };
 
-const ValueType& type_of(const Graph& g, const ValueRef& r) { return g.op(r.op).outputs[size_t(r.output)]; }
-
 // The value of a one-element f32 constant, or NaN when `r` is not one.
-double scalar_constant(const Graph& g, const ValueRef& r) {
-  const Op& op = g.op(r.op);
-  if (op.kind != OpKind::Constant) return NAN;
-  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
-  if (t.dtype() != DType::F32 || t.size() != 1) return NAN;
-  return double(t.data<float>()[0]);
-}
+double f32_scalar(const Graph& g, const ValueRef& r) { return scalar_constant(g, r, DType::F32).value_or(NAN); }
 
 // True when a value of type `b` broadcasts against [N, O, spatial...] as one value per channel.
 bool is_channel_bias(const ValueType& b, const Shape& y) {
@@ -75,12 +67,12 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
                  type_of(g, other).dtype == DType::F32) {
         m.residual = other;
         stage = kMax;
-      } else if (op.kind == OpKind::Max && stage <= kMax && self == 0 && !std::isnan(scalar_constant(g, other))) {
+      } else if (op.kind == OpKind::Max && stage <= kMax && self == 0 && !std::isnan(f32_scalar(g, other))) {
         // Only Max(x, c): graft's Max(c, x) returns c's zero for (+0, -0) ties, so keep the operand order.
-        m.lo = scalar_constant(g, other);
+        m.lo = f32_scalar(g, other);
         stage = kMin;
-      } else if (op.kind == OpKind::Min && stage <= kMin && self == 0 && !std::isnan(scalar_constant(g, other))) {
-        m.hi = scalar_constant(g, other);
+      } else if (op.kind == OpKind::Min && stage <= kMin && self == 0 && !std::isnan(f32_scalar(g, other))) {
+        m.hi = f32_scalar(g, other);
         stage = kDone;
       } else {
         break;

@@ -37,6 +37,14 @@ Graph rewrite(const Graph& g, const Replace& replace) {
   return out;
 }
 
+std::optional<double> scalar_constant(const Graph& g, const ValueRef& r, std::optional<DType> only) {
+  const Op& op = g.op(r.op);
+  if (op.kind != OpKind::Constant) return std::nullopt;
+  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
+  if (t.size() != 1 || (only ? t.dtype() != *only : !is_floating(t.dtype()))) return std::nullopt;
+  return t.value_as_double(0);
+}
+
 std::vector<bool> live_after_fusion(const Graph& g, const MatchReads& match_reads) {
   const int n = g.num_ops();
   std::vector<bool> live(size_t(n), false);

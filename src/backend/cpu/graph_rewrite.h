@@ -9,6 +9,13 @@
 
 namespace graft::cpu {
 
+// The type of the value `r` refers to.
+inline const ValueType& type_of(const Graph& g, const ValueRef& r) { return g.op(r.op).outputs[size_t(r.output)]; }
+
+// The value of a one-element constant — of dtype `only`, or of any floating-point dtype without it — or nullopt
+// where `r` is not one (the fusion passes match scales, clamp bounds and zero points this way).
+std::optional<double> scalar_constant(const Graph& g, const ValueRef& r, std::optional<DType> only = std::nullopt);
+
 // Per op: how many operands read its outputs (graph outputs count twice, so they never look
 // single-use and stay as they are) and the last op that reads one.
 struct Uses {

@@ -11,17 +11,6 @@ namespace graft::cpu {
 
 namespace {
 
-const ValueType& type_of(const Graph& g, const ValueRef& r) { return g.op(r.op).outputs[size_t(r.output)]; }
-
-// The value of a one-element constant of type `t`, or nullopt.
-std::optional<double> scalar_constant(const Graph& g, const ValueRef& r, DType t) {
-  const Op& op = g.op(r.op);
-  if (op.kind != OpKind::Constant) return std::nullopt;
-  const Tensor& v = std::get<ConstantAttrs>(op.attrs).value;
-  if (v.dtype() != t || v.size() != 1) return std::nullopt;
-  return v.value_as_double(0);
-}
-
 // The lhs of a convolution as dequantized 8-bit activations: Convert(x8, T) [- zero_point] [· scale].
 struct Dequantized {
   ValueRef x;

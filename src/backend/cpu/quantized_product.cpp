@@ -16,8 +16,6 @@ namespace {
 
 bool is_8bit(DType t) { return t == DType::U8 || t == DType::I8; }
 
-const ValueType& type_of(const Graph& g, const ValueRef& r) { return g.op(r.op).outputs[size_t(r.output)]; }
-
 // The operand of a Convert to int32 from an 8-bit type, or nullopt.
 std::optional<ValueRef> widened_8bit(const Graph& g, const ValueRef& r) {
   const Op& op = g.op(r.op);
@@ -252,15 +250,6 @@ Graph fuse_min_max(const Graph& g, int* fused) {
 }
 
 namespace {
-
-// The value of a one-element floating-point constant, or nullopt.
-std::optional<double> scalar_constant(const Graph& g, const ValueRef& r) {
-  const Op& op = g.op(r.op);
-  if (op.kind != OpKind::Constant) return std::nullopt;
-  const Tensor& t = std::get<ConstantAttrs>(op.attrs).value;
-  if (t.size() != 1 || !is_floating(t.dtype())) return std::nullopt;
-  return t.value_as_double(0);
-}
 
 bool is_f32_scalar(const Graph& g, const ValueRef& r) {
   const ValueType& t = type_of(g, r);
