@@ -343,12 +343,15 @@ class CpuExecutable final : public Executable {
       std::fprintf(stderr, "  %-28s %8.3f s  %5.1f%%  (%d kernels)\n", k.c_str(), t, total > 0 ? 100 * t / total : 0.0,
                    by_kind[k].second);
     if (profile_level_ < 2) return;
-    // GRAFT_PROFILE=2: also the 15 slowest kernels, with the op (ONNX node) they came from and their shape.
+    // GRAFT_PROFILE=2: also the 15 slowest kernels, with the op (ONNX node) they came from and their shape;
+    // GRAFT_PROFILE=3: every kernel, in the order they run.
     std::vector<const Step*> slow;
     for (const Step& s : steps_) slow.push_back(&s);
-    std::sort(slow.begin(), slow.end(), [](const Step* a, const Step* b) { return a->seconds > b->seconds; });
-    std::fprintf(stderr, "  slowest kernels:\n");
-    for (size_t i = 0; i < slow.size() && i < 15; ++i) {
+    const bool every = profile_level_ >= 3;
+    if (!every)
+      std::sort(slow.begin(), slow.end(), [](const Step* a, const Step* b) { return a->seconds > b->seconds; });
+    std::fprintf(stderr, every ? "  every kernel, in order:\n" : "  slowest kernels:\n");
+    for (size_t i = 0; i < slow.size() && (every || i < 15); ++i) {
       const Op& op = graph_.op(slow[i]->op);
       std::fprintf(stderr, "  %8.3f s  %-12s %-24s \"%s\"\n", slow[i]->seconds, step_kind(op).c_str(),
                    op.outputs.empty() ? "" : op.outputs[0].str().c_str(), op.name.c_str());
@@ -362,7 +365,7 @@ class CpuExecutable final : public Executable {
 
  private:
   bool profile_ = false;
-  int profile_level_ = 0;  // GRAFT_PROFILE=2 adds the slowest kernels by name
+  int profile_level_ = 0;  // GRAFT_PROFILE=2 adds the slowest kernels by name, =3 every kernel
   Graph graph_;
   std::vector<Step> steps_;
   std::vector<Buffer> buffers_;
