@@ -1,9 +1,10 @@
 // The convolution epilogue fusion (backend/cpu/conv_epilogue): Convolution -> Add(bias) [-> Add(residual)]
-// [-> Max(., lo)] [-> Min(., hi)] run as one kernel. Each case runs fused, with the fusion disabled
+// [-> Max(., lo)] [-> Min(., hi) | -> HardSwish or SiLU gate] run as one kernel. Each case runs fused, with the fusion disabled
 // (CompileOptions::fuse_conv_epilogues = false), and against a plain-loop reference written here, with
 // weights and bias as run-time parameters and as compile-time constants.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -26,6 +27,7 @@ struct Case {
   int residual_kind = 0;  // 0: a parameter, 1: computed in the graph (its buffer may become the output's)
   double lo = -INFINITY, hi = INFINITY;  // Max(., lo) when finite; Min(., hi) when finite
   bool nan_input = false;  // NaNs and infinities in x
+  enum Gate { kNoGate, kHardSwish, kSilu } gate = kNoGate;  // last, as the ONNX importer writes them
 };
 
 using graft::testing::product;
@@ -156,6 +158,14 @@ void check(const Case& c, bool constant_weights, bool expect_fused = true) {
     y = Min(y, ScalarLike(y, c.hi));
     for (double& v : want) v = std::isnan(v) ? v : std::min(v, c.hi);
   }
+  const bool clamped = std::isfinite(c.lo) || std::isfinite(c.hi);
+  if (c.gate == Case::kHardSwish) {  // the importer's HardSwish: y * HardSigmoid(y; 1/6, 0.5)
+    y = y * Min(Max(y * ScalarLike(y, 1.0 / 6.0) + ScalarLike(y, 0.5), ScalarLike(y, 0)), ScalarLike(y, 1));
+    for (double& v : want) v = std::isnan(v) ? v : v * std::clamp(v / 6 + 0.5, 0.0, 1.0);
+  } else if (c.gate == Case::kSilu) {  // PyTorch's SiLU export: y * Sigmoid(y)
+    y = y * Logistic(y);
+    for (double& v : want) v = v == -INFINITY ? NAN : v / (1 + std::exp(-v));
+  }
   g.set_outputs({y});
 
   double scale = 1;
@@ -167,6 +177,8 @@ void check(const Case& c, bool constant_weights, bool expect_fused = true) {
     o.fuse_conv_epilogues = fuse;
     auto exe = cpu_backend()->compile(g, o);
     EXPECT_EQ(exe->stats().num_fused_conv_epilogues, fuse && expect_fused ? 1 : 0);
+    if (c.gate != Case::kNoGate && c.residual_kind == 0)  // the gate is inside the convolution, or a group after it
+      EXPECT_EQ(exe->stats().num_fused_groups, fuse && expect_fused && !clamped ? 0 : 1);
     for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses primitives and reordered weights
       Tensor out = exe->run(args)[0];
       ASSERT_EQ(out.shape().dims(), yd);
@@ -429,4 +441,35 @@ TEST(ConvEpilogue, PoolingBetweenChannelsLastConvolutions) {
   }
   EXPECT_GT(nans, 0);                                  // NaN reached the outputs ...
   EXPECT_LE(nans, int(results[0].size()) / 2);         // ... of the first example only
+}
+
+// MobileNetV3's and YOLO's activations after a convolution: oneDNN's hardswish / swish post-ops.
+TEST(ConvEpilogue, HardSwishGate) {
+  check_both({.x = {1, 16, 12, 12}, .w = {24, 16, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 24, 1, 1},
+              .gate = Case::kHardSwish});
+  check_both({.x = {1, 24, 9, 9}, .w = {24, 1, 3, 3}, .pad = {1, 1}, .groups = 24, .bias_shape = {1, 24, 1, 1},
+              .gate = Case::kHardSwish});                                             // depthwise
+  check_both({.x = {2, 8, 7, 7}, .w = {16, 8, 1, 1}, .gate = Case::kHardSwish});    // no bias, 1x1
+  check_both({.x = {1, 8, 8, 8}, .w = {8, 8, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 8, 1, 1}, .residual = true,
+              .gate = Case::kHardSwish});
+}
+
+TEST(ConvEpilogue, SiluGate) {
+  check_both({.x = {2, 8, 10, 10}, .w = {16, 8, 3, 3}, .strides = {2, 2}, .pad = {1, 1},
+              .bias_shape = {1, 16, 1, 1}, .gate = Case::kSilu});
+  check_both({.x = {1, 32, 6, 6}, .w = {16, 32, 1, 1}, .bias_shape = {1, 16, 1, 1}, .gate = Case::kSilu});
+  check_both({.x = {1, 4, 6, 6, 6}, .w = {8, 4, 3, 3, 3}, .pad = {1, 1, 1}, .bias_shape = {1, 8, 1, 1, 1},
+              .gate = Case::kSilu});  // 3-d
+}
+
+// After a clamp the gate stays an element-wise group (the kernel clamps by hand after the primitive).
+TEST(ConvEpilogue, GateAfterClampIsNotFused) {
+  check_both({.x = {1, 8, 8, 8}, .w = {8, 8, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 8, 1, 1}, .lo = 0,
+              .gate = Case::kHardSwish});
+}
+
+TEST(ConvEpilogue, GatesPropagateNanAndInfinities) {
+  check_both({.x = {1, 8, 8, 8}, .w = {16, 8, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 16, 1, 1}, .nan_input = true,
+              .gate = Case::kHardSwish});
+  check_both({.x = {1, 8, 8, 8}, .w = {16, 8, 1, 1}, .nan_input = true, .gate = Case::kSilu});
 }

@@ -11,16 +11,62 @@ namespace graft::cpu {
 
 namespace {
 
+using Gate = ConvolutionEpilogue::Gate;
+
 struct Match {
   int conv = -1;
   int last = -1;  // the op whose value the fused convolution replaces; emitted at its position
   std::vector<int> chain;  // the absorbed ops after the convolution, in order
   ValueRef bias{-1, 0}, residual{-1, 0};
   double lo = -INFINITY, hi = INFINITY;
+  Gate gate = Gate::None;
 };
 
 // The value of a one-element f32 constant, or NaN when `r` is not one.
 double f32_scalar(const Graph& g, const ValueRef& r) { return scalar_constant(g, r, DType::F32).value_or(NAN); }
+
+// The gate y · f(y) that reads value `h` (output 0 of op h) through exactly its two uses: HardSwish as the
+// ONNX importer writes it, y · Min(Max(y · 1/6 + 0.5, 0), 1), or SiLU, y · Logistic(y). Every op of it
+// has the convolution's output type and is not yet part of a match; those between its first op and the
+// final Mul have one use. Appends the gate's ops to `ops` in order (the final Mul last).
+std::optional<Gate> match_gate(const Graph& g, int h, const ValueType& y, const std::vector<std::vector<int>>& users,
+                               const Uses& u, const std::vector<int>& role, std::vector<int>* ops) {
+  const std::vector<int>& us = users[size_t(h)];
+  if (u.count[size_t(h)] != 2 || us.size() != 2 || us[0] == us[1]) return std::nullopt;
+  auto typed = [&](int i) {
+    const Op& op = g.op(i);
+    return role[size_t(i)] == 0 && op.outputs.size() == 1 && op.outputs[0].dtype == y.dtype &&
+           op.outputs[0].shape == y.shape;
+  };
+  // Op i reads `from` as operand 0 and a scalar constant equal to `c` (in f32) as operand 1.
+  auto scalar_step = [&](int i, OpKind kind, int from, float c) {
+    const Op& op = g.op(i);
+    return op.kind == kind && typed(i) && op.inputs.size() == 2 && op.inputs[0] == ValueRef{from, 0} &&
+           f32_scalar(g, op.inputs[1]) == double(c);
+  };
+  auto next = [&](int i) { return u.single(i) ? u.user[size_t(i)] : -1; };
+  for (int k = 0; k < 2; ++k) {
+    const int first = us[size_t(k)], fin = us[size_t(1 - k)];
+    const Op& f = g.op(fin);
+    if (f.kind != OpKind::Mul || !typed(fin) || f.inputs.size() != 2) continue;
+    const int self = f.inputs[0] == ValueRef{h, 0} ? 0 : f.inputs[1] == ValueRef{h, 0} ? 1 : -1;
+    if (self < 0) continue;
+    const ValueRef gated = f.inputs[size_t(1 - self)];
+    const Op& a = g.op(first);
+    if (a.kind == OpKind::Logistic && typed(first) && gated == ValueRef{first, 0} && next(first) == fin) {
+      ops->insert(ops->end(), {first, fin});
+      return Gate::Swish;
+    }
+    const int add = next(first), max = add >= 0 ? next(add) : -1, min = max >= 0 ? next(max) : -1;
+    if (scalar_step(first, OpKind::Mul, h, float(1.0 / 6.0)) && add >= 0 &&
+        scalar_step(add, OpKind::Add, first, 0.5f) && max >= 0 && scalar_step(max, OpKind::Max, add, 0.f) &&
+        min >= 0 && scalar_step(min, OpKind::Min, max, 1.f) && gated == ValueRef{min, 0} && next(min) == fin) {
+      ops->insert(ops->end(), {first, add, max, min, fin});
+      return Gate::HardSwish;
+    }
+  }
+  return std::nullopt;
+}
 
 // True when a value of type `b` broadcasts against [N, O, spatial...] as one value per channel.
 bool is_channel_bias(const ValueType& b, const Shape& y) {
@@ -38,6 +84,11 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
   const Uses u(g);
   const std::vector<int>& uses = u.count;
   const std::vector<int>& user = u.user;
+
+  std::vector<std::vector<int>> users(static_cast<size_t>(n));  // (for the gates, which read a value twice)
+  for (int i = 0; i < n; ++i)
+    for (const ValueRef& r : g.op(i).inputs)
+      if (r.output == 0) users[size_t(r.op)].push_back(i);
 
   std::vector<Match> matches;
   std::vector<int> role(static_cast<size_t>(n), 0);  // 1: fused convolution, 2: absorbed op
@@ -80,6 +131,14 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
       m.chain.push_back(u);
       head = u;
     }
+    // A gate last, where no clamp came before (the kernel clamps by hand after the primitive's post-ops).
+    if (m.lo == -INFINITY && m.hi == INFINITY) {
+      std::vector<int> gate_ops;
+      if (auto gate = match_gate(g, head, c.outputs[0], users, u, role, &gate_ops)) {
+        m.gate = *gate;
+        m.chain.insert(m.chain.end(), gate_ops.begin(), gate_ops.end());
+      }
+    }
     if (m.chain.empty()) continue;
     m.last = m.chain.back();
     role[size_t(i)] = 1;
@@ -106,6 +165,7 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
       }
       form.clip_lo = m.lo;
       form.clip_hi = m.hi;
+      form.gate = m.gate;
       out.set_current_name(c.name);
       ++*fused;
       return record_lowered(form, in, g.op(i).outputs, [form](std::span<const Node> p) {
@@ -119,6 +179,10 @@ Graph fuse_conv_epilogues(const Graph& g, int* fused) {
         if (form.has_residual) y = y + p[k++];
         if (form.clip_lo != -INFINITY) y = Max(y, ScalarLike(y, form.clip_lo));
         if (form.clip_hi != INFINITY) y = Min(y, ScalarLike(y, form.clip_hi));
+        if (form.gate == Gate::HardSwish)
+          y = y * Min(Max(y * ScalarLike(y, 1.0 / 6.0) + ScalarLike(y, 0.5), ScalarLike(y, 0)), ScalarLike(y, 1));
+        else if (form.gate == Gate::Swish)
+          y = y * Logistic(y);
         return std::vector<Node>{y};
       });
     }

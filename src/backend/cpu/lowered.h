@@ -37,11 +37,15 @@ struct ProductEpilogue {
 // NaN-propagating Max/Min (the defaults clamp nothing).
 struct ConvolutionEpilogue {
   static constexpr const char* kName = "cpu.convolution";
+  // y · gate(y) after everything else, as the ONNX importer writes HardSwish (y · clamp(y / 6 + 0.5, 0, 1))
+  // and exporters write SiLU (y · Logistic(y)).
+  enum class Gate { None, HardSwish, Swish };
   ConvolutionAttrs conv;
   bool has_bias = false;
   bool has_residual = false;
   double clip_lo = -std::numeric_limits<double>::infinity();
   double clip_hi = std::numeric_limits<double>::infinity();
+  Gate gate = Gate::None;  // only without a clamp (the kernel applies the clamp by hand, after the primitive)
   int residual_input() const { return has_residual ? (has_bias ? 3 : 2) : -1; }
 };
 

@@ -7,8 +7,8 @@
 // [C, O/G, k...] is presented as oneDNN's [G, O/G, C/G, k...] without a copy of our own. Activations
 // are reordered to and from oneDNN's preferred layout per run (see OnednnConvolution for why), except
 // values the executable keeps channels-last between convolutions (KernelArgs::channels_last_*). A
-// cpu.convolution op (ConvolutionEpilogue: bias / residual / clamp) runs bias and residual in oneDNN and
-// the NaN-propagating clamp by hand.
+// cpu.convolution op (ConvolutionEpilogue: bias / residual / clamp / gate) runs bias, residual and the
+// HardSwish or SiLU gate in oneDNN and the NaN-propagating clamp by hand.
 // With CompileOptions::precision BF16 (and a CPU with native bf16), an f32 convolution runs on oneDNN's
 // bf16 primitive: activations are converted by the reorder into the primitive's layout (which runs
 // anyway), constant weights once at compile time; bias, residual, accumulation and result stay f32.
@@ -234,12 +234,6 @@ class OnednnConvolution {
     has_bias_ = epilogue && ep.has_bias;
     has_sum_ = epilogue && ep.has_residual;
     memory::desc bias_md = has_bias_ ? memory::desc({g.o}, f32, memory::format_tag::a) : memory::desc();
-    dnnl::primitive_attr attr;
-    if (has_sum_) {
-      dnnl::post_ops po;
-      po.append_sum(1.f);
-      attr.set_post_ops(po);
-    }
     // Activations: oneDNN's own layout (channels-last or channel-blocked, picked by `any`) with a reorder
     // in and out on every run measured 1.5-7x faster than its plain-layout (im2col + gemm) path on
     // 3x3, 7x7, depthwise, grouped, 3-d and transposed cases, reorders included. An unstrided,
@@ -257,6 +251,21 @@ class OnednnConvolution {
       src_req = memory::desc(src_dims, compute, channels_last_tag(s + 2));
       dst_req = memory::desc(dst_dims, f32, channels_last_tag(s + 2));
     }
+    const bool plain_src = !any_act && !layouts.src && !(layout_choice && pointwise && layouts.dst);
+    dnnl::primitive_attr attr;
+    // The residual, then the gate: HardSwish is x · min(max(x + 3, 0), 6) / 6 in oneDNN (NaN stays NaN
+    // through the final product, ±inf as graft's form gives them), SiLU x / (1 + exp(-x)); both agree with
+    // graft's element-wise forms to a few ulps. Not on the plain-layout (gemm) path, which an eltwise
+    // post-op makes ~7x slower (1x1 96->240 at 48x48: 0.42 -> 2.9 ms): there the kernel applies the gate
+    // by hand after the primitive (gate_in_primitive()).
+    gate_in_primitive_ = epilogue && ep.gate != ConvolutionEpilogue::Gate::None && !plain_src;
+    dnnl::post_ops po;
+    if (has_sum_) po.append_sum(1.f);
+    if (gate_in_primitive_ && ep.gate == ConvolutionEpilogue::Gate::HardSwish)
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_hardswish, 0.f, 0.f);
+    else if (gate_in_primitive_ && ep.gate == ConvolutionEpilogue::Gate::Swish)
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_swish, 1.f, 0.f);
+    if (po.len() > 0) attr.set_post_ops(po);
     memory::desc prim_w_md, prim_src_md, prim_dst_md;
     if (!g.transposed) {
       dnnl::convolution_forward::primitive_desc pd(
@@ -319,6 +328,8 @@ class OnednnConvolution {
     }
   }
 
+  bool gate_in_primitive() const { return gate_in_primitive_; }
+
   // `bias` and `residual` are read only when the primitive applies them (epilogue); `residual` may be `y`.
   void run(const float* x, const float* w, const float* bias, const float* residual, float* y) {
     src_mem_.set_data_handle(const_cast<float*>(x));
@@ -359,20 +370,21 @@ class OnednnConvolution {
   dnnl::primitive prim_;
   dnnl::reorder w_reorder_, src_reorder_, dst_reorder_, res_reorder_;
   bool reorder_w_ = false, reorder_src_ = false, reorder_dst_ = false, reorder_res_ = false, has_bias_ = false,
-       has_sum_ = false;
+       has_sum_ = false, gate_in_primitive_ = false;
   size_t w_bytes_ = 0, src_bytes_ = 0, dst_bytes_ = 0, dst_bytes_plain_ = 0;
   memory src_mem_, dst_mem_, user_w_mem_, prim_w_mem_, prim_src_mem_, prim_dst_mem_, bias_mem_, res_mem_;
   std::unique_ptr<float, Free> const_w_;  // constant weights, reordered once
   dnnl::stream stream_;
 };
 
-// y = clamp((y + bias[channel]) + residual) by hand, for the paths where oneDNN applies none or only
+// y = gate(clamp((y + bias[channel]) + residual)) by hand, for the paths where oneDNN applies none or only
 // part of it; the clamp is graft's Max then Min, NaN propagating. `residual` may be `y`'s old value
 // only if the caller saved it: it is read after y is written.
-void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const float* residual, float lo, float hi) {
+void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const float* residual, float lo, float hi,
+                    ConvolutionEpilogue::Gate gate = ConvolutionEpilogue::Gate::None) {
   const int64_t plane = g.out_size(), total = g.n * g.o * plane;
   const bool clamp = lo != -INFINITY || hi != INFINITY;
-  if (!bias && !residual && !clamp) return;
+  if (!bias && !residual && !clamp && gate == ConvolutionEpilogue::Gate::None) return;
   parallel_for(g.n * g.o, total, [&](int64_t lo_nc, int64_t hi_nc) {
   for (int64_t nc = lo_nc; nc < hi_nc; ++nc) {
     float* yp = y + nc * plane;
@@ -390,6 +402,15 @@ void apply_epilogue(const ConvGeometry& g, float* y, const float* bias, const fl
         m = m < hi ? m : hi;
         yp[i] = v != v ? v : m;
       }
+    // The gates as graft's element-wise forms compute them (conv_epilogue.cpp); a NaN y stays NaN through
+    // the product, so fmax/fmin may drop it in the factor.
+    if (gate == ConvolutionEpilogue::Gate::HardSwish)
+      for (int64_t i = 0; i < plane; ++i) {
+        const float v = yp[i];
+        yp[i] = v * std::fmin(std::fmax(v * float(1.0 / 6.0) + 0.5f, 0.f), 1.f);
+      }
+    else if (gate == ConvolutionEpilogue::Gate::Swish)
+      for (int64_t i = 0; i < plane; ++i) yp[i] = yp[i] * (1.f / (1.f + std::exp(-yp[i])));
   }
   });
 }
@@ -399,7 +420,8 @@ class ConvolutionKernel final : public Kernel {
   explicit ConvolutionKernel(const KernelArgs& a) : g_(make_geometry(a)), dtype_(a.inputs[0].dtype) {
     ep_ = convolution_form(a.op);
     at_ = ep_.conv;
-    has_epilogue_ = ep_.has_bias || ep_.has_residual || ep_.clip_lo != -INFINITY || ep_.clip_hi != INFINITY;
+    has_epilogue_ = ep_.has_bias || ep_.has_residual || ep_.clip_lo != -INFINITY || ep_.clip_hi != INFINITY ||
+                    ep_.gate != ConvolutionEpilogue::Gate::None;
     x_elems_ = a.inputs[0].shape.size();
     w_elems_ = a.inputs[1].shape.size();
     y_elems_ = a.outputs[0].shape.size();
@@ -471,7 +493,8 @@ class ConvolutionKernel final : public Kernel {
         float* y = static_cast<float*>(out[0]);
         if (onednn_ && onednn_epilogue_) {
           onednn_->run(x, w, bias, res, y);
-          apply_epilogue(g_, y, nullptr, nullptr, lo_, hi_);
+          apply_epilogue(g_, y, nullptr, nullptr, lo_, hi_,
+                         onednn_->gate_in_primitive() ? ConvolutionEpilogue::Gate::None : ep_.gate);
           return;
         }
         // By hand, on plain [N, C, spatial...] data: channels-last operands are converted.
@@ -491,7 +514,7 @@ class ConvolutionKernel final : public Kernel {
           onednn_->run(x, w, nullptr, nullptr, yp);
         else
           direct_convolution<float>(g_, x, w, yp);
-        apply_epilogue(g_, yp, bias, res, lo_, hi_);
+        apply_epilogue(g_, yp, bias, res, lo_, hi_, ep_.gate);
         if (layouts_.dst) {  // [N, C, S] -> [N, S, C]
           const int64_t C = g_.o, S = g_.out_size();
           for (int64_t n = 0; n < g_.n; ++n)
