@@ -298,8 +298,10 @@ TEST(Opset19Cast, SaturateAcceptedAndNewTypesNamed) {
   Tensor cl = run1("CastLike", {{"x", x}, konst("like", Tensor::scalar(int32_t(0)))},
                    [](auto& n) { ModelBuilder::attr(n, "saturate", 1); }, 19);
   EXPECT_EQ(ints(cl), (std::vector<int64_t>{1, -2, 70000}));
-  for (auto [code, name] : std::vector<std::pair<int, const char*>>{
+  for (const auto& type : std::vector<std::pair<int, const char*>>{
            {17, "float8e4m3fn"}, {19, "float8e5m2"}, {21, "uint4"}, {22, "int4"}, {23, "float4e2m1"}}) {
+    const int code = type.first;  // (a plain variable: clang 14 cannot capture a structured binding)
+    const char* name = type.second;
     EXPECT_THROW_WITH(run1("Cast", {{"x", x}}, [code](auto& n) { ModelBuilder::attr(n, "to", code); }, 23), name,
                       "not supported");
   }
