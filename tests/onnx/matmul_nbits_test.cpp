@@ -8,6 +8,7 @@
 // reference (both f32 products differ only in accumulation order; the dequantized weights are the same f32
 // values, (f32(q) - zp) · scale rounded once).
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "graft/autodiff/gradient.h"
@@ -84,7 +85,7 @@ NBitsData make_data(const NBitsCase& c, uint32_t seed) {
 ModelBuilder nbits_model(const NBitsCase& c, const NBitsData& d, bool weights_as_initializers = true) {
   ModelBuilder b(17);
   b.import("com.microsoft", 1);
-  b.input("a", DType::F32, dims_of(d.a));
+  b.input("a", d.a.dtype(), dims_of(d.a));
   std::vector<std::string> ins = {"a", "b", "s", "", "", ""};
   b.initializer("b", d.b);
   if (weights_as_initializers) b.initializer("s", d.scales);
@@ -189,6 +190,37 @@ TEST(MatMulNBits, ExecutableHoldsThePackedWeights) {
   // Nor at run time: the decomposition (no fused kernel) would unpack W into f32 intermediates of the arena.
   EXPECT_LT(st->arena_bytes, f32_weights / 8);
   EXPECT_EQ(st->num_kernels, 1);
+}
+
+// A float16 model (A, scales, bias in f16): graft computes in f32 (CompileOptions::widen_f16) and rounds the
+// output to f16, as ONNX Runtime does on x86; within two f16 steps of its result.
+TEST(MatMulNBits, Float16ModelMatchesOnnxRuntime) {
+  GRAFT_REQUIRE_ORT();
+  NBitsCase c{"f16", 4, 32, 96, 40, {3}, Zp::Packed, true};
+  NBitsData d = make_data(c, 61);
+  d.a = d.a.cast(DType::F16), d.scales = d.scales.cast(DType::F16), d.bias = d.bias.cast(DType::F16);
+  ModelBuilder b = nbits_model(c, d);
+  Tensor want = run_reference(b, {{"a", d.a}});
+  Tensor got = InferenceSession(b.model()).run({{"a", d.a}}).at("y");
+  ASSERT_EQ(got.dtype(), DType::F16);
+  ASSERT_EQ(got.shape(), want.shape());
+  auto g = got.to_vector<double>(), w = want.to_vector<double>();
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], w[i], 2 * std::ldexp(std::abs(w[i]), -10) + 1e-3) << i;
+}
+
+// The kernel's work split is a fixed grid per shape and thread count, each output element computed by one
+// thread in one order: two executables of the same model give the same bits, run after run.
+TEST(MatMulNBits, DeterministicForAThreadCount) {
+  NBitsCase c{"det", 4, 32, 1100, 200, {300}, Zp::Packed, true};
+  NBitsData d = make_data(c, 51);
+  ModelBuilder b = nbits_model(c, d);
+  InferenceSession s1(b.model()), s2(b.model());
+  Tensor y1 = s1.run({{"a", d.a}}).at("y"), y2 = s2.run({{"a", d.a}}).at("y"), y3 = s1.run({{"a", d.a}}).at("y");
+  ASSERT_EQ(y1.nbytes(), y2.nbytes());
+  EXPECT_EQ(std::memcmp(y1.raw(), y2.raw(), y1.nbytes()), 0);
+  EXPECT_EQ(std::memcmp(y1.raw(), y3.raw(), y1.nbytes()), 0);
+  auto [want, mag] = reference(c, d);
+  expect_within_bound(y1, want, mag, "det");
 }
 
 // A model traced for training: the loss's gradient flows through MatMulNBits' decomposition to A and to the

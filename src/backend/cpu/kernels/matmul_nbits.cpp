@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 
 #include "backend/cpu/kernels/matmul_nbits.h"
@@ -120,7 +119,8 @@ NBitsPlan make_plan(const CustomCompositeParams& params, const Shape& a_shape) {
   // K in one chunk up to 1024 (no accumulation passes); beyond, 512-row chunks (whole blocks).
   p.chunk_k = p.k <= 1024 ? p.blocks * p.block : std::max<int64_t>(p.block, 512);
   p.panel_ld = p.chunk_k;
-  // Panels of 128 columns (64 for the longest chunks): at most 512 KiB of f32 panel, half an L2.
+  // Panels of 128 columns (64 for chunks over 512 rows): 256 KiB of f32 panel (more only for blocks over 512
+  // values, which make a chunk), a quarter of this machine's L2 per core, leaving room for rows of A.
   int64_t panel_n = p.chunk_k > 512 ? 64 : 128;
   // Enough items for every thread: split rows (down to 256 per item: each row block dequantizes every panel
   // again), then narrow panels (down to 16 columns).
