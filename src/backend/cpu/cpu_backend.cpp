@@ -180,6 +180,7 @@ class CpuExecutable final : public Executable {
       if (op.kind == OpKind::Constant) {
         Buffer b{BufferKind::Const, bytes_of(op.outputs[0])};
         b.constant = std::get<ConstantAttrs>(op.attrs).value.raw();
+        stats_.constant_bytes += b.bytes;
         value_buffer[size_t(i)] = {new_buffer(b)};
         continue;
       }

@@ -1,4 +1,5 @@
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/kernels/matmul_nbits.h"
 #include "backend/cpu/kernels/resize.h"
 #include "backend/cpu/quantized_conv.h"
 
@@ -20,6 +21,7 @@ KernelRegistry::KernelRegistry() {
   register_recurrent_kernels(*this);
   register_quantized_kernels(*this);
   register_resize_kernels(*this);
+  register_matmul_nbits_kernels(*this);
   register_quantized_conv_kernels(*this);
 }
 

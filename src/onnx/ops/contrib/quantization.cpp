@@ -1,5 +1,6 @@
 // com.microsoft quantized ops: MatMulNBits (2-, 4- or 8-bit blockwise-quantized weights with per-block
-// scales and optional zero points, dequantized while tracing into an f32 constant; no g_idx), and the 8-bit
+// scales and optional zero points, kept packed: an "onnx.matmul_nbits" composite that the CPU backend runs
+// dequantizing cache-sized panels of the weights as it multiplies; no g_idx), and the 8-bit
 // products MatMulIntegerToFloat, DynamicQuantizeMatMul and QGemm, written as the int32 product + f32 scale
 // that the CPU backend runs on oneDNN's int8 matmul (onnx/ops/quantization.h). Semantics from ONNX Runtime's
 // contrib op documentation.
@@ -10,7 +11,60 @@ namespace graft::onnx {
 
 namespace {
 
-// ---- MatMulNBits: blockwise-quantized weights, dequantized while tracing ----
+// ---- MatMulNBits: blockwise-quantized weights, kept packed ----
+//
+// MatMulNBits(A [..., K], B [N, k_blocks, blob] u8, scales [N * k_blocks][, zero_points][, g_idx][, bias [N]])
+// computes A · W + bias with W[k, n] = (q(n, k) - zp(n, k / block)) · scale(n, k / block), q the k-th `bits`-bit
+// field of row n of B (lowest bits first; blocks of `block_size` values, the last one zero-padded past K).
+// zero_points are either packed like B (u8, ceil(k_blocks · bits / 8) bytes per row) or typed like the scales;
+// absent, they are 2^(bits - 1).
+//
+// It becomes one "onnx.matmul_nbits" composite over f32 values whose B operand is the packed bytes as they are:
+// the CPU backend runs it with a kernel that dequantizes panels of W into cache-sized scratch and multiplies
+// them there (src/backend/cpu/kernels/matmul_nbits.cpp), so a 4-bit model holds its weights at 4 bits. The
+// decomposition (autodiff, the ONNX exporter and other backends use it) unpacks the bits with shifts and masks,
+// dequantizes in f32 as ONNX Runtime's MLAS does ((f32(q) - zp) · scale, one rounding) and multiplies.
+// Parameters (ints): {K, N, bits, block_size, zero point form (0 none, 1 packed u8, 2 f32), has bias}; operands
+// A, B, scales (f32 [N · k_blocks]), then the zero points (u8 [N · row] or f32 [N · k_blocks]) and the bias
+// (f32 [N]) when present.
+constexpr const char* kMatMulNBitsName = "onnx.matmul_nbits";
+
+// The `bits`-bit fields of each byte of x (u8 [..., bytes]), lowest first: u8 [..., bytes · 8 / bits].
+Node unpack_bit_fields(Node x, int64_t bits) {
+  Graph& g = *x.graph();
+  const int64_t per_byte = 8 / bits;
+  std::vector<uint8_t> shifts;
+  for (int64_t i = 0; i < per_byte; ++i) shifts.push_back(uint8_t(i * bits));
+  std::vector<int64_t> dims = x.shape().dims();
+  std::vector<int64_t> split = dims;
+  split.push_back(1);
+  Node fields = BitwiseAnd(ShiftRight(Reshape(x, split), g.constant(Tensor::from_vector(shifts))),
+                           g.constant(Tensor::scalar(uint8_t((1u << bits) - 1))));
+  dims.back() *= per_byte;
+  return Reshape(fields, dims);
+}
+
+std::vector<Node> matmul_nbits_decomposition(std::span<const Node> in, int64_t k, int64_t n, int64_t bits,
+                                             int64_t block, int64_t zp_form, bool has_bias) {
+  Node a = in[0], b = in[1], scales = in[2];
+  const int64_t blocks = (k + block - 1) / block;
+  Node q = Convert(Reshape(unpack_bit_fields(b, bits), {n, blocks, block}), DType::F32);
+  Node zp;
+  if (zp_form == 1) {
+    Node fields = unpack_bit_fields(Reshape(in[3], {n, in[3].shape().size() / n}), bits);
+    zp = Convert(SliceAxis(fields, 1, 0, blocks), DType::F32);
+  } else if (zp_form == 2) {
+    zp = in[3];
+  } else {
+    zp = a.graph()->constant(Tensor::scalar(float(1 << (bits - 1))));
+  }
+  if (zp_form != 0) zp = Reshape(zp, {n, blocks, 1});
+  Node w = (q - zp) * Reshape(scales, {n, blocks, 1});  // [N, k_blocks, block]
+  w = Transpose(SliceAxis(Reshape(w, {n, blocks * block}), 1, 0, k), {1, 0});  // [K, N]
+  Node y = MatMul(a, w);
+  if (has_bias) y = y + in[size_t(zp_form != 0 ? 4 : 3)];
+  return {y};
+}
 
 void matmul_nbits(OpContext& c) {
   Node a = c.input(0);
@@ -20,45 +74,54 @@ void matmul_nbits(OpContext& c) {
   if (bits != 2 && bits != 4 && bits != 8) c.fail("attribute 'bits'=", bits, " is not supported (2, 4 or 8)");
   if (block < 16 || (block & (block - 1)) != 0) c.fail("attribute 'block_size'=", block, " must be a power of 2, >= 16");
   if (c.has_input(4)) c.fail("input 'g_idx' is not supported");
-  if (a.dim(-1) != k) c.fail("input 'A' of shape ", a.shape().str(), " does not end in attribute 'K'=", k);
+  if (a.rank() < 1 || a.dim(-1) != k) c.fail("input 'A' of shape ", a.shape().str(), " does not end in attribute 'K'=", k);
+  if (!is_floating(a.dtype())) c.fail("input 'A' has type ", dtype_name(a.dtype()), ", want a floating-point type");
   int64_t blocks = (k + block - 1) / block, blob = block * bits / 8;
-  const Tensor& bq = c.require_known(1, "quantized weights 'B'");
-  if (bq.dtype() != DType::U8 || bq.size() != n * blocks * blob)
-    c.fail("input 'B' of type/shape ", bq.shape().str(), " is not uint8 [N, k_blocks, blob] = [", n, ", ", blocks, ", ",
-           blob, "]");
-  std::vector<double> scales = c.require_doubles(2, "input 'scales'");
-  if (int64_t(scales.size()) != n * blocks) c.fail("input 'scales' has ", scales.size(), " values, want ", n * blocks);
-  const uint8_t* q = bq.data<uint8_t>();
-  uint32_t mask = (1u << bits) - 1;
-  auto unpack = [&](const uint8_t* bytes, int64_t i) {
-    int64_t off = i * bits;
-    return double((bytes[off / 8] >> (off % 8)) & mask);
-  };
-  std::vector<double> zp(size_t(n * blocks), double(1 << (bits - 1)));
-  if (c.has_input(3)) {
-    const Tensor& z = c.require_known(3, "input 'zero_points'");
-    if (z.dtype() == DType::U8) {
+  // B, the scales and the zero points need not be known while tracing (the kernel reads them at run time): a
+  // model imported for fine-tuning has its float scales as variables, which then train with the rest.
+  Node bq = c.input(1);
+  if (bq.dtype() != DType::U8 || bq.shape().size() != n * blocks * blob)
+    c.fail("input 'B' of type ", dtype_name(bq.dtype()), " and shape ", bq.shape().str(),
+           " is not uint8 [N, k_blocks, blob] = [", n, ", ", blocks, ", ", blob, "]");
+  Node sc = c.input(2);
+  if (!is_floating(sc.dtype()) || sc.shape().size() != n * blocks)
+    c.fail("input 'scales' of type ", dtype_name(sc.dtype()), " has ", sc.shape().size(), " values, want ", n * blocks,
+           " floating-point values");
+  std::vector<Node> operands = {Convert(a, DType::F32), Reshape(bq, {n, blocks, blob}),
+                                Reshape(Convert(sc, DType::F32), {n * blocks})};
+  int64_t zp_form = 0;
+  if (auto z = c.optional_input(3)) {
+    if (z->dtype() == DType::U8) {
       int64_t row = (blocks * bits + 7) / 8;
-      if (z.size() != n * row) c.fail("input 'zero_points' has ", z.size(), " bytes, want ", n * row);
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < blocks; ++j) zp[size_t(r * blocks + j)] = unpack(z.data<uint8_t>() + r * row, j);
+      if (z->shape().size() != n * row) c.fail("input 'zero_points' has ", z->shape().size(), " bytes, want ", n * row);
+      operands.push_back(Reshape(*z, {n * row}));
+      zp_form = 1;
     } else {
-      if (z.size() != n * blocks) c.fail("input 'zero_points' has ", z.size(), " values, want ", n * blocks);
-      for (int64_t i = 0; i < n * blocks; ++i) zp[size_t(i)] = z.value_as_double(i);
+      if (!is_floating(z->dtype()) || z->shape().size() != n * blocks)
+        c.fail("input 'zero_points' of type ", dtype_name(z->dtype()), " has ", z->shape().size(), " values, want ",
+               n * blocks, " uint8 (packed) or floating-point values");
+      operands.push_back(Reshape(Convert(*z, DType::F32), {n * blocks}));
+      zp_form = 2;
     }
   }
-  std::vector<float> w(size_t(k * n));  // [K, N]
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t j = 0; j < blocks; ++j) {
-      const uint8_t* blk = q + (r * blocks + j) * blob;
-      double sc = scales[size_t(r * blocks + j)], z = zp[size_t(r * blocks + j)];
-      for (int64_t i = 0; i < block && j * block + i < k; ++i)
-        w[size_t((j * block + i) * n + r)] = float((unpack(blk, i) - z) * sc);
-    }
-  Node wn = c.graph().constant(Tensor::from_vector(w, Shape{k, n}));
-  Node y = MatMul(a, Convert(wn, a.dtype()));
-  if (auto bias = c.optional_input(5)) y = y + Convert(*bias, a.dtype());
-  c.set_output(0, y);
+  const std::optional<Node> bias = c.optional_input(5);
+  const bool has_bias = bias.has_value();
+  if (bias) {
+    if (bias->shape().size() != n) c.fail("input 'bias' of shape ", bias->shape().str(), " does not have N=", n, " values");
+    operands.push_back(Reshape(Convert(*bias, DType::F32), {n}));
+  }
+  CustomCompositeParams p;
+  p.name = kMatMulNBitsName;
+  p.ints = {k, n, bits, block, zp_form, has_bias ? 1 : 0};
+  std::vector<int64_t> out_dims = a.shape().dims();
+  out_dims.back() = n;
+  auto decompose = [=](std::span<const Node> in) {
+    return matmul_nbits_decomposition(in, k, n, bits, block, zp_form, has_bias);
+  };
+  // The output type is given so that recording the composite does not build the decomposition (whose f32
+  // weights are what this form exists to avoid).
+  Node y = Composite(std::move(p), operands, decompose, std::vector<ValueType>{{DType::F32, Shape(out_dims)}})[0];
+  c.set_output(0, Convert(y, a.dtype()));
 }
 
 // ---- 8-bit products ----
@@ -109,7 +172,10 @@ void qgemm(OpContext& c) {
 }  // namespace
 
 void register_contrib_quantization_ops(Registry& r) {
-  r.add(kMs, "MatMulNBits", 1, matmul_nbits).note = "dequantized while tracing; no g_idx";
+  r.add(kMs, "MatMulNBits", 1, matmul_nbits).note =
+      "bits 2, 4, 8; any block size (power of 2 >= 16), K not a multiple of it, zero points packed or typed, bias; "
+      "weights kept packed (CPU: `onnx.matmul_nbits`, dequantized panel by panel inside the product; other "
+      "backends and autodiff: its decomposition); no g_idx";
   r.add(kMs, "MatMulIntegerToFloat", 1, matmul_integer_to_float).note = "int8 product (CPU: oneDNN int8 matmul)";
   r.add(kMs, "DynamicQuantizeMatMul", 1, dynamic_quantize_matmul).note = "int8 product (CPU: oneDNN int8 matmul)";
   r.add(kMs, "QGemm", 1, qgemm).note = "int8 product (CPU: oneDNN int8 matmul); f32 or requantized output";
