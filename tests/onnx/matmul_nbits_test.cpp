@@ -138,17 +138,27 @@ TEST_P(MatMulNBitsVsOrt, MatchesOnnxRuntimeAndTheDefinition) {
   auto [want, mag] = reference(c, d);
   std::vector<int64_t> out_dims = c.lead;
   out_dims.push_back(c.n);
-  for (bool fused : {true, false}) {
+  // The packed kernel; the weights dequantized once at compile time (these are small: the default); the
+  // decomposition, as a backend without the kernel runs it.
+  for (const char* mode : {"kernel", "dequantized once", "decomposition"}) {
     SessionOptions o;
-    o.compile.use_fused_composites = fused;  // off: the decomposition, as a backend without the kernel runs it
+    const std::string m = mode;
+    if (m == "kernel") o.compile.nbits_dequantize_max_bytes = 0;
+    if (m == "decomposition") o.compile.use_fused_composites = false;
     InferenceSession s(b.model(), o);
     Tensor y = s.run({{"a", d.a}}).at("y");
     ASSERT_EQ(y.shape(), Shape(out_dims)) << c.name;
-    expect_within_bound(y, want, mag, c.name + (fused ? " (kernel) vs double" : " (decomposition) vs double"));
+    const ExecutableStats* st = s.last_executable_stats();
+    ASSERT_NE(st, nullptr);
+    if (m == "kernel")  // packed bytes and scales, not W in f32
+      EXPECT_LT(st->constant_bytes, size_t(c.k * c.n) * sizeof(float)) << c.name;
+    if (m == "dequantized once")
+      EXPECT_GE(st->constant_bytes, size_t(c.k * c.n) * sizeof(float)) << c.name;
+    expect_within_bound(y, want, mag, c.name + " (" + m + ") vs double");
     if (c.ort && ort_available()) {
       Tensor ort = run_reference(b, {{"a", d.a}});
       auto o_vals = ort.to_vector<double>();
-      expect_within_bound(y, o_vals, mag, c.name + (fused ? " (kernel) vs ONNX Runtime" : " (decomposition) vs ONNX Runtime"));
+      expect_within_bound(y, o_vals, mag, c.name + " (" + m + ") vs ONNX Runtime");
     }
   }
 }
@@ -177,7 +187,9 @@ TEST(MatMulNBits, ExecutableHoldsThePackedWeights) {
   NBitsCase c{"big", 4, 32, 1024, 1024, {2}, Zp::Packed, true};
   NBitsData d = make_data(c, 21);
   ModelBuilder b = nbits_model(c, d);
-  InferenceSession s(b.model());
+  SessionOptions o;
+  o.compile.nbits_dequantize_max_bytes = size_t(c.k * c.n) * sizeof(float) - 1;  // just too big to dequantize
+  InferenceSession s(b.model(), o);
   Tensor y = s.run({{"a", d.a}}).at("y");
   auto [want, mag] = reference(c, d);
   expect_within_bound(y, want, mag, "big");
@@ -192,6 +204,25 @@ TEST(MatMulNBits, ExecutableHoldsThePackedWeights) {
   EXPECT_EQ(st->num_kernels, 1);
 }
 
+// At the limit (CompileOptions::nbits_dequantize_max_bytes) the weights are dequantized once at compile time:
+// the executable holds W in f32 and runs it as an f32 product with the bias fused (one kernel).
+TEST(MatMulNBits, WeightsAtTheLimitAreDequantizedOnce) {
+  NBitsCase c{"limit", 4, 32, 256, 128, {4}, Zp::Packed, true};
+  NBitsData d = make_data(c, 23);
+  ModelBuilder b = nbits_model(c, d);
+  SessionOptions o;
+  o.compile.nbits_dequantize_max_bytes = size_t(c.k * c.n) * sizeof(float);
+  InferenceSession s(b.model(), o);
+  Tensor y = s.run({{"a", d.a}}).at("y");
+  auto [want, mag] = reference(c, d);
+  expect_within_bound(y, want, mag, "limit");
+  const ExecutableStats* st = s.last_executable_stats();
+  ASSERT_NE(st, nullptr);
+  EXPECT_GE(st->constant_bytes, size_t(c.k * c.n) * sizeof(float));
+  EXPECT_EQ(st->num_fused_epilogues, 1);  // the bias inside the product
+  EXPECT_EQ(st->num_kernels, 1);
+}
+
 // A float16 model (A, scales, bias in f16): graft computes in f32 (CompileOptions::widen_f16) and rounds the
 // output to f16, as ONNX Runtime does on x86; within two f16 steps of its result.
 TEST(MatMulNBits, Float16ModelMatchesOnnxRuntime) {
@@ -201,11 +232,16 @@ TEST(MatMulNBits, Float16ModelMatchesOnnxRuntime) {
   d.a = d.a.cast(DType::F16), d.scales = d.scales.cast(DType::F16), d.bias = d.bias.cast(DType::F16);
   ModelBuilder b = nbits_model(c, d);
   Tensor want = run_reference(b, {{"a", d.a}});
-  Tensor got = InferenceSession(b.model()).run({{"a", d.a}}).at("y");
-  ASSERT_EQ(got.dtype(), DType::F16);
-  ASSERT_EQ(got.shape(), want.shape());
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], w[i], 2 * std::ldexp(std::abs(w[i]), -10) + 1e-3) << i;
+  for (size_t max_bytes : {size_t(0), size_t(1) << 20}) {  // packed; dequantized once
+    SessionOptions o;
+    o.compile.nbits_dequantize_max_bytes = max_bytes;
+    Tensor got = InferenceSession(b.model(), o).run({{"a", d.a}}).at("y");
+    ASSERT_EQ(got.dtype(), DType::F16);
+    ASSERT_EQ(got.shape(), want.shape());
+    auto g = got.to_vector<double>(), w = want.to_vector<double>();
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(g[i], w[i], 2 * std::ldexp(std::abs(w[i]), -10) + 1e-3) << i << " (max_bytes " << max_bytes << ")";
+  }
 }
 
 // The kernel's work split is a fixed grid per shape and thread count, each output element computed by one
@@ -214,7 +250,9 @@ TEST(MatMulNBits, DeterministicForAThreadCount) {
   NBitsCase c{"det", 4, 32, 1100, 200, {300}, Zp::Packed, true};
   NBitsData d = make_data(c, 51);
   ModelBuilder b = nbits_model(c, d);
-  InferenceSession s1(b.model()), s2(b.model());
+  SessionOptions packed;
+  packed.compile.nbits_dequantize_max_bytes = 0;
+  InferenceSession s1(b.model(), packed), s2(b.model(), packed);
   Tensor y1 = s1.run({{"a", d.a}}).at("y"), y2 = s2.run({{"a", d.a}}).at("y"), y3 = s1.run({{"a", d.a}}).at("y");
   ASSERT_EQ(y1.nbytes(), y2.nbytes());
   EXPECT_EQ(std::memcmp(y1.raw(), y2.raw(), y1.nbytes()), 0);

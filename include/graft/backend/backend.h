@@ -32,6 +32,10 @@ struct CompileOptions {
   // Integer products of 8-bit operands (ONNX MatMulInteger, with the Cast + scale Mul after it) run on
   // oneDNN's int8 matmul (CPU).
   bool int8_products = true;
+  // MatMulNBits (2/4/8-bit weight-only) weights whose f32 form is at most this many bytes are dequantized
+  // once at compile time and run as f32 products (fastest for small models); larger ones stay packed and are
+  // dequantized panel by panel inside the product (CPU backend; 0: always packed).
+  size_t nbits_dequantize_max_bytes = size_t(16) << 20;
   // Models stored in float16 (f16 weights, f16 ops between a Cast of the inputs and a Cast of the
   // outputs) compute in f32: f16 constants are widened once at compile time and the ops between them
   // run on f32 kernels, keeping the f16 rounding only where ONNX Runtime keeps it (CPU backend,

@@ -17,6 +17,7 @@
 #include "backend/cpu/conv_epilogue.h"
 #include "backend/cpu/matmul_epilogue.h"
 #include "backend/cpu/memory_plan.h"
+#include "backend/cpu/nbits_dequantize.h"
 #include "backend/cpu/optimize.h"
 #include "backend/cpu/quantized_conv.h"
 #include "backend/cpu/quantized_product.h"
@@ -423,6 +424,10 @@ Graph optimize_for_cpu(const Graph& g, const CompileOptions& options, CpuPassCou
       return evaluate_op(op, types, values, fold_options);
     };
   Graph out = optimize(widened_graph ? *widened_graph : g, p);
+  if (int dequantized = 0; options.nbits_dequantize_max_bytes > 0) {
+    Graph small = dequantize_small_matmul_nbits(out, options.nbits_dequantize_max_bytes, &dequantized);
+    if (dequantized > 0) out = optimize(small, p);  // (the products' reshapes, as for any MatMul)
+  }
   if (options.fuse_attention && options.use_fused_composites) out = fuse_attention(out, &c.fused_attention);
   if (options.int8_products) {
     int qdq_products = 0, min_max = 0;

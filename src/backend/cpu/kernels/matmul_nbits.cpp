@@ -262,6 +262,23 @@ std::unique_ptr<Kernel> matmul_nbits(const KernelArgs& a) {
 
 }  // namespace
 
+Tensor dequantize_matmul_nbits(const CustomCompositeParams& params, const Tensor& b, const Tensor& scales,
+                               const Tensor* zero_points) {
+  const NBitsPlan p = make_plan(params, Shape{1, params.ints.at(0)});
+  GRAFT_CHECK(b.dtype() == DType::U8 && b.size() == p.n * p.blocks * p.blob && scales.dtype() == DType::F32 &&
+                  scales.size() == p.n * p.blocks && (p.zp_form == 0) == (zero_points == nullptr),
+              kMatMulNBitsName, ": operands do not match the parameters");
+  std::vector<float> row(size_t(p.blocks * p.block)), z(size_t(p.blocks)), w(size_t(p.k * p.n));
+  auto* dequantize = p.bits == 4 ? dequantize_row_4 : p.bits == 8 ? dequantize_row_8 : dequantize_row_2;
+  for (int64_t n = 0; n < p.n; ++n) {
+    row_zero_points(p, zero_points ? zero_points->raw() : nullptr, n, 0, p.blocks, z.data());
+    dequantize(b.data<uint8_t>() + n * p.blocks * p.blob, scales.data<float>() + n * p.blocks, z.data(), p.blocks,
+               p.blob, row.data());
+    for (int64_t k = 0; k < p.k; ++k) w[size_t(k * p.n + n)] = row[size_t(k)];
+  }
+  return Tensor::from_vector(w, Shape{p.k, p.n});
+}
+
 void register_matmul_nbits_kernels(KernelRegistry& r) { r.add_custom_composite(kMatMulNBitsName, matmul_nbits); }
 
 }  // namespace graft::cpu

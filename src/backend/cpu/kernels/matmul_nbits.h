@@ -7,4 +7,10 @@ namespace graft::cpu {
 
 void register_matmul_nbits_kernels(KernelRegistry& r);
 
+// The composite's whole weight W [K, N] in f32, from its constant operands (B packed, scales, zero points as
+// the composite stores them; `zero_points` null without), dequantized as the kernel's panels are; for
+// weights small enough to keep in f32 (backend/cpu/nbits_dequantize.h).
+Tensor dequantize_matmul_nbits(const CustomCompositeParams& params, const Tensor& b, const Tensor& scales,
+                               const Tensor* zero_points);
+
 }  // namespace graft::cpu
