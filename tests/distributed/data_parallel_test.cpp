@@ -3,6 +3,8 @@
 // by tests/distributed/mpi/two_ranks.cpp under mpirun (CTest: distributed.mpi_two_ranks).
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <thread>
 
 #include "data_parallel_model.h"
@@ -64,6 +66,37 @@ TEST(ThreadGroup, MismatchedOperandsFailEveryMemberInsteadOfHanging) {
   });
   EXPECT_EQ(failures, 2);
   EXPECT_THROW(distributed::thread_group(0), Error);
+}
+
+// Found by AddressSanitizer: a member that found a mismatch threw at once and freed its operands while the
+// others were still reading them (and, in broadcast, left the root waiting at the last barrier). Now every
+// member checks every member's operands, and all throw together after the barrier that ends the reading.
+TEST(ThreadGroup, EveryKindOfMismatchFailsEveryMemberTogether) {
+  for (int kind = 0; kind < 4; ++kind) {
+    SCOPED_TRACE(kind);
+    std::atomic<int> failures{0};
+    on_group(3, [&](std::shared_ptr<distributed::Communicator> c) {
+      const int r = c->rank();
+      // 0: member 2 passes one tensor fewer; 1: an int64 tensor; 2: a broadcast whose root's shape differs;
+      // 3: members pass different numbers of values.
+      std::vector<Tensor> t{Tensor::zeros(DType::F32, {4}), Tensor::zeros(kind == 1 && r == 1 ? DType::I64 : DType::F32, {2})};
+      if (kind == 0 && r == 2) t.pop_back();
+      if (kind == 2 && r == 1) t[0] = Tensor::zeros(DType::F32, {5});
+      std::vector<double> v(size_t(r == 0 && kind == 3 ? 1 : 2), 1.0);
+      try {
+        if (kind == 2) c->broadcast(std::span<Tensor>(t), 1);
+        else if (kind == 3) c->all_reduce_sum(std::span<double>(v));
+        else c->all_reduce_sum(std::span<Tensor>(t));
+      } catch (const Error&) {
+        ++failures;
+      }
+      // The group is usable afterwards: a matching collective by everyone.
+      std::vector<Tensor> ok{Tensor::from_vector(std::vector<float>{float(r)}, Shape{1})};
+      c->all_reduce_sum(std::span<Tensor>(ok));
+      EXPECT_EQ(ok[0].to_vector<float>()[0], 3.f);
+    });
+    EXPECT_EQ(failures.load(), 3);
+  }
 }
 
 // Two members on shards of 8-example batches = one process on the 8-example batches: the same losses
