@@ -3,7 +3,7 @@
 # MobileNetV2 shapes at 224x224, a conv + BiLSTM speech encoder, a DBNet-style text detector at 384x512), graft vs ONNX Runtime (npm onnxruntime-node,
 # graph optimizations on), same inputs, same thread count, alternating the two, ROUNDS times; prints the
 # median ratio per model.
-#   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS]
+#   bash bench/models_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS] [MODEL...]   (MODEL: e.g. dbnet_b1; default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -11,7 +11,12 @@ bench_args 5 "$@"
 require_graft "$BUILD"
 require_bench_models "$BUILD"
 require_ort
-for dir in "$MODELS"/*/; do
+shift $(( $# < 3 ? $# : 3 ))
+DIRS=()
+for m in "$@"; do DIRS+=("$MODELS/$m/"); done
+[ ${#DIRS[@]} -gt 0 ] || DIRS=("$MODELS"/*/)
+for dir in "${DIRS[@]}"; do
+  [ -f "$dir/model.onnx" ] || { echo "no model in $dir" >&2; exit 1; }
   name=$(basename "$dir")
   inputs=()
   for npy in "$dir"*.npy; do inputs+=("$(basename "$npy" .npy)=$npy"); done
