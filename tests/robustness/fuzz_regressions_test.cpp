@@ -111,6 +111,35 @@ TEST(FuzzRegressions, NanThroughTheVectorizedExpIsDefined) {
   }
 }
 
+// A Range whose start, limit and delta gave a count beyond what std::vector can hold: the converter
+// allocated it while tracing (std::length_error, not a graft::Error). The count is now computed without
+// overflow (integers in 128 bits) and checked against 2^56 and the memory limit before anything is allocated.
+TEST(FuzzRegressions, RangeLengthIsBoundedBeforeAllocating) {
+  (void)finding("onnx", "range_length_beyond_memory");  // (replayed through the harness by fuzz_replay_onnx)
+  auto range = [](Tensor start, Tensor limit, Tensor delta) {
+    ModelBuilder b;
+    b.output_untyped("y");
+    b.constant("s", start);
+    b.constant("l", limit);
+    b.constant("d", delta);
+    b.node("Range", {"s", "l", "d"}, {"y"}, "range");
+    return onnx::testing::run_model(b.model(), {}).at("y");
+  };
+  auto i64 = [](int64_t v) { return Tensor::scalar(v); };
+  EXPECT_EQ(range(i64(0), i64(10), i64(3)).to_vector<int64_t>(), (std::vector<int64_t>{0, 3, 6, 9}));
+  EXPECT_EQ(range(i64(10), i64(0), i64(-3)).to_vector<int64_t>(), (std::vector<int64_t>{10, 7, 4, 1}));
+  EXPECT_EQ(range(i64(1), i64(2), i64(5)).to_vector<int64_t>(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(range(i64(5), i64(1), i64(1)).shape(), Shape{0});
+  const int64_t big = std::numeric_limits<int64_t>::max(), small = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(range(i64(big - 2), i64(big), i64(1)).to_vector<int64_t>(), (std::vector<int64_t>{big - 2, big - 1}));
+  EXPECT_THROW_WITH(range(i64(small), i64(big), i64(1)), "range", "more than 2^56");
+  EXPECT_THROW_WITH(range(i64(0), i64(int64_t(1) << 50), i64(1)), "range", "memory limit");
+  EXPECT_THROW_WITH(range(Tensor::scalar(0.f), Tensor::scalar(1e30f), Tensor::scalar(1.f)), "range", "more than 2^56");
+  EXPECT_THROW_WITH(range(Tensor::scalar(0.f), Tensor::scalar(std::numeric_limits<float>::quiet_NaN()),
+                          Tensor::scalar(1.f)),
+                    "range", "no element count");
+}
+
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
   EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
                         0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "graft/core/limits.h"
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -382,6 +383,9 @@ void constant_of_shape_op(OpContext& c) {
   c.set_output(0, Full(c.graph(), dtype, s, v));
 }
 
+// An integer scalar's value, exactly (value_as_double rounds int64 values beyond 2^53).
+int64_t int64_scalar(const Tensor& t) { return t.cast(DType::I64).data<int64_t>()[0]; }
+
 void range_op(OpContext& c) {
   const Tensor& start = c.require_known(0, "start");
   const Tensor& limit = c.require_known(1, "limit");
@@ -389,10 +393,24 @@ void range_op(OpContext& c) {
   DType d = start.dtype();
   double s = start.value_as_double(0), l = limit.value_as_double(0), dl = delta.value_as_double(0);
   if (dl == 0) c.fail("delta is 0");
-  int64_t n = std::max<int64_t>(int64_t(std::ceil((l - s) / dl)), 0);
+  // The element count max(ceil((limit - start) / delta), 0), computed without overflow (integers in 128 bits,
+  // floats in double) and checked against the memory limit before anything is allocated.
+  double count = 0;
   if (is_integer(d)) {
-    int64_t si = int64_t(s), di = int64_t(dl), li = int64_t(l);
-    n = std::max<int64_t>((li - si + di + (di > 0 ? -1 : 1)) / di, 0);
+    const __int128 si = int64_scalar(start), li = int64_scalar(limit), di = int64_scalar(delta);
+    const __int128 span = li - si, q = span / di + ((span % di != 0 && (span < 0) == (di < 0)) ? 1 : 0);
+    count = q > 0 ? double(q) : 0.0;
+  } else {
+    count = std::ceil((l - s) / dl);
+    if (std::isnan(count)) c.fail("start ", s, ", limit ", l, " and delta ", dl, " give no element count");
+    count = std::max(count, 0.0);
+  }
+  if (count > double(int64_t(1) << 56))
+    c.fail("start ", s, ", limit ", l, " and delta ", dl, " give ", count, " elements, more than 2^56");
+  check_memory(uint64_t(count) * uint64_t(dtype_size(d)), "Range of " + std::to_string(uint64_t(count)) + " elements");
+  int64_t n = int64_t(count);
+  if (is_integer(d)) {
+    const int64_t si = int64_scalar(start), di = int64_scalar(delta);  // (si + i·di stays within [start, limit))
     std::vector<int64_t> v(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) v[size_t(i)] = si + i * di;
     return c.set_known(0, Tensor::from_vector(v).cast(d));
