@@ -251,7 +251,6 @@ Node onnx_slice(Node x, const std::vector<int64_t>& starts_in, const std::vector
 namespace {
 
 void slice_op(OpContext& c) {
-  Node x;
   int r = c.value(0).type().shape.rank();
   std::vector<int64_t> starts, ends, axes, steps;
   if (c.opset() < 10) {
