@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "graft/context/checkpoint.h"
+#include "graft/core/limits.h"
 #include "graft/text/tokenizer.h"
 #include "onnx/onnx_test_util.h"
 
@@ -138,6 +139,38 @@ TEST(FuzzRegressions, RangeLengthIsBoundedBeforeAllocating) {
   EXPECT_THROW_WITH(range(Tensor::scalar(0.f), Tensor::scalar(std::numeric_limits<float>::quiet_NaN()),
                           Tensor::scalar(1.f)),
                     "range", "no element count");
+}
+
+// Resize built its per-axis tap tables (an index and a weight per output position and tap) before anything
+// checked the output's size: a scale of 1.58e7 on the channel axis of [1, 1, 3, 4] spent 11 s and 1.6 GB on
+// a 15.7-million-entry table for a 3 GB output. The output and each table are now checked against the memory
+// limit first, and scales that give no int64 length at all are refused.
+TEST(FuzzRegressions, ResizeOutputIsBoundedBeforeItsTapTables) {
+  struct Limit {
+    Limit() { set_memory_limit(size_t(256) << 20); }  // the harness's limit
+    ~Limit() { set_memory_limit(0); }
+  } limit;
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "resize_huge_scale_tap_tables"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  EXPECT_THROW_WITH(s.run({{"x", Tensor::from_vector(std::vector<float>(12, 1.f), Shape{1, 1, 3, 4})}}), "finding.onnx",
+                    "Resize", "the output [1, 15757140, 6, 8]", "memory limit");
+
+  auto resize = [](std::vector<float> scales, std::string mode) {
+    ModelBuilder b(18);
+    b.output_untyped("y");
+    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, Shape{1, 1, 1, 4}));
+    b.constant("roi", Tensor::from_vector(std::vector<float>{}, Shape{0}));
+    b.constant("scales", Tensor::from_vector(scales, Shape{4}));
+    auto& n = b.node("Resize", {"x", "roi", "scales"}, {"y"}, "resize");
+    ModelBuilder::attr(n, "mode", mode);
+    return onnx::testing::run_model(b.model(), {}).at("y");
+  };
+  // Within bounds it still resizes: nearest doubling repeats every element (the ONNX definition).
+  EXPECT_EQ(resize({1, 1, 1, 2}, "nearest").to_vector<float>(), (std::vector<float>{1, 1, 2, 2, 3, 3, 4, 4}));
+  EXPECT_THROW_WITH(resize({1, 1.58e7f, 2, 2}, "linear"), "resize", "the output [1, 15800000, 2, 8]", "memory limit");
+  EXPECT_THROW_WITH(resize({1, 1, 1, 1e30f}, "nearest"), "resize", "beyond 2^56");
+  EXPECT_THROW_WITH(resize({1, 1, 1, std::numeric_limits<float>::infinity()}, "nearest"), "resize",
+                    "must be positive and finite");
 }
 
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {

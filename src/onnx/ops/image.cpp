@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 
+#include "graft/core/limits.h"
 #include "onnx/converter.h"
 
 namespace graft::onnx {
@@ -744,6 +745,43 @@ std::optional<CustomCompositeParams> fused_resize(const ResizeSpec& r, DType dt,
   return p;
 }
 
+// Resized lengths beyond this cannot be real (and their doubles would not convert to int64 exactly).
+constexpr double kMaxResizedLength = double(int64_t(1) << 56);
+
+// Refuses, before any tap table is built, a Resize whose output or per-axis tap tables would not fit the
+// memory limit (a fuzzed scale of 1.6e7 on a channel axis once built a 15.7-million-entry table, 1.6 GB,
+// before anything looked at the 3 GB output). `out[i]` < 0 marks a length that is not a size at all.
+void check_resize_bounds(OpContext& c, Node x, const ResizeSpec& r, const std::vector<int64_t>& axes,
+                         const std::vector<double>& sc, const std::vector<int64_t>& out) {
+  std::vector<double> dims(static_cast<size_t>(x.rank()));
+  for (int a = 0; a < x.rank(); ++a) dims[size_t(a)] = double(x.dim(a));
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (out[i] < 0)
+      c.fail("axis ", axes[i], " of ", x.shape(), " resized by ", sc[i], " gives a length beyond 2^56");
+    dims[size_t(axes[i])] = double(out[i]);
+  }
+  double elements = 1;
+  for (double d : dims) elements *= d;
+  std::string shape = "[";
+  for (size_t a = 0; a < dims.size(); ++a) shape += (a ? ", " : "") + std::to_string(int64_t(dims[a]));
+  shape += "]";
+  const double bytes = elements * double(dtype_size(x.dtype()));
+  if (bytes > kMaxResizedLength) c.fail("the output ", shape, " holds ", elements, " elements");
+  check_memory(uint64_t(bytes), c.describe() + ": the output " + shape);
+  // Each resampled axis keeps, per output position, its taps (an index and a weight, 16 bytes) in a table
+  // built on the host; downsampling with antialias stretches the filter over 1/scale inputs.
+  for (size_t i = 0; i < axes.size(); ++i) {
+    double taps = 1;
+    if (r.mode != "nearest") {
+      const double radius = (r.mode == "cubic" ? 2.0 : 1.0) / (r.antialias && sc[i] < 1 ? sc[i] : 1.0);
+      taps = 2 * radius + 2;
+    }
+    const double table = double(out[i]) * (taps * 16 + 48);
+    if (table > kMaxResizedLength) c.fail("axis ", axes[i], " would need ", taps, " taps for each of ", out[i], " outputs");
+    check_memory(uint64_t(table), c.describe() + ": the interpolation taps of axis " + std::to_string(axes[i]));
+  }
+}
+
 void resize_op(OpContext& c, bool upsample) {
   Node x = c.input(0);
   int rank = x.rank();
@@ -788,13 +826,15 @@ void resize_op(OpContext& c, bool upsample) {
   std::vector<int64_t> out(n);
   std::string policy = c.attr_string("keep_aspect_ratio_policy", "stretch");
   if (!sizes.empty()) {
+    for (size_t i = 0; i < n; ++i)
+      if (sizes[i] < 0) c.fail("sizes[", i, "] = ", sizes[i], " is negative");
     for (size_t i = 0; i < n; ++i) sc[i] = double(sizes[i]) / double(x.dim(int(axes[i])));
     if (policy != "stretch") {
       double s = policy == "not_larger" ? *std::min_element(sc.begin(), sc.end()) : *std::max_element(sc.begin(), sc.end());
       for (size_t i = 0; i < n; ++i) {
         sc[i] = s;
         len[i] = s * double(x.dim(int(axes[i])));
-        out[i] = int64_t(std::floor(len[i] + 0.5));
+        out[i] = std::floor(len[i] + 0.5) < kMaxResizedLength ? int64_t(std::floor(len[i] + 0.5)) : -1;
       }
     } else {
       out = sizes;
@@ -803,11 +843,12 @@ void resize_op(OpContext& c, bool upsample) {
   } else {
     for (size_t i = 0; i < n; ++i) {
       sc[i] = scales[i];
-      if (sc[i] <= 0) c.fail("scale ", sc[i], " must be positive");
+      if (!(sc[i] > 0) || !std::isfinite(sc[i])) c.fail("scale ", sc[i], " must be positive and finite");
       len[i] = double(x.dim(int(axes[i]))) * sc[i];
-      out[i] = int64_t(std::floor(len[i]));
+      out[i] = std::floor(len[i]) < kMaxResizedLength ? int64_t(std::floor(len[i])) : -1;
     }
   }
+  check_resize_bounds(c, x, r, axes, sc, out);
   // Per axis of x as ONNX Runtime sees it (for the fused form), and the taps of the axes that change.
   std::vector<OrtAxis> ort(static_cast<size_t>(rank));
   std::vector<double> full_len(static_cast<size_t>(rank));
