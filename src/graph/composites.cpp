@@ -101,7 +101,7 @@ Node per_channel(Node v, int rank) {
 Node Composite(std::string name, std::vector<Node> inputs, std::vector<int64_t> ints, std::vector<double> floats,
                CompositeAttrs::Decompose decompose) {
   GRAFT_CHECK(decompose, "Composite ", name, ": needs a decomposition");
-  return detail::record_composite(CustomCompositeParams{std::move(name), std::move(ints), std::move(floats)},
+  return detail::record_composite(CustomCompositeParams{std::move(name), std::move(ints), std::move(floats), {}},
                                   std::move(inputs), std::move(decompose))[0];
 }
 

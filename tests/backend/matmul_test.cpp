@@ -410,6 +410,66 @@ TEST(MatMul, BiasAndActivationEpilogues) {
   }
 }
 
+// A transformer's skip connection, x + (h · w + b) [-> gelu], runs inside the product (a oneDNN binary post-op)
+// when its Add is the single reader of the bias add or activation: one kernel instead of a product and an
+// element-wise group. Against a double reference, with constant and run-time weights, the residual on either
+// side of the Add, and Add(p1 + b1, p2 + b2), where only one product can take the Add.
+TEST(MatMul, ResidualEpilogue) {
+  struct Case { Idx a, w; Act act; bool constant_w, residual_first; };
+  std::vector<Case> cases = {{{5, 7}, {7, 6}, Act::None, false, false},  {{2, 3, 7}, {7, 6}, Act::GeluErf, true, true},
+                             {{64, 200}, {200, 96}, Act::None, true, false}, {{3, 0}, {0, 4}, Act::GeluTanh, false, false},
+                             {{2, 16, 48}, {48, 48}, Act::None, true, true}};
+  uint32_t seed = 1900;
+  for (const Case& c : cases) {
+    Tensor a = random_tensor(DType::F32, Shape(c.a), seed++), w = random_tensor(DType::F32, Shape(c.w), seed++);
+    const int64_t N = c.w.back();
+    Tensor b = random_tensor(DType::F32, Shape{N}, seed++);
+    auto [dims, prod] = ref_matmul(a, w);
+    Tensor r = random_tensor(DType::F32, Shape(dims), seed++);
+    std::vector<double> want;
+    for (size_t i = 0; i < prod.size(); ++i)
+      want.push_back(ref_act(prod[i] + b.value_as_double(int64_t(i) % N), c.act) + r.value_as_double(int64_t(i)));
+    for (bool fuse : {true, false}) {
+      SCOPED_TRACE(Shape(c.a).str() + " x " + Shape(c.w).str() + (fuse ? " fused" : " unfused"));
+      Graph g("residual");
+      Node x = g.parameter("a", DType::F32, Shape(c.a));
+      Node wn = c.constant_w ? g.constant(w) : g.parameter("w", DType::F32, Shape(c.w));
+      Node bn = g.parameter("b", DType::F32, Shape{N});
+      Node rn = g.parameter("r", DType::F32, Shape(dims));
+      Node h = apply_act(MatMul(x, wn) + bn, c.act);
+      g.set_outputs({c.residual_first ? rn + h : h + rn});
+      CompileOptions o;
+      o.fuse_matmul_epilogues = fuse;
+      auto exe = cpu_backend()->compile(g, o);
+      EXPECT_EQ(exe->stats().num_fused_epilogues, fuse ? 1 : 0);
+      if (fuse) EXPECT_EQ(exe->stats().num_kernels, 1);  // the product is the whole graph
+      std::vector<Tensor> args{a};
+      if (!c.constant_w) args.push_back(w);
+      args.push_back(b);
+      args.push_back(r);
+      for (int rep = 0; rep < 2; ++rep) expect_close(exe->run(args)[0], dims, want, 1e-4, 1e-5, "residual");
+    }
+  }
+  // Add(p1 + b1, p2 + b2): the first product takes the Add as its residual, the second ends at its bias.
+  Tensor a1 = random_tensor(DType::F32, Shape{6, 10}, 1), w1 = random_tensor(DType::F32, Shape{10, 8}, 2);
+  Tensor a2 = random_tensor(DType::F32, Shape{6, 12}, 3), w2 = random_tensor(DType::F32, Shape{12, 8}, 4);
+  Tensor b1 = random_tensor(DType::F32, Shape{8}, 5), b2 = random_tensor(DType::F32, Shape{8}, 6);
+  auto [d1, p1] = ref_matmul(a1, w1);
+  auto [d2, p2] = ref_matmul(a2, w2);
+  std::vector<double> want;
+  for (size_t i = 0; i < p1.size(); ++i)
+    want.push_back(p1[i] + b1.value_as_double(int64_t(i) % 8) + p2[i] + b2.value_as_double(int64_t(i) % 8));
+  Graph g("two_products");
+  std::vector<Node> in;
+  for (const Tensor* t : {&a1, &w1, &b1, &a2, &w2, &b2})
+    in.push_back(g.parameter("in" + std::to_string(in.size()), t->dtype(), t->shape()));
+  g.set_outputs({(MatMul(in[0], in[1]) + in[2]) + (MatMul(in[3], in[4]) + in[5])});
+  auto exe = cpu_backend()->compile(g, CompileOptions{});
+  EXPECT_EQ(exe->stats().num_fused_epilogues, 2);
+  EXPECT_EQ(exe->stats().num_kernels, 2);
+  expect_close(exe->run({a1, w1, b1, a2, w2, b2})[0], d1, want, 1e-4, 1e-5, "Add of two products");
+}
+
 // Regression: Max(MatMul(x, w) + b, 0) must keep Max's NaN propagation (Elementwise.SpecialValues) when the
 // backend fuses the bias/activation into the product (oneDNN's relu post-op maps NaN to 0).
 TEST(MatMul, ReluAfterBiasPropagatesNaN) {

@@ -5,7 +5,7 @@
 // primitives it replaced, so the public IR holds nothing CPU-specific and a lowered graph still means
 // what it says. The forms:
 //   cpu.elementwise   a chain of element-wise ops, compiled into one register program (fusion.cpp)
-//   cpu.product       DotGeneral + bias add [+ gelu], with oneDNN post-ops (matmul_epilogue.cpp)
+//   cpu.product       DotGeneral + bias add [+ gelu] [+ residual], with oneDNN post-ops (matmul_epilogue.cpp)
 //   cpu.convolution   Convolution + bias [+ residual] [+ clamp] (conv_epilogue.cpp)
 //   cpu.attention     q kᵀ -> scale -> mask -> softmax -> · v with transposes folded (attention_fusion.cpp)
 //   cpu.quantized_product  an int32 product of 8-bit operands minus a zero point [-> f32 -> · scale
@@ -24,12 +24,14 @@
 
 namespace graft::cpu {
 
-// Input 2 is a bias of the last output axis's extent, added before the activation.
+// y = act(dot + bias) [+ residual]: input 2 is a bias of the last output axis's extent, added before the
+// activation; input 3, when has_residual, a tensor of the output's shape added last.
 struct ProductEpilogue {
   static constexpr const char* kName = "cpu.product";
   enum class Activation : uint8_t { None, GeluErf, GeluTanh };
   DotGeneralAttrs dot;
   Activation activation = Activation::None;
+  bool has_residual = false;
 };
 
 // y = clamp((conv + bias) + residual): inputs x, w, then a bias [O] when has_bias, then a tensor of the

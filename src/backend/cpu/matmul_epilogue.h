@@ -1,8 +1,11 @@
 #pragma once
-// Folds a bias add and an activation that follow a matrix product into the product itself, where
-// oneDNN applies them while the result is still in registers (its post-ops): DotGeneral -> Add(bias)
-// [-> gelu] becomes one cpu.product op (ProductEpilogue, backend/cpu/lowered.h).
+// Folds a bias add, an activation and a residual add that follow a matrix product into the product itself,
+// where oneDNN applies them while the result is still in registers (its post-ops): DotGeneral -> Add(bias)
+// [-> gelu] [-> Add(residual)] becomes one cpu.product op (ProductEpilogue, backend/cpu/lowered.h). The residual
+// add is a transformer's skip connection (x + attention(x)), which would otherwise re-read and rewrite the
+// whole activation tensor between the product and the LayerNorm.
 #include <optional>
+#include <utility>
 
 #include "backend/cpu/graph_rewrite.h"
 #include "backend/cpu/lowered.h"
@@ -23,5 +26,10 @@ struct BiasEpilogue {
 };
 // `product` is the op whose (single-use, f32) output 0 is the product's result.
 std::optional<BiasEpilogue> match_bias_epilogue(const Graph& g, const Uses& u, int product);
+
+// The Add that is the single reader of op `producer`'s output 0 and adds another f32 value of exactly that
+// output's shape (a residual): the Add and the other operand. Both product kernels take it as the last step of
+// their epilogue.
+std::optional<std::pair<int, ValueRef>> residual_after(const Graph& g, const Uses& u, int producer);
 
 }  // namespace graft::cpu

@@ -64,20 +64,6 @@ struct Match {
   }
 };
 
-// The Add after op `producer` (its single reader) of another f32 value of exactly the result's shape: a residual.
-std::optional<std::pair<int, ValueRef>> residual_after(const Graph& g, const Uses& u, int producer) {
-  if (!u.single(producer)) return std::nullopt;
-  int a = u.user[size_t(producer)];
-  const Op& add = g.op(a);
-  const ValueType& y = g.op(producer).outputs[0];
-  if (add.kind != OpKind::Add || add.outputs[0].shape != y.shape) return std::nullopt;
-  int other = add.inputs[0].op == producer ? 1 : 0;
-  if (add.inputs[size_t(1 - other)].op != producer) return std::nullopt;
-  const ValueType& r = type_of(g, add.inputs[size_t(other)]);
-  if (r.dtype != DType::F32 || r.shape != y.shape) return std::nullopt;
-  return std::pair{a, add.inputs[size_t(other)]};
-}
-
 std::optional<Match> match(const Graph& g, const Uses& u, int i, bool epilogues) {
   const Op& d = g.op(i);
   if (d.kind != OpKind::DotGeneral || d.outputs[0].dtype != DType::I32 || d.inputs.size() != 2) return std::nullopt;

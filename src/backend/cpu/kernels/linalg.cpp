@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
+#include <unordered_map>
 
 #include "backend/cpu/kernel.h"
 #include "backend/cpu/lowered.h"
@@ -100,7 +102,8 @@ void widen(const S* s, D* d, int64_t n) {
 class DotKernel final : public Kernel {
  public:
   explicit DotKernel(const KernelArgs& a) : lhs_shape_(a.inputs[0].shape), rhs_shape_(a.inputs[1].shape) {
-    // A plain DotGeneral, or a cpu.product: the same product with a bias and activation applied by oneDNN.
+    // A plain DotGeneral, or a cpu.product: the same product with a bias, an activation and a residual
+    // applied by oneDNN.
     const ProductEpilogue* fused = lowered_form<ProductEpilogue>(a.op);
     const DotGeneralAttrs& d = fused ? fused->dot : std::get<DotGeneralAttrs>(a.op.attrs);
     lt_ = a.inputs[0].dtype;
@@ -110,6 +113,7 @@ class DotKernel final : public Kernel {
     rv_ = make_view(rhs_shape_, d.rhs_batch, d.rhs_contract, free_axes(rhs_shape_.rank(), d.rhs_batch, d.rhs_contract));
     B_ = lv_.b, M_ = lv_.x, K_ = lv_.y, N_ = rv_.y;
     has_bias_ = fused != nullptr;
+    has_residual_ = fused && fused->has_residual;
     activation_ = fused ? fused->activation : ProductEpilogue::Activation::None;
     if (lv_.needs_copy) lbuf_.resize(size_t(lhs_shape_.size()) * dtype_size(lt_));
     if (rv_.needs_copy) rbuf_.resize(size_t(rhs_shape_.size()) * dtype_size(rt_));
@@ -135,13 +139,18 @@ class DotKernel final : public Kernel {
       memory::desc b_prim = bf16_ ? memory::desc({B_, K_, N_}, bf16, memory::format_tag::abc) : b_md;
       auto& eng = onednn_engine();
       dnnl::primitive_attr attr;
+      dnnl::post_ops po;
       if (activation_ != ProductEpilogue::Activation::None) {
-        dnnl::post_ops po;
         dnnl::algorithm alg = activation_ == ProductEpilogue::Activation::GeluErf ? dnnl::algorithm::eltwise_gelu_erf
                                                                                    : dnnl::algorithm::eltwise_gelu_tanh;
         po.append_eltwise(1.f, alg, 0.f, 0.f);
-        attr.set_post_ops(po);
       }
+      if (has_residual_) {  // the residual has the result's (dense) shape: added while the tile is in registers
+        residual_post_op_ = po.len();
+        po.append_binary(dnnl::algorithm::binary_add, c_md);
+        residual_mem_ = memory(c_md, eng, DNNL_MEMORY_NONE);
+      }
+      if (po.len() > 0) attr.set_post_ops(po);
       memory::desc bias_md = md(1, 1, N_, N_, N_, 1);
       // Weights that are a compile-time constant (a layer's weight matrix at inference) are packed into
       // the layout oneDNN's kernel wants once, here, instead of being repacked on every run.
@@ -193,7 +202,7 @@ class DotKernel final : public Kernel {
     if (B_ * M_ * N_ == 0) return;
     if (K_ == 0) {
       std::memset(out[0], 0, size_t(B_ * M_ * N_) * dtype_size(ot_));
-      if (has_bias_) apply_epilogue_by_hand(static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
+      if (has_bias_) apply_epilogue_by_hand(in, static_cast<float*>(out[0]));
       return;
     }
     if (use_onednn_) {
@@ -217,13 +226,16 @@ class DotKernel final : public Kernel {
         b_mem_.set_data_handle(wr_.data());
       }
       c_mem_.set_data_handle(ot_ == DType::F32 ? out[0] : wo_.data());
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}};
       if (has_bias_) {
         bias_mem_.set_data_handle(const_cast<void*>(in[2]));
-        prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_BIAS, bias_mem_},
-                                {DNNL_ARG_DST, c_mem_}});
-      } else {
-        prim_.execute(stream_, {{DNNL_ARG_SRC, a_mem_}, {DNNL_ARG_WEIGHTS, b_mem_}, {DNNL_ARG_DST, c_mem_}});
+        args[DNNL_ARG_BIAS] = bias_mem_;
       }
+      if (has_residual_) {
+        residual_mem_.set_data_handle(const_cast<void*>(in[3]));
+        args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(residual_post_op_) | DNNL_ARG_SRC_1] = residual_mem_;
+      }
+      prim_.execute(stream_, args);
       stream_.wait();
       if (ot_ != DType::F32) {
         visit_dtype(ot_, [&](auto tag) {
@@ -240,7 +252,7 @@ class DotKernel final : public Kernel {
       return;
     }
     loops(l, r, out[0]);
-    if (has_bias_) apply_epilogue_by_hand(static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
+    if (has_bias_) apply_epilogue_by_hand(in, static_cast<float*>(out[0]));
   }
 
   bool runs_bf16() const override { return bf16_; }
@@ -254,7 +266,9 @@ class DotKernel final : public Kernel {
   }
 
   // The epilogue for the paths oneDNN does not take (only f32 products get epilogues).
-  void apply_epilogue_by_hand(const float* bias, float* c) const {
+  void apply_epilogue_by_hand(std::span<const void* const> in, float* c) const {
+    const float* bias = static_cast<const float*>(in[2]);
+    const float* residual = has_residual_ ? static_cast<const float*>(in[3]) : nullptr;
     for (int64_t i = 0; i < B_ * M_; ++i)
       for (int64_t j = 0; j < N_; ++j) {
         float& v = c[i * N_ + j];
@@ -262,6 +276,7 @@ class DotKernel final : public Kernel {
         if (activation_ == ProductEpilogue::Activation::GeluErf) v = 0.5f * v * (1 + std::erf(v * float(M_SQRT1_2)));
         if (activation_ == ProductEpilogue::Activation::GeluTanh)
           v = 0.5f * v * (1 + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
+        if (residual) v += residual[i * N_ + j];
       }
   }
 
@@ -320,6 +335,9 @@ class DotKernel final : public Kernel {
   dnnl::reorder a_cvt_, b_cvt_;
   std::vector<uint16_t> abuf_, bbuf_;
   bool has_bias_ = false;
+  bool has_residual_ = false;  // input 3, added by a binary post-op (the last one)
+  int residual_post_op_ = 0;
+  memory residual_mem_;
   ProductEpilogue::Activation activation_ = ProductEpilogue::Activation::None;
   dnnl::stream stream_;
 };
