@@ -173,6 +173,29 @@ TEST(FuzzRegressions, ResizeOutputIsBoundedBeforeItsTapTables) {
                     "must be positive and finite");
 }
 
+// Tile multiplied each repeat count by its axis's extent in int64 unchecked: a repeat of 7.2e16 over an axis
+// of 226,463 overflowed (undefined behaviour) before any shape check could refuse the result.
+TEST(FuzzRegressions, TileRepeatTimesExtentIsChecked) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "tile_repeat_extent_overflow"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  EXPECT_THROW_WITH(s.run({{"x", Tensor::from_vector(std::vector<float>{1, 2, 3}, Shape{1, 3})}}), "finding.onnx",
+                    "Tile", "overflows int64");
+  auto tile = [](std::vector<int64_t> reps) {
+    ModelBuilder b;
+    b.output_untyped("y");
+    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
+    b.constant("reps", Tensor::from_vector(reps));
+    b.node("Tile", {"x", "reps"}, {"y"}, "tile");
+    return onnx::testing::run_model(b.model(), {}).at("y");
+  };
+  // The ONNX definition: the whole input repeated along each axis.
+  EXPECT_EQ(tile({2, 1}).to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(tile({1, 2}).to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6}));
+  EXPECT_THROW_WITH(tile({int64_t(1) << 62, 1}), "tile", "repeat 4611686018427387904 of axis 0", "overflows int64");
+  EXPECT_THROW_WITH(tile({int64_t(1) << 60, 1}), "tile");  // no overflow, but far beyond any memory
+  EXPECT_THROW_WITH(tile({-1, 1}), "tile", "negative repeat -1");
+}
+
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
   EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
                         0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),

@@ -299,7 +299,10 @@ void tile_op(OpContext& c) {
     inter.push_back(x.dim(i));
     bcast.push_back(reps[size_t(i)]);
     bcast.push_back(x.dim(i));
-    out.push_back(reps[size_t(i)] * x.dim(i));
+    int64_t extent = 0;
+    if (__builtin_mul_overflow(reps[size_t(i)], x.dim(i), &extent))
+      c.fail("repeat ", reps[size_t(i)], " of axis ", i, " (extent ", x.dim(i), ") overflows int64");
+    out.push_back(extent);
   }
   Node y = Reshape(x, inter);
   y = BroadcastTo(y, Shape(bcast));
