@@ -116,7 +116,8 @@ TEST(FuzzRegressions, NanThroughTheVectorizedExpIsDefined) {
 // allocated it while tracing (std::length_error, not a graft::Error). The count is now computed without
 // overflow (integers in 128 bits) and checked against 2^56 and the memory limit before anything is allocated.
 TEST(FuzzRegressions, RangeLengthIsBoundedBeforeAllocating) {
-  (void)finding("onnx", "range_length_beyond_memory");  // (replayed through the harness by fuzz_replay_onnx)
+  (void)finding("onnx", "range_length_beyond_memory");  // (both replayed through the harness by fuzz_replay_onnx)
+  (void)finding("onnx", "range_step_product_overflow");
   auto range = [](Tensor start, Tensor limit, Tensor delta) {
     ModelBuilder b;
     b.output_untyped("y");
@@ -133,6 +134,11 @@ TEST(FuzzRegressions, RangeLengthIsBoundedBeforeAllocating) {
   EXPECT_EQ(range(i64(5), i64(1), i64(1)).shape(), Shape{0});
   const int64_t big = std::numeric_limits<int64_t>::max(), small = std::numeric_limits<int64_t>::min();
   EXPECT_EQ(range(i64(big - 2), i64(big), i64(1)).to_vector<int64_t>(), (std::vector<int64_t>{big - 2, big - 1}));
+  // Every element fits int64 but i·delta does not (3 · 2^62; finding range_step_product_overflow, start
+  // INT64_MIN and delta 2.1e16: UBSan's signed overflow, which the sanitizer run of this test reports).
+  const int64_t q = int64_t(1) << 62;
+  EXPECT_EQ(range(i64(small), i64(big), i64(q)).to_vector<int64_t>(), (std::vector<int64_t>{small, -q, 0, q}));
+  EXPECT_EQ(range(i64(big), i64(small), i64(-q)).to_vector<int64_t>(), (std::vector<int64_t>{big, big - q, big - 2 * q, big - 3 * q}));
   EXPECT_THROW_WITH(range(i64(small), i64(big), i64(1)), "range", "more than 2^56");
   EXPECT_THROW_WITH(range(i64(0), i64(int64_t(1) << 50), i64(1)), "range", "memory limit");
   EXPECT_THROW_WITH(range(Tensor::scalar(0.f), Tensor::scalar(1e30f), Tensor::scalar(1.f)), "range", "more than 2^56");

@@ -412,9 +412,11 @@ void range_op(OpContext& c) {
   check_memory(uint64_t(count) * uint64_t(dtype_size(d)), "Range of " + std::to_string(uint64_t(count)) + " elements");
   int64_t n = int64_t(count);
   if (is_integer(d)) {
-    const int64_t si = int64_scalar(start), di = int64_scalar(delta);  // (si + i·di stays within [start, limit))
+    // si + i·di stays within [start, limit), but i·di alone need not fit int64 (start -7e18, delta 2e16):
+    // the product is taken in 128 bits.
+    const __int128 si = int64_scalar(start), di = int64_scalar(delta);
     std::vector<int64_t> v(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = si + i * di;
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = int64_t(si + __int128(i) * di);
     return c.set_known(0, Tensor::from_vector(v).cast(d));
   }
   if (n <= 4096) {
