@@ -202,6 +202,17 @@ TEST(FuzzRegressions, TileRepeatTimesExtentIsChecked) {
   EXPECT_THROW_WITH(tile({-1, 1}), "tile", "negative repeat -1");
 }
 
+// A Loop with a run-time trip count whose body has no outputs at all: the unrolled path checked the body's
+// output count, the run-time (While) path computed -2 scan outputs, accepted the empty list and read its
+// first element (UBSan: reference binding to null). Both paths now refuse it alike.
+TEST(FuzzRegressions, LoopBodyWithoutOutputsIsAnError) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "loop_body_without_outputs"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  const Tensor v = Tensor::from_vector(std::vector<float>{1, 2, 3});
+  EXPECT_THROW_WITH(s.run({{"M", Tensor::scalar(int64_t(3))}, {"x", v}, {"a0", v}}), "finding.onnx", "Loop",
+                    "body has 0 outputs for 1 loop-carried values");
+}
+
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
   EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
                         0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),

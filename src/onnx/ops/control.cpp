@@ -97,6 +97,8 @@ Node to_scalar(Node n) { return n.rank() == 0 ? n : Reshape(n, {}); }
 void loop_as_while(OpContext& c, const ::onnx::GraphProto& body, std::optional<int64_t> trip) {
   int n_state = c.num_inputs() - 2;
   int n_scan = body.output_size() - 1 - n_state;
+  // (The unrolled path checks the same; a body without outputs once reached outs[0] here.)
+  if (n_scan < 0) c.fail("body has ", body.output_size(), " outputs for ", n_state, " loop-carried values");
   if (body.input_size() != 2 + n_state)
     c.fail("body takes ", body.input_size(), " inputs for ", n_state, " loop-carried values");
   // Initial state.
