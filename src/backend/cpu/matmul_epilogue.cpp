@@ -81,8 +81,7 @@ Graph fuse_matmul_epilogues(const Graph& g, int* fused) {
     if (m.act >= 0) role[size_t(m.act)] = 3;
     if (m.residual_add >= 0) role[size_t(m.residual_add)] = 4;
   }
-  // A later match may have claimed, as its residual add, an op an earlier match still ends before: each
-  // match is emitted at its last op, so that op must be the match's own.
+  // Each match is emitted at its last op, where everything it reads (operands, bias, residual) is defined.
   std::vector<int> dot_of_last(static_cast<size_t>(n), -1);
   for (int i = 0; i < n; ++i)
     if (role[size_t(i)] == 1) dot_of_last[size_t(by_dot[size_t(i)].last())] = i;
