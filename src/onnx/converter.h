@@ -216,6 +216,9 @@ class OpContext {
   std::optional<std::vector<Node>> stage_op(const std::vector<int>& inputs, const StagedFunction& compute);
   std::vector<int64_t> require_ints(int i, const std::string& what);
   std::vector<double> require_doubles(int i, const std::string& what);
+  // One known value (a scalar or a one-element tensor); an error naming `what` otherwise.
+  int64_t require_int(int i, const std::string& what);
+  double require_double(int i, const std::string& what);
 
   // ---- outputs ----
   int num_outputs() const { return node_.output_size(); }

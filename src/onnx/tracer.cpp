@@ -171,6 +171,18 @@ std::vector<double> OpContext::require_doubles(int i, const std::string& what) {
   return require_known(i, what).to_vector<double>();
 }
 
+int64_t OpContext::require_int(int i, const std::string& what) {
+  std::vector<int64_t> v = require_ints(i, what);
+  if (v.size() != 1) fail(what, " must hold one value, got ", v.size());
+  return v[0];
+}
+
+double OpContext::require_double(int i, const std::string& what) {
+  std::vector<double> v = require_doubles(i, what);
+  if (v.size() != 1) fail(what, " must hold one value, got ", v.size());
+  return v[0];
+}
+
 std::optional<std::vector<Node>> OpContext::stage_op(const std::vector<int>& inputs, const StagedFunction& compute) {
   bool all_known = true;
   for (int i : inputs)

@@ -213,6 +213,41 @@ TEST(FuzzRegressions, LoopBodyWithoutOutputsIsAnError) {
                     "body has 0 outputs for 1 loop-carried values");
 }
 
+// CumSum read its axis input with std::vector::at(0): an empty axis tensor ([1, 0, 0, ...] in the finding)
+// threw std::out_of_range, not a graft::Error. Every input that must hold one value (CumSum's axis, TopK's
+// k, DFT's axis, STFT's frame length, NonMaxSuppression's limits) is now read by OpContext::require_int /
+// require_double, which names the input and the count.
+TEST(FuzzRegressions, SingleValueInputsMustHoldOneValue) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "cumsum_empty_axis"), {}, "finding.onnx");
+  onnx::InferenceSession s(m);
+  EXPECT_THROW_WITH(s.run({{"x", Tensor::from_vector(std::vector<float>(6, 1.f), Shape{3, 2})}}), "finding.onnx",
+                    "CumSum", "axis must hold one value, got 0");
+  auto cumsum = [](Tensor axis) {
+    ModelBuilder b;
+    b.output_untyped("y");
+    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
+    b.constant("axis", axis);
+    b.node("CumSum", {"x", "axis"}, {"y"}, "cumsum");
+    return onnx::testing::run_model(b.model(), {}).at("y");
+  };
+  // The ONNX definition: running sums along the axis, for a scalar or a one-element axis.
+  EXPECT_EQ(cumsum(Tensor::scalar(int64_t(1))).to_vector<float>(), (std::vector<float>{1, 3, 6, 4, 9, 15}));
+  EXPECT_EQ(cumsum(Tensor::from_vector(std::vector<int64_t>{0})).to_vector<float>(), (std::vector<float>{1, 2, 3, 5, 7, 9}));
+  EXPECT_THROW_WITH(cumsum(Tensor::from_vector(std::vector<int64_t>{})), "cumsum", "axis must hold one value, got 0");
+  EXPECT_THROW_WITH(cumsum(Tensor::from_vector(std::vector<int64_t>{0, 1})), "cumsum", "axis must hold one value, got 2");
+  auto topk = [](Tensor k) {
+    ModelBuilder b;
+    b.output_untyped("v");
+    b.output_untyped("i");
+    b.constant("x", Tensor::from_vector(std::vector<float>{3, 1, 2}));
+    b.constant("k", k);
+    b.node("TopK", {"x", "k"}, {"v", "i"}, "topk");
+    return onnx::testing::run_model(b.model(), {}).at("v");
+  };
+  EXPECT_EQ(topk(Tensor::from_vector(std::vector<int64_t>{2})).to_vector<float>(), (std::vector<float>{3, 2}));
+  EXPECT_THROW_WITH(topk(Tensor::from_vector(std::vector<int64_t>{})), "topk", "k must hold one value, got 0");
+}
+
 TEST(FuzzRegressions, TokenizerIdsAreCheckedIntegers) {
   EXPECT_THROW_WITH(text::Tokenizer::from_json(finding("tokenizer", "vocab_id_float_out_of_range").substr(
                         0, finding("tokenizer", "vocab_id_float_out_of_range").find('\0'))),

@@ -134,7 +134,7 @@ void trilu_op(OpContext& c) {
   Node x = c.input(0);
   if (x.rank() < 2) c.fail("input must have rank >= 2, got ", x.shape());
   int64_t k = 0;
-  if (c.has_input(1)) k = c.require_ints(1, "k").at(0);
+  if (c.has_input(1)) k = c.require_int(1, "k");
   bool upper = c.attr_int("upper", 1) != 0;
   Shape s{x.dim(-2), x.dim(-1)};
   Node rows = Iota(c.graph(), DType::I64, s, 0), cols = Iota(c.graph(), DType::I64, s, 1);

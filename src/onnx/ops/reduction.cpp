@@ -81,7 +81,7 @@ void register_reduction_ops(Registry& r) {
   r.add("", "ArgMin", 1, [](OpContext& c) { arg_op(c, true); });
   r.add("", "CumSum", 11, [](OpContext& c) {
     Node x = c.input(0);
-    int axis = normalize_axis(c, c.require_ints(1, "axis").at(0), x.rank());
+    int axis = normalize_axis(c, c.require_int(1, "axis"), x.rank());
     c.set_output(0, CumSum(x, axis, c.attr_int("exclusive", 0) != 0, c.attr_int("reverse", 0) != 0));
   });
 }

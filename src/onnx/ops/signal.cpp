@@ -71,7 +71,7 @@ void dft_op(OpContext& c) {
   Node x = c.input(0);
   int r = x.rank();
   if (r < 2 || (x.dim(-1) != 1 && x.dim(-1) != 2)) c.fail("input must be [..., 1 or 2], got ", x.shape());
-  int64_t axis_raw = c.opset() >= 20 ? (c.has_input(2) ? c.require_ints(2, "axis").at(0) : -2) : c.attr_int("axis", 1);
+  int64_t axis_raw = c.opset() >= 20 ? (c.has_input(2) ? c.require_int(2, "axis") : -2) : c.attr_int("axis", 1);
   int axis = normalize_axis(c, axis_raw, r);
   if (axis == r - 1) c.fail("axis may not be the complex axis");
   bool inverse = c.attr_int("inverse", 0) != 0, onesided = c.attr_int("onesided", 0) != 0;
@@ -112,7 +112,7 @@ void stft_op(OpContext& c) {
   if (step.size() != 1 || step[0] < 1) c.fail("frame_step must be a positive scalar");
   std::optional<Node> window = c.optional_input(2);
   int64_t flen = 0;
-  if (c.has_input(3)) flen = c.require_ints(3, "frame_length").at(0);
+  if (c.has_input(3)) flen = c.require_int(3, "frame_length");
   else if (window) flen = window->dim(0);
   else c.fail("either window or frame_length must be given");
   if (window && window->dim(0) != flen) c.fail("window length ", window->dim(0), " differs from frame_length ", flen);

@@ -7,7 +7,7 @@ namespace {
 
 void topk_op(OpContext& c) {
   Node x = c.input(0);
-  int64_t k = c.opset() < 10 ? c.attr_int("k", 0) : c.require_ints(1, "k").at(0);
+  int64_t k = c.opset() < 10 ? c.attr_int("k", 0) : c.require_int(1, "k");
   int axis = normalize_axis(c, c.attr_int("axis", -1), x.rank());
   bool largest = c.attr_int("largest", 1) != 0;
   if (k < 0 || k > x.dim(axis)) c.fail("k=", k, " is out of range for axis ", axis, " of ", x.shape());

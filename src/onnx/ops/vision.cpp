@@ -149,9 +149,9 @@ Tensor nms_selected(const Tensor& boxes_t, const Tensor& scores_t, const NmsPara
 
 void nms_op(OpContext& c) {
   NmsParams p;
-  if (c.has_input(2)) p.max_out = c.require_ints(2, "max_output_boxes_per_class").at(0);
-  if (c.has_input(3)) p.iou_th = c.require_doubles(3, "iou_threshold").at(0);
-  if (c.has_input(4)) p.score_th = c.require_doubles(4, "score_threshold").at(0);
+  if (c.has_input(2)) p.max_out = c.require_int(2, "max_output_boxes_per_class");
+  if (c.has_input(3)) p.iou_th = c.require_double(3, "iou_threshold");
+  if (c.has_input(4)) p.score_th = c.require_double(4, "score_threshold");
   p.center = c.attr_int("center_point_box", 0) != 0;
   auto check = [&c](const Shape& boxes, const Shape& scores) {
     if (boxes.rank() != 3 || boxes[2] != 4) c.fail("boxes must be [batches, boxes, 4], got ", boxes);
