@@ -217,7 +217,11 @@ Node Pad(Node x, Axes low, Axes high, PadMode mode, std::optional<Node> value) {
   bool identity = true;
   for (int i = 0; i < r; ++i) {
     int64_t d = x.shape()[i];
-    dims[i] = d + low[i] + high[i];
+    // Pads come straight from model files (ONNX Pad's `pads` input): a hostile INT64_MIN must be an error,
+    // not a signed overflow that wraps into a plausible length.
+    GRAFT_CHECK(!__builtin_add_overflow(d, low[i], &dims[i]) && !__builtin_add_overflow(dims[i], high[i], &dims[i]),
+                "Pad of ", x.describe(), ": pads ", low[i], "/", high[i], " on axis ", i, " of ", x.shape(),
+                " overflow a 64-bit length");
     GRAFT_CHECK(dims[i] >= 0, "Pad of ", x.describe(), ": pads ", low[i], "/", high[i], " crop axis ", i, " of ",
                 x.shape(), " below zero");
     if (mode == PadMode::Reflect)

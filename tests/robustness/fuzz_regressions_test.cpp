@@ -341,5 +341,32 @@ TEST(FuzzRegressions, BoolBytesOtherThanZeroOrOneReadAsTrue) {
   EXPECT_EQ(onnx::tensor_from_proto(tp, nullptr, "x").to_vector<uint8_t>(), std::vector<uint8_t>({0, 1, 1}));
 }
 
+// Pad with a pad of INT64_MIN (fuzz_onnx, session 21): `d + low + high` overflowed int64 (UBSan) before the
+// "crops below zero" check could see it. Pad now adds with overflow checks, so every caller is covered.
+TEST(FuzzRegressions, PadLengthOverflowIsAnError) {
+  onnx::Model m = onnx::Model::from_bytes(finding("onnx", "pad_int64_min"), {}, "finding.onnx");
+  auto run_finding = [&] {
+    onnx::InferenceSession s(m);
+    s.run({{"x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{3, 2})}});
+  };
+  EXPECT_THROW_WITH(run_finding(), "finding.onnx", "Pad", "overflow a 64-bit length");
+  auto pad = [](std::vector<int64_t> pads) {
+    ModelBuilder b;
+    b.output_untyped("y");
+    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
+    b.constant("pads", Tensor::from_vector(pads));
+    b.node("Pad", {"x", "pads"}, {"y"}, "pad");
+    return onnx::testing::run_model(b.model(), {}).at("y");
+  };
+  // The ONNX definition (constant mode, zeros): begins of every axis, then ends; negative pads crop.
+  EXPECT_EQ(pad({0, 1, 0, 0}).to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 0, 4, 5, 6}));
+  EXPECT_EQ(pad({0, -1, 0, 0}).to_vector<float>(), (std::vector<float>{2, 3, 5, 6}));
+  constexpr int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  EXPECT_THROW_WITH(pad({0, lo, 0, 0}), "pad", "below zero");  // 3 + INT64_MIN is representable
+  EXPECT_THROW_WITH(pad({0, lo, 0, -5}), "pad", "overflow a 64-bit length");
+  EXPECT_THROW_WITH(pad({0, hi, 0, hi}), "pad", "overflow a 64-bit length");
+  EXPECT_THROW_WITH(pad({0, -4, 0, 0}), "pad", "below zero");
+}
+
 }  // namespace
 }  // namespace graft
