@@ -443,6 +443,87 @@ TEST(ConvEpilogue, PoolingBetweenChannelsLastConvolutions) {
   EXPECT_LE(nans, int(results[0].size()) / 2);         // ... of the first example only
 }
 
+// Element-wise kernels and global reductions between convolutions keep the values channels-last too: a
+// squeeze-excitation block (global mean -> 1x1 convolutions on [N, C, 1, 1] -> gate -> Mul with the block's
+// activations) and an activation group the convolution cannot absorb, in 2-d and 1-d. A full-shape operand
+// stored NCHW (a constant) keeps its element-wise reader, and so the convolution before it, NCHW. The NCHW
+// kernels are the reference; the count of channels-last values checks the layout was taken.
+TEST(ConvEpilogue, ElementwiseAndGlobalPoolingBetweenChannelsLastConvolutions) {
+  for (int rank : {4, 3}) {
+    SCOPED_TRACE("rank " + std::to_string(rank));
+    Graph g("squeeze_excitation");
+    uint32_t seed = 70;
+    const std::vector<int64_t> spatial = rank == 4 ? std::vector<int64_t>{9, 7} : std::vector<int64_t>{13};
+    auto conv = [&](Node x, int64_t cin, int64_t cout, int64_t k, int64_t groups, int64_t stride) {
+      ConvolutionAttrs a;
+      const size_t s = size_t(x.rank() - 2);
+      a.strides.assign(s, stride);
+      a.dilations.assign(s, 1);
+      a.pad_low.assign(s, k / 2);
+      a.pad_high.assign(s, k / 2);
+      a.output_padding.assign(s, 0);
+      a.groups = groups;
+      std::vector<int64_t> wd{cout, cin / groups}, bd(size_t(x.rank()), 1);
+      wd.insert(wd.end(), s, k);
+      bd[1] = cout;
+      Node w = g.constant(f32(random_values(product(wd), seed++), wd));
+      return Convolution(x, w, a) + g.constant(f32(random_values(cout, seed++), bd));
+    };
+    std::vector<int64_t> xd{2, 8};
+    xd.insert(xd.end(), spatial.begin(), spatial.end());
+    std::vector<int64_t> full = xd, ones(size_t(rank), 1);
+    full[1] = 16;
+    ones[0] = 2;
+    ones[1] = 16;
+    std::vector<int64_t> axes;
+    for (int i = 2; i < rank; ++i) axes.push_back(i);
+    Node x = g.parameter("x", DType::F32, Shape(xd));
+    Node a = Max(conv(x, 8, 16, 3, 1, 1), ScalarLike(x, 0.0));           // channels-last
+    Node b = conv(a, 16, 16, 3, 16, 1);                                   // depthwise: channels-last
+    Node t = Tanh(b) * ScalarLike(b, 0.5) + b;                            // a group: channels-last
+    Node pooled = Reshape(ReduceMean(t, axes), ones);                     // reads t channels-last
+    Node gate = Logistic(conv(pooled, 16, 16, 1, 1, 1));                  // [2, 16, 1...]: stays NCHW
+    Node se = t * gate;                                                   // channels-last, gate broadcast
+    Node c = conv(se, 16, 16, 1, 1, 1) + a;                               // NCHW: read by u
+    Node u = c * g.constant(f32(random_values(product(full), seed++), full));  // NCHW operand of full shape
+    Node e = conv(u, 16, 8, 3, 1, 2);
+    g.set_outputs({e, Reshape(pooled, {2, 16})});
+    std::vector<double> xv = random_values(product(xd), 3);
+    xv[7] = std::numeric_limits<double>::quiet_NaN();  // reaches the first example's outputs only
+    Tensor xt = f32(xv, xd);
+    std::vector<std::vector<float>> results;
+    for (bool cl : {false, true}) {
+      CompileOptions o;
+      o.conv_channels_last = cl;
+      auto exe = cpu_backend()->compile(g, o);
+      // a, b, t and se (the Mul may fuse with t's group only if it had one use; it has two readers: no).
+      if (cl) EXPECT_EQ(exe->stats().num_channels_last_values, 4);
+      std::vector<float> all;
+      for (int rep = 0; rep < 2; ++rep) {
+        all.clear();
+        for (const Tensor& out : exe->run({xt})) {
+          std::vector<float> v = out.to_vector<float>();
+          all.insert(all.end(), v.begin(), v.end());
+        }
+      }
+      results.push_back(all);
+    }
+    ASSERT_EQ(results[1].size(), results[0].size());
+    int nans = 0, bad = 0;
+    for (size_t i = 0; i < results[0].size(); ++i) {
+      const float want = results[0][i], got = results[1][i];
+      if (std::isnan(want)) {
+        ++nans;
+        if (!std::isnan(got) && ++bad <= 5) ADD_FAILURE() << "element " << i << ": " << got << ", want NaN";
+      } else if (!(std::abs(got - want) <= 1e-4f * std::max(1.f, std::abs(want))) && ++bad <= 5) {
+        ADD_FAILURE() << "element " << i << ": " << got << " vs " << want;
+      }
+    }
+    EXPECT_GT(nans, 0);
+    EXPECT_LE(nans, int(results[0].size()) / 2);  // the first example only
+  }
+}
+
 // MobileNetV3's and YOLO's activations after a convolution: oneDNN's hardswish / swish post-ops.
 TEST(ConvEpilogue, HardSwishGate) {
   check_both({.x = {1, 16, 12, 12}, .w = {24, 16, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 24, 1, 1},

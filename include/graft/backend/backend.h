@@ -57,6 +57,7 @@ struct ExecutableStats {
   int num_quantized_products = 0;    // products and convolutions of 8-bit operands run on int8 kernels
   int num_bf16_kernels = 0;          // products, convolutions and attention run in bf16 (precision BF16)
   int num_f16_values_widened = 0;    // f16 values computed in f32 instead (CompileOptions::widen_f16)
+  int num_channels_last_values = 0;  // values stored channels-last between convolutions (conv_channels_last)
   size_t arena_bytes = 0;       // intermediate memory, planned once
   size_t constant_bytes = 0;    // the compiled graph's constants (weights as stored; kernels' own copies apart)
   size_t naive_bytes = 0;       // what the intermediates would take without buffer reuse

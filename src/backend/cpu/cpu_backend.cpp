@@ -168,6 +168,7 @@ class CpuExecutable final : public Executable {
       return int(buffers_.size() - 1);
     };
     const std::vector<char> channels_last = options.conv_channels_last ? channels_last_values() : std::vector<char>(size_t(n), 0);
+    stats_.num_channels_last_values = int(std::count(channels_last.begin(), channels_last.end(), 1));
     // 1. One buffer per value; aliases (reshape) share their operand's; kernels built on the way.
     for (int i = 0; i < n; ++i) {
       const Op& op = graph_.op(i);
@@ -274,11 +275,17 @@ class CpuExecutable final : public Executable {
     stats_.naive_bytes = plan.naive_bytes;
   }
 
-  // The values stored channels-last: f32 convolution and 2-d pooling outputs read only by other
-  // convolutions (as their activation input or residual) and poolings, never a graph output. oneDNN's
-  // fast convolutions work in channels-last (or blocked) layouts; keeping the values between them
-  // channels-last saves the reorders from and back to NCHW around every convolution, at the same size
-  // in bytes, and lets ResNet's max pool between two convolutions pool channels in SIMD lanes.
+  // The values stored channels-last ([N, spatial..., C], same bytes as NCHW). oneDNN's fast convolutions
+  // work in channels-last (or blocked) layouts; keeping the values between them channels-last saves the
+  // reorders from and back to NCHW around every convolution. Candidates are the outputs of f32 (and int8)
+  // convolutions, 2-d poolings (ResNet's max pool pools channels in SIMD lanes) and element-wise kernels
+  // (a squeeze-excitation block's Mul, activations the convolution did not absorb), never graph outputs.
+  // A value stays a candidate only if every reader takes it channels-last: a convolution as its activation
+  // or residual, a pooling, a Reduce over every spatial axis (global pooling), or an element-wise kernel that
+  // itself runs channels-last and reads it at the result's shape. An element-wise kernel runs channels-last
+  // only if every operand of the result's shape is channels-last (others are broadcast, [N, C, 1, 1] and the
+  // like, read through strides), and a pooling only if its input is. Flags are only ever cleared, so the loop
+  // below reaches its fixed point.
   std::vector<char> channels_last_values() const {
     const int n = graph_.num_ops();
     // Plain convolutions and cpu.convolution ops with an epilogue alike.
@@ -299,28 +306,61 @@ class CpuExecutable final : public Executable {
       if (const QuantizedConvolution* q = lowered_form<QuantizedConvolution>(op)) return q->residual_input();
       return conv_form(op)->residual_input();
     };
+    auto type_of = [&](const ValueRef& r) -> const ValueType& { return graph_.op(r.op).outputs[size_t(r.output)]; };
+    enum class Reader : char { None, Conv, Pool, Reduce, Elementwise };
+    std::vector<Reader> kind(static_cast<size_t>(n), Reader::None);
+    std::vector<int> residual(static_cast<size_t>(n), -1);
     std::vector<char> cl(static_cast<size_t>(n), 0);
     for (int i = 0; i < n; ++i) {
       const Op& op = graph_.op(i);
-      cl[size_t(i)] = (eligible(op) || pooling_takes_channels_last(op)) && op.outputs[0].shape.size() > 0;
+      if (op.outputs.empty()) continue;
+      std::vector<ValueType> in_types;
+      for (const ValueRef& r : op.inputs) in_types.push_back(type_of(r));
+      if (eligible(op)) {
+        kind[size_t(i)] = Reader::Conv;
+        residual[size_t(i)] = residual_of(op);
+      } else if (pooling_takes_channels_last(op)) {
+        kind[size_t(i)] = Reader::Pool;
+      } else if (!in_types.empty() && reduce_takes_channels_last(op, in_types[0])) {
+        kind[size_t(i)] = Reader::Reduce;
+      } else if (elementwise_takes_channels_last(op, in_types)) {
+        kind[size_t(i)] = Reader::Elementwise;
+      }
+      cl[size_t(i)] = kind[size_t(i)] != Reader::None && kind[size_t(i)] != Reader::Reduce &&
+                      op.outputs[0].shape.size() > 0;
     }
     for (const ValueRef& r : graph_.outputs()) cl[size_t(r.op)] = 0;
-    for (int j = 0; j < n; ++j) {
-      const Op& op = graph_.op(j);
-      const bool conv = eligible(op), pool = pooling_takes_channels_last(op);
-      const int residual = conv ? residual_of(op) : -1;
-      for (size_t k = 0; k < op.inputs.size(); ++k) {
-        const bool takes = conv ? (k == 0 || int(k) == residual) : pool && k == 0;
-        if (!takes) cl[size_t(op.inputs[k].op)] = 0;
+    for (bool changed = true; changed;) {
+      changed = false;
+      auto clear = [&](int i) {
+        if (cl[size_t(i)]) cl[size_t(i)] = 0, changed = true;
+      };
+      for (int j = 0; j < n; ++j) {
+        const Op& op = graph_.op(j);
+        const Reader k_j = kind[size_t(j)];
+        for (size_t k = 0; k < op.inputs.size(); ++k) {
+          const ValueRef& in = op.inputs[k];
+          bool takes = false;
+          switch (k_j) {
+            case Reader::Conv: takes = k == 0 || int(k) == residual[size_t(j)]; break;
+            case Reader::Pool:
+            case Reader::Reduce: takes = k == 0; break;
+            case Reader::Elementwise: takes = cl[size_t(j)] && type_of(in).shape == op.outputs[0].shape; break;
+            case Reader::None: break;
+          }
+          if (!takes || in.output != 0) clear(in.op);
+        }
+        // A pooling of an NCHW value would read channels strided by H*W, and an element-wise kernel would
+        // read such an operand strided: both then run in NCHW (the convolution after them reorders, as before).
+        if (cl[size_t(j)] && (k_j == Reader::Pool || k_j == Reader::Elementwise))
+          for (size_t k = 0; k < op.inputs.size(); ++k) {
+            const ValueRef& in = op.inputs[k];
+            if ((k_j == Reader::Pool ? k == 0 : type_of(in).shape == op.outputs[0].shape) &&
+                (in.output != 0 || !cl[size_t(in.op)]))
+              clear(j);
+          }
       }
     }
-    // A pooling of an NCHW value would read channels strided by H*W: pool it in NCHW and let the
-    // convolution after it reorder, as before.
-    for (int i = 0; i < n; ++i)
-      if (cl[size_t(i)] && pooling_takes_channels_last(graph_.op(i))) {
-        const ValueRef& in = graph_.op(i).inputs[0];
-        if (in.output != 0 || !cl[size_t(in.op)]) cl[size_t(i)] = 0;
-      }
     return cl;
   }
 

@@ -35,7 +35,8 @@ struct KernelArgs {
   std::vector<const void*> constant_inputs = {};
   const void* constant_input(size_t i) const { return i < constant_inputs.size() ? constant_inputs[i] : nullptr; }
   // Operands (bit i: input i) and output 0 stored channels-last ([N, spatial..., C]) instead of the
-  // graph's [N, C, spatial...]. Set by the executable only between kernels that take it (convolution).
+  // graph's [N, C, spatial...]. Set by the executable only between kernels that take it (convolutions,
+  // 2-d poolings, element-wise kernels, global reductions; cpu_backend.cpp, channels_last_values).
   uint32_t channels_last_inputs = 0;
   bool channels_last_output = false;
   std::string describe() const;  // `Add "name"` for error messages
@@ -73,9 +74,17 @@ std::unique_ptr<Kernel> make_kernel(const KernelArgs& args);
 // Families (kernels/<family>.cpp, named as the family's builders, gradient rules, converters and
 // exporters are).
 void register_elementwise_kernels(KernelRegistry& r);
+// An element-wise op on the EwProgram engine (a cpu.elementwise group or a single op) with one result of
+// rank 3-5: its kernel reads operands and writes its result in either layout (channels-last or NCHW), so it
+// may sit between channels-last convolutions (a squeeze-excitation Mul, an activation the convolution did
+// not absorb).
+bool elementwise_takes_channels_last(const Op& op, std::span<const ValueType> inputs);
 void register_layout_kernels(KernelRegistry& r);
 void register_indexing_kernels(KernelRegistry& r);
 void register_reduction_kernels(KernelRegistry& r);     // Reduce, ArgMinMax, Cumulative
+// A Reduce over every spatial axis of a rank 3-5 value (global pooling): its kernel can read the operand
+// channels-last, summing rows of channels; the result ([N, C], or with ones) is the same either way.
+bool reduce_takes_channels_last(const Op& op, const ValueType& input);
 void register_sort_kernels(KernelRegistry& r);          // Sort, TopK
 void register_pooling_kernels(KernelRegistry& r);       // ReduceWindow
 // A ReduceWindow that pools only the spatial axes of an f32 [N, C, H, W] value: its kernel can read and

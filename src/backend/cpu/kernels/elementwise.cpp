@@ -1,5 +1,6 @@
 // Element-wise kernels. Floating-point (and bool) ops run as one-instruction EwPrograms, the same
 // engine fused chains use; integer ops have typed loops with the wrap-around and division rules below.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -13,34 +14,89 @@ namespace {
 
 bool float_like(DType t) { return ew_program_supports_dtype(t); }
 
+// Whether the EwProgram engine runs this op alone: float-like operands (or an integer operand a Convert
+// loads), an op the engine knows.
+bool runs_as_program(const Op& op, std::span<const ValueType> inputs) {
+  for (const ValueType& t : inputs)
+    if (!float_like(t.dtype) && !(op.kind == OpKind::Convert && ew_program_converts_on_load(t.dtype, op.outputs[0].dtype)))
+      return false;
+  for (const ValueType& t : op.outputs)
+    if (!float_like(t.dtype)) return false;
+  return ew_program_supports_op(op.kind);
+}
+
+// Sets the program's axes and strides from the operand shapes and the layouts the executable chose
+// (design.md §8): an operand stored channels-last ([N, spatial..., C]; it then has the result's shape) is
+// read through the strides of that storage, the others through their broadcast strides; a channels-last
+// result is written by walking the axes in the order N, spatial..., C, so it comes out contiguous in that
+// layout. Then adjacent axes are merged as usual. With everything channels-last this is the same contiguous
+// loop as in NCHW (a broadcast [1, C, 1, 1] operand just becomes the innermost axis's).
+void lay_out(EwProgram& p, const KernelArgs& a) {
+  const Shape& out = a.outputs[0].shape;
+  const int r = out.rank();
+  std::vector<int> order(static_cast<size_t>(r));
+  for (int i = 0; i < r; ++i) order[size_t(i)] = i;
+  if (a.channels_last_output) {
+    GRAFT_CHECK(r >= 3, a.describe(), ": channels-last result of rank ", r);
+    std::rotate(order.begin() + 1, order.begin() + 2, order.end());  // N, spatial..., C
+  }
+  std::vector<int64_t> cl_strides(static_cast<size_t>(r), 0);  // by NCHW axis
+  int64_t step = 1;
+  for (int i = r - 1; i >= 0 && r >= 3; --i) {
+    const int ax = i == r - 1 ? 1 : i == 0 ? 0 : i + 1;  // axis i of the channels-last storage
+    cl_strides[size_t(ax)] = step;
+    step *= out[ax];
+  }
+  auto permuted = [&](const std::vector<int64_t>& v) {
+    std::vector<int64_t> o;
+    for (int ax : order) o.push_back(v[size_t(ax)]);
+    return o;
+  };
+  p.dims = permuted(out.dims());
+  for (size_t k = 0; k < p.inputs.size(); ++k) {
+    const bool cl = k < 32 && ((a.channels_last_inputs >> k) & 1u);
+    GRAFT_CHECK(!cl || (r >= 3 && a.inputs[k].shape == out), a.describe(), ": channels-last operand ", k, " of shape ",
+                a.inputs[k].shape, " for a result of shape ", out);
+    p.inputs[k].strides = permuted(cl ? cl_strides : broadcast_strides(a.inputs[k].shape, out));
+  }
+  p.collapse_axes();
+}
+
+// Operands output 0 may overwrite: those read exactly at the result's positions (same shape, same layout,
+// same element size).
+uint32_t in_place_operands(const KernelArgs& a) {
+  uint32_t mask = 0;
+  for (size_t k = 0; k < a.inputs.size() && k < 32; ++k) {
+    const bool cl = (a.channels_last_inputs >> k) & 1u;
+    if (a.inputs[k].shape == a.outputs[0].shape && cl == a.channels_last_output &&
+        dtype_size(a.inputs[k].dtype) == dtype_size(a.outputs[0].dtype))
+      mask |= 1u << k;
+  }
+  return mask;
+}
+
 // A one-op program, or nullptr when an operand's dtype is outside the program's types.
 std::unique_ptr<Kernel> program_kernel(const KernelArgs& a) {
+  if (!runs_as_program(a.op, a.inputs)) return nullptr;
   DType compute = DType::F32;
-  for (const ValueType& t : a.inputs) {
-    if (!float_like(t.dtype) && !(a.op.kind == OpKind::Convert && ew_program_converts_on_load(t.dtype, a.outputs[0].dtype)))
-      return nullptr;
+  for (const ValueType& t : a.inputs)
     if (t.dtype == DType::F64) compute = DType::F64;
-  }
-  for (const ValueType& t : a.outputs) {
-    if (!float_like(t.dtype)) return nullptr;
+  for (const ValueType& t : a.outputs)
     if (t.dtype == DType::F64) compute = DType::F64;
-  }
-  if (!ew_program_supports_op(a.op.kind)) return nullptr;
   auto p = std::make_shared<EwProgram>();
   p->compute = compute;
-  p->dims = a.outputs[0].shape.dims();
-  for (const ValueType& t : a.inputs) p->inputs.push_back({t.dtype, broadcast_strides(t.shape, a.outputs[0].shape)});
+  for (const ValueType& t : a.inputs) p->inputs.push_back({t.dtype, {}});
   int n = int(a.inputs.size());
   EwInstr ins{a.op.kind, n, 0, n > 1 ? 1 : -1, n > 2 ? 2 : -1, a.outputs[0].dtype};
   p->code.push_back(ins);
   p->outputs.push_back({n, a.outputs[0].dtype});
   p->num_regs = n + 1;
-  p->collapse_axes();
-  bool same_shape = true;  // in place is safe only when the operand is read at the output's positions
-  for (const ValueType& t : a.inputs) same_shape &= t.shape == a.outputs[0].shape;
-  bool in_place = same_shape && dtype_size(a.inputs[0].dtype) == dtype_size(a.outputs[0].dtype);
+  lay_out(*p, a);
+  // In place only when all operands are read at the output's positions (no operand broadcast).
+  const uint32_t same = in_place_operands(a);
+  const bool all_same = a.inputs.size() < 32 && same == (uint32_t(1) << a.inputs.size()) - 1;
   return lambda_kernel([p](std::span<const void* const> in, std::span<void* const> out) { p->run(in, out); },
-                       in_place ? kAllInputs : 0u);
+                       all_same ? same : 0u);
 }
 
 // Walks the broadcast output of a binary/ternary op row by row: fn(out_index, a_index, b_index, c_index).
@@ -257,6 +313,11 @@ std::unique_ptr<Kernel> elementwise_group(const KernelArgs& a) {
   const ElementwiseGroup* group = lowered_form<ElementwiseGroup>(a.op);
   if (!group) return nullptr;
   std::shared_ptr<const EwProgram> p = group->program;
+  if (a.channels_last_inputs != 0 || a.channels_last_output) {
+    auto laid_out = std::make_shared<EwProgram>(*p);
+    lay_out(*laid_out, a);
+    p = laid_out;
+  }
   return lambda_kernel([p](std::span<const void* const> in, std::span<void* const> out) { p->run(in, out); });
 }
 
@@ -268,6 +329,14 @@ std::unique_ptr<Kernel> copy_kernel(const KernelArgs& a) {
 }
 
 }  // namespace
+
+bool elementwise_takes_channels_last(const Op& op, std::span<const ValueType> inputs) {
+  if (op.outputs.size() != 1 || op.outputs[0].shape.rank() < 3 || op.outputs[0].shape.rank() > 5) return false;
+  if (lowered_form<ElementwiseGroup>(op)) return true;
+  return (is_unary_elementwise(op.kind) || is_binary_elementwise(op.kind) || op.kind == OpKind::Select ||
+          op.kind == OpKind::Convert) &&
+         runs_as_program(op, inputs);
+}
 
 void register_elementwise_kernels(KernelRegistry& r) {
 #define REG_UNARY(name) r.add(OpKind::name, unary_kernel);

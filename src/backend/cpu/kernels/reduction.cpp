@@ -46,6 +46,38 @@ inline A combine(ReduceOp op, A acc, A v) {
   }
 }
 
+// Combines `red` rows of x, `stride` apart, into the first `width` values of one row of y: accumulators for
+// a block of the row stay in registers / L1, and the op is chosen outside the loops so they vectorize
+// (Max and Min let NaN win, as combine() does).
+constexpr int64_t kRowBlock = 64;
+template <ReduceOp OP, typename T, typename A>
+void combine_rows(const T* x, T* y, int64_t red, int64_t stride, int64_t width) {
+  A acc[kRowBlock];
+  for (int64_t i = 0; i < width; ++i) acc[i] = identity<A>(OP);
+  for (int64_t r = 0; r < red; ++r) {
+    const T* row = x + r * stride;
+    for (int64_t i = 0; i < width; ++i) {
+      const A v = A(to_compute(row[i]));
+      if constexpr (OP == ReduceOp::Sum) acc[i] += v;
+      else if constexpr (OP == ReduceOp::Prod) acc[i] *= v;
+      else if constexpr (OP == ReduceOp::Max) acc[i] = (v != v || v > acc[i]) ? v : acc[i];
+      else acc[i] = (v != v || v < acc[i]) ? v : acc[i];
+    }
+  }
+  for (int64_t i = 0; i < width; ++i) y[i] = T(acc[i]);
+}
+
+template <typename T>
+void reduce_rows_blocked(ReduceOp op, const T* x, T* y, int64_t red, int64_t stride, int64_t width) {
+  using A = typename acc_type<T>::type;
+  switch (op) {
+    case ReduceOp::Sum: return combine_rows<ReduceOp::Sum, T, A>(x, y, red, stride, width);
+    case ReduceOp::Prod: return combine_rows<ReduceOp::Prod, T, A>(x, y, red, stride, width);
+    case ReduceOp::Max: return combine_rows<ReduceOp::Max, T, A>(x, y, red, stride, width);
+    default: return combine_rows<ReduceOp::Min, T, A>(x, y, red, stride, width);
+  }
+}
+
 // Reduces x viewed as [outer, reduce, inner] over the middle axis into [outer, inner].
 template <typename T>
 void reduce_3d(ReduceOp op, const T* x, T* y, int64_t outer, int64_t red, int64_t inner) {
@@ -99,6 +131,22 @@ void reduce_3d(ReduceOp op, const T* x, T* y, int64_t outer, int64_t red, int64_
         yo[i] = T(acc[size_t(i)]);
     }
   };
+  if constexpr (std::is_floating_point_v<A>) {
+    if (inner > 1 && (op == ReduceOp::Sum || op == ReduceOp::Max || op == ReduceOp::Min || op == ReduceOp::Prod)) {
+      // Rows of `inner` values combined into one row (a reduction over a middle axis; a channels-last global
+      // pooling, [N, H·W, C] -> [N, C]): blocks of the row in parallel, so a single example's channels still
+      // spread over the threads.
+      const int64_t blocks = (inner + kRowBlock - 1) / kRowBlock;
+      parallel_for(outer * blocks, outer * red * inner, [&](int64_t lo, int64_t hi) {
+        for (int64_t item = lo; item < hi; ++item) {
+          const int64_t o = item / blocks, i0 = (item % blocks) * kRowBlock;
+          reduce_rows_blocked(op, x + o * red * inner + i0, y + o * inner + i0, red, inner,
+                              std::min(kRowBlock, inner - i0));
+        }
+      }, /*min_work=*/int64_t(1) << 16);
+      return;
+    }
+  }
   parallel_for(outer, outer * red * inner, [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) body(o);
   }, /*min_work=*/int64_t(1) << 16);
@@ -131,6 +179,16 @@ std::unique_ptr<Kernel> reduce(const KernelArgs& a) {
     if (i < axes.front()) outer *= dims[size_t(i)];
     else if (i <= axes.back()) red *= dims[size_t(i)];
     else inner *= dims[size_t(i)];
+  }
+  if (a.channels_last_inputs & 1u) {
+    // [N, spatial..., C] in memory, every spatial axis reduced: rows of C channels summed into [N, C], which
+    // is the result's layout whether it keeps the ones or not.
+    GRAFT_CHECK(reduce_takes_channels_last(a.op, a.inputs[0]), a.describe(), ": channels-last operand ", in,
+                " for a reduction that is not over every spatial axis");
+    outer = in[0];
+    inner = in[1];
+    red = in.size() / std::max<int64_t>(outer * inner, 1);
+    if (outer * inner == 0) red = 0;
   }
   DType t = a.inputs[0].dtype;
   size_t es = dtype_size(t);
@@ -245,6 +303,16 @@ std::unique_ptr<Kernel> cumulative(const KernelArgs& a) {
 }
 
 }  // namespace
+
+bool reduce_takes_channels_last(const Op& op, const ValueType& input) {
+  if (op.kind != OpKind::Reduce || op.outputs.size() != 1) return false;
+  const int r = input.shape.rank();
+  const auto& axes = std::get<ReduceAttrs>(op.attrs).axes;
+  if (r < 3 || r > 5 || axes.size() != size_t(r - 2)) return false;
+  for (int i = 0; i < r - 2; ++i)
+    if (axes[size_t(i)] != i + 2) return false;
+  return true;
+}
 
 void register_reduction_kernels(KernelRegistry& r) {
   r.add(OpKind::Reduce, reduce);
