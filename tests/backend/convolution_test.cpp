@@ -202,6 +202,81 @@ TEST(Convolution, Conv2dLargerChannels) {
   check_case({.x = {2, 32, 14, 14}, .w = {64, 32, 3, 3}, .strides = {2, 2}, .pad_low = {1, 1}, .pad_high = {1, 1}});
 }
 
+// The same reference as loops over explicit 2-d indices, fast enough for the Winograd cases' larger shapes
+// (no groups, dilation or transposition).
+namespace {
+std::vector<double> reference_2d(const ConvCase& c, const std::vector<double>& x, const std::vector<double>& w,
+                                 const std::vector<int64_t>& ydims) {
+  const ConvolutionAttrs a = attrs_of(c);
+  const int64_t N = c.x[0], C = c.x[1], H = c.x[2], W = c.x[3], O = c.w[0], KH = c.w[2], KW = c.w[3];
+  const int64_t OH = ydims[2], OW = ydims[3];
+  std::vector<double> y(size_t(N * O * OH * OW), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const double wv = w[size_t(((o * C + ci) * KH + kh) * KW + kw)];
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int64_t ih = oh * a.strides[0] - a.pad_low[0] + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                const int64_t iw = ow * a.strides[1] - a.pad_low[1] + kw;
+                if (iw < 0 || iw >= W) continue;
+                y[size_t(((n * O + o) * OH + oh) * OW + ow)] += wv * x[size_t(((n * C + ci) * H + ih) * W + iw)];
+              }
+            }
+          }
+  return y;
+}
+}  // namespace
+
+// 3x3 stride-1 convolutions with 16+ channels run on oneDNN's Winograd kernels (F(2x2, 3x3), or F(4x4, 3x3)
+// where its tiles fit the output; convolution.cpp, pick_winograd), with weights constant (transformed once)
+// or fed at run time, a bias and a ReLU epilogue. Checked against the double reference to 1e-5 of the
+// output's scale, ten times tighter than the other cases: Winograd's transforms must not cost f32 accuracy.
+TEST(Convolution, WinogradShapes) {
+  const std::vector<ConvCase> cases{
+      {.x = {1, 16, 12, 12}, .w = {16, 16, 3, 3}, .pad_low = {1, 1}, .pad_high = {1, 1}},   // 4x4 tiles fit
+      {.x = {2, 32, 7, 7}, .w = {32, 32, 3, 3}, .pad_low = {1, 1}, .pad_high = {1, 1}},     // ResNet's last stage
+      {.x = {1, 24, 14, 14}, .w = {40, 24, 3, 3}, .pad_low = {1, 1}, .pad_high = {1, 1}},   // 14x14: overhang
+      {.x = {1, 16, 10, 9}, .w = {16, 16, 3, 3}},                                          // unpadded, odd width
+      {.x = {1, 128, 28, 28}, .w = {128, 128, 3, 3}, .pad_low = {1, 1}, .pad_high = {1, 1}},  // F(4x4, 3x3)
+  };
+  for (const ConvCase& c : cases)
+    for (bool constant_weights : {true, false}) {
+      SCOPED_TRACE(std::to_string(c.x[1]) + " -> " + std::to_string(c.w[0]) + " channels at " +
+                   std::to_string(c.x[2]) + "x" + std::to_string(c.x[3]) + (constant_weights ? ", constant" : ""));
+      Graph g("winograd");
+      Tensor xt = to_tensor(random_values(product(c.x), 5), c.x, DType::F32);
+      Tensor wt = to_tensor(random_values(product(c.w), 6), c.w, DType::F32);
+      Tensor bt = to_tensor(random_values(c.w[0], 7), {1, c.w[0], 1, 1}, DType::F32);
+      Node x = g.parameter("x", DType::F32, Shape(c.x));
+      Node w = constant_weights ? g.constant(wt) : g.parameter("w", DType::F32, Shape(c.w));
+      Node y = Convolution(x, w, attrs_of(c)) + g.constant(bt);
+      g.set_outputs({Max(y, ScalarLike(y, 0.0))});
+      std::vector<int64_t> ydims = y.shape().dims();
+      std::vector<double> want = reference_2d(c, xt.to_vector<double>(), wt.to_vector<double>(), ydims);
+      const int64_t plane = ydims[2] * ydims[3];
+      const std::vector<double> bias = bt.to_vector<double>();
+      double scale = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        want[i] = std::max(want[i] + bias[size_t(int64_t(i) / plane % ydims[1])], 0.0);
+        scale = std::max(scale, std::abs(want[i]));
+      }
+      auto exe = cpu_backend()->compile(g);
+      std::vector<Tensor> args{xt};
+      if (!constant_weights) args.push_back(wt);
+      for (int rep = 0; rep < 2; ++rep) {
+        std::vector<double> got = exe->run(args)[0].to_vector<double>();
+        int bad = 0;
+        for (size_t i = 0; i < want.size(); ++i)
+          if (!(std::abs(got[i] - want[i]) <= 1e-5 * scale) && ++bad <= 5)
+            ADD_FAILURE() << "element " << i << ": got " << got[i] << ", want " << want[i];
+      }
+    }
+}
+
 TEST(Convolution, Conv3d) {
   EXPECT_EQ(check_case({.x = {2, 3, 6, 7, 5}, .w = {4, 3, 3, 2, 3}, .strides = {2, 1, 1}, .pad_low = {1, 0, 1},
                         .pad_high = {0, 1, 1}}),

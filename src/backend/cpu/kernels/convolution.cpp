@@ -172,6 +172,58 @@ memory::format_tag plain_tag(int rank) {
   }
 }
 
+// Winograd for 3x3 stride-1 f32 convolutions (ResNet's and VGG's bodies). oneDNN's own choice
+// (`convolution_auto`) never takes it on this CPU, but measured per layer with the reorders to and from its
+// blocked layout included (docs/performance.md, session 22), F(2x2, 3x3) beat brgconv on every shape it
+// accepts (ResNet-50 b2: 64ch 56x56 1.55 + 0.35 vs 2.81 ms; 512ch 7x7 1.84 + 0.06 vs 2.51 ms; ResNet-18 b1:
+// 256ch 14x14 0.94 vs 1.35 ms), and F(4x4, 3x3) where its 4x4 output tiles cover the image exactly
+// (128ch 28x28: 1.64 + 0.29 vs 2.70 ms) but not where they overhang it (256ch 14x14 at b2: 5.03 vs 4.49 ms).
+// Both keep f32 accuracy well inside what the models are checked to (the transforms of F(2x2, 3x3) are exact
+// in binary; ResNet outputs moved by < 1e-6 relative). The pick is a rule of the shapes, so every compile of
+// a model computes the same way.
+bool winograd_candidate(const ConvGeometry& g, const memory::dims& kdims, const memory::dims& strides,
+                        const memory::dims& dilates, memory::data_type compute) {
+  if (g.transposed || g.groups != 1 || g.spatial != 2 || compute != memory::data_type::f32) return false;
+  for (size_t i = 0; i < 2; ++i)
+    if (kdims[i] != 3 || strides[i] != 1 || dilates[i] != 0) return false;
+  return g.c >= 16 && g.o >= 16;  // the blocked layouts pad channels to 16
+}
+
+// Fills `pd` with a Winograd implementation by the rule above, or returns false (then: direct).
+bool pick_winograd(dnnl::convolution_forward::primitive_desc& pd, const memory::dims& src_dims,
+                   const memory::dims& dst_dims, memory::data_type compute, const memory::desc& w_md,
+                   const memory::desc& bias_md, const memory::dims& strides, const memory::dims& dilates,
+                   const memory::dims& pad_l, const memory::dims& pad_r, const dnnl::primitive_attr& attr,
+                   const ConvGeometry& g) {
+  try {
+    pd = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                        memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
+                                        memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any),
+                                        strides, dilates, pad_l, pad_r),
+        attr, onednn_engine());
+  } catch (const dnnl::error&) {
+    return false;  // no Winograd implementation for this shape, post-ops or CPU
+  }
+  const bool tiles_fit = g.out[1] % 4 == 0 && g.out[2] % 4 == 0;
+  bool four = false;
+  do {
+    const std::string impl = pd.impl_info_str();
+    if (impl.find("wino_2x3") != std::string::npos) return true;
+    four |= tiles_fit && impl.find("wino_4x3") != std::string::npos;
+  } while (pd.next_impl());
+  if (!four) return false;
+  pd = dnnl::convolution_forward::primitive_desc(  // back to the first F(4x4, 3x3) one
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                      memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
+                                      memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any),
+                                      strides, dilates, pad_l, pad_r),
+      attr, onednn_engine());
+  while (std::string(pd.impl_info_str()).find("wino_4x3") == std::string::npos)
+    if (!pd.next_impl()) return false;
+  return true;
+}
+
 // The reordered weights and activations live in per-thread scratch (thread_scratch.h).
 void* scratch(ScratchRole role, size_t bytes) { return thread_scratch(role, bytes, "Convolution"); }
 
@@ -269,10 +321,15 @@ class OnednnConvolution {
     if (po.len() > 0) attr.set_post_ops(po);
     memory::desc prim_w_md, prim_src_md, prim_dst_md;
     if (!g.transposed) {
-      dnnl::convolution_forward::primitive_desc pd(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          src_req, any_w_md, bias_md, dst_req, strides, dilates, pad_l, pad_r),
-          attr, eng);
+      dnnl::convolution_forward::primitive_desc pd;
+      const bool winograd = layout_choice && winograd_candidate(g, kdims, strides, dilates, compute) &&
+                            pick_winograd(pd, src_dims, dst_dims, compute, any_w_md, bias_md, strides, dilates, pad_l,
+                                          pad_r, attr, g);
+      if (!winograd)
+        pd = dnnl::convolution_forward::primitive_desc(
+            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                            src_req, any_w_md, bias_md, dst_req, strides, dilates, pad_l, pad_r),
+            attr, eng);
       prim_w_md = pd.weights_desc();
       prim_src_md = pd.src_desc();
       prim_dst_md = pd.dst_desc();
