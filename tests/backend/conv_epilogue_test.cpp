@@ -199,6 +199,23 @@ void check_both(const Case& c, bool expect_fused = true) {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// `got` equals `want` to 1e-4 relative and has NaN exactly where `want` has; the tests put a NaN into the
+// first example of a batch of two, so NaN must reach the outputs, but at most half of them.
+void expect_same_values_and_nans(const std::vector<float>& want, const std::vector<float>& got) {
+  ASSERT_EQ(got.size(), want.size());
+  int nans = 0, bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::isnan(want[i])) {
+      ++nans;
+      if (!std::isnan(got[i]) && ++bad <= 5) ADD_FAILURE() << "element " << i << ": " << got[i] << ", want NaN";
+    } else if (!(std::abs(got[i] - want[i]) <= 1e-4f * std::max(1.f, std::abs(want[i]))) && ++bad <= 5) {
+      ADD_FAILURE() << "element " << i << ": " << got[i] << " vs " << want[i];
+    }
+  }
+  EXPECT_GT(nans, 0);
+  EXPECT_LE(nans, int(want.size()) / 2);
+}
+
 }  // namespace
 
 TEST(ConvEpilogue, BiasOnly2d) { check_both({.x = {2, 3, 9, 8}, .w = {6, 3, 3, 3}, .pad = {1, 1}, .bias_shape = {1, 6, 1, 1}}); }
@@ -428,19 +445,7 @@ TEST(ConvEpilogue, PoolingBetweenChannelsLastConvolutions) {
     }
     results.push_back(all);
   }
-  ASSERT_EQ(results[1].size(), results[0].size());
-  int nans = 0, bad = 0;
-  for (size_t i = 0; i < results[0].size(); ++i) {
-    const float want = results[0][i], got = results[1][i];
-    if (std::isnan(want)) {
-      ++nans;
-      if (!std::isnan(got) && ++bad <= 5) ADD_FAILURE() << "element " << i << ": " << got << ", want NaN";
-    } else if (!(std::abs(got - want) <= 1e-4f * std::max(1.f, std::abs(want))) && ++bad <= 5) {
-      ADD_FAILURE() << "element " << i << ": " << got << " vs " << want;
-    }
-  }
-  EXPECT_GT(nans, 0);                                  // NaN reached the outputs ...
-  EXPECT_LE(nans, int(results[0].size()) / 2);         // ... of the first example only
+  expect_same_values_and_nans(results[0], results[1]);
 }
 
 // Element-wise kernels and global reductions between convolutions keep the values channels-last too: a
@@ -508,19 +513,7 @@ TEST(ConvEpilogue, ElementwiseAndGlobalPoolingBetweenChannelsLastConvolutions) {
       }
       results.push_back(all);
     }
-    ASSERT_EQ(results[1].size(), results[0].size());
-    int nans = 0, bad = 0;
-    for (size_t i = 0; i < results[0].size(); ++i) {
-      const float want = results[0][i], got = results[1][i];
-      if (std::isnan(want)) {
-        ++nans;
-        if (!std::isnan(got) && ++bad <= 5) ADD_FAILURE() << "element " << i << ": " << got << ", want NaN";
-      } else if (!(std::abs(got - want) <= 1e-4f * std::max(1.f, std::abs(want))) && ++bad <= 5) {
-        ADD_FAILURE() << "element " << i << ": " << got << " vs " << want;
-      }
-    }
-    EXPECT_GT(nans, 0);
-    EXPECT_LE(nans, int(results[0].size()) / 2);  // the first example only
+    expect_same_values_and_nans(results[0], results[1]);
   }
 }
 

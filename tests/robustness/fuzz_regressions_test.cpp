@@ -1,6 +1,7 @@
 // One test per fuzzer finding (docs/robustness.md lists them): the input the fuzzer produced, from
 // tests/robustness/fuzz_findings/<harness>/, and a hand-made minimal case of the same fault, each checked
 // for the error message (or the now-defined behaviour) that replaced the crash.
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -21,6 +22,19 @@ std::string finding(const std::string& harness, const std::string& name) {
   std::ifstream in(p, std::ios::binary);
   EXPECT_TRUE(in.good()) << p;
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// `op` (node name in lower case) applied to the constant [[1, 2, 3], [4, 5, 6]] with a second constant
+// int64 operand, e.g. Tile's repeats or Pad's pads; returns the output.
+Tensor run_on_2x3(const std::string& op, const std::string& operand, std::vector<int64_t> values) {
+  ModelBuilder b;
+  b.output_untyped("y");
+  b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
+  b.constant(operand, Tensor::from_vector(values));
+  std::string name = op;
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  b.node(op, {"x", operand}, {"y"}, name);
+  return onnx::testing::run_model(b.model(), {}).at("y");
 }
 
 // ---- onnx ---------------------------------------------------------------------------------------------------
@@ -186,14 +200,7 @@ TEST(FuzzRegressions, TileRepeatTimesExtentIsChecked) {
   onnx::InferenceSession s(m);
   EXPECT_THROW_WITH(s.run({{"x", Tensor::from_vector(std::vector<float>{1, 2, 3}, Shape{1, 3})}}), "finding.onnx",
                     "Tile", "overflows int64");
-  auto tile = [](std::vector<int64_t> reps) {
-    ModelBuilder b;
-    b.output_untyped("y");
-    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
-    b.constant("reps", Tensor::from_vector(reps));
-    b.node("Tile", {"x", "reps"}, {"y"}, "tile");
-    return onnx::testing::run_model(b.model(), {}).at("y");
-  };
+  auto tile = [](std::vector<int64_t> reps) { return run_on_2x3("Tile", "reps", std::move(reps)); };
   // The ONNX definition: the whole input repeated along each axis.
   EXPECT_EQ(tile({2, 1}).to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(tile({1, 2}).to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6}));
@@ -350,14 +357,7 @@ TEST(FuzzRegressions, PadLengthOverflowIsAnError) {
     s.run({{"x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{3, 2})}});
   };
   EXPECT_THROW_WITH(run_finding(), "finding.onnx", "Pad", "overflow a 64-bit length");
-  auto pad = [](std::vector<int64_t> pads) {
-    ModelBuilder b;
-    b.output_untyped("y");
-    b.constant("x", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, Shape{2, 3}));
-    b.constant("pads", Tensor::from_vector(pads));
-    b.node("Pad", {"x", "pads"}, {"y"}, "pad");
-    return onnx::testing::run_model(b.model(), {}).at("y");
-  };
+  auto pad = [](std::vector<int64_t> pads) { return run_on_2x3("Pad", "pads", std::move(pads)); };
   // The ONNX definition (constant mode, zeros): begins of every axis, then ends; negative pads crop.
   EXPECT_EQ(pad({0, 1, 0, 0}).to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 0, 4, 5, 6}));
   EXPECT_EQ(pad({0, -1, 0, 0}).to_vector<float>(), (std::vector<float>{2, 3, 5, 6}));

@@ -195,31 +195,30 @@ bool pick_winograd(dnnl::convolution_forward::primitive_desc& pd, const memory::
                    const memory::desc& bias_md, const memory::dims& strides, const memory::dims& dilates,
                    const memory::dims& pad_l, const memory::dims& pad_r, const dnnl::primitive_attr& attr,
                    const ConvGeometry& g) {
-  try {
-    pd = dnnl::convolution_forward::primitive_desc(
+  // oneDNN lists the implementations that accept the descriptor, best first by its own heuristics; a fresh
+  // primitive_desc starts the list again.
+  auto first = [&] {
+    return dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
                                         memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
                                         memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any),
                                         strides, dilates, pad_l, pad_r),
         attr, onednn_engine());
+  };
+  auto is = [&](const char* kernel) { return std::string(pd.impl_info_str()).find(kernel) != std::string::npos; };
+  try {
+    pd = first();
   } catch (const dnnl::error&) {
     return false;  // no Winograd implementation for this shape, post-ops or CPU
   }
   const bool tiles_fit = g.out[1] % 4 == 0 && g.out[2] % 4 == 0;
   bool four = false;
   do {
-    const std::string impl = pd.impl_info_str();
-    if (impl.find("wino_2x3") != std::string::npos) return true;
-    four |= tiles_fit && impl.find("wino_4x3") != std::string::npos;
+    if (is("wino_2x3")) return true;
+    four |= tiles_fit && is("wino_4x3");
   } while (pd.next_impl());
   if (!four) return false;
-  pd = dnnl::convolution_forward::primitive_desc(  // back to the first F(4x4, 3x3) one
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
-                                      memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
-                                      memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any),
-                                      strides, dilates, pad_l, pad_r),
-      attr, onednn_engine());
-  while (std::string(pd.impl_info_str()).find("wino_4x3") == std::string::npos)
+  for (pd = first(); !is("wino_4x3");)  // back to the first F(4x4, 3x3) one
     if (!pd.next_impl()) return false;
   return true;
 }
