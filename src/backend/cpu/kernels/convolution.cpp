@@ -196,15 +196,14 @@ bool pick_winograd(dnnl::convolution_forward::primitive_desc& pd, const memory::
                    const memory::dims& pad_l, const memory::dims& pad_r, const dnnl::primitive_attr& attr,
                    const ConvGeometry& g) {
   // oneDNN lists the implementations that accept the descriptor, best first by its own heuristics; a fresh
-  // primitive_desc starts the list again.
-  auto first = [&] {
-    return dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
-                                        memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
-                                        memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any),
-                                        strides, dilates, pad_l, pad_r),
-        attr, onednn_engine());
-  };
+  // primitive_desc starts the list again. Its iterator keeps a pointer to the operation descriptor (not a
+  // copy), so `op` must outlive every next_impl() call: built from a temporary descriptor, next_impl() read
+  // a dead stack frame and crashed inside oneDNN (ResNet-18's 256-channel 14x14 layers, Release build).
+  const dnnl::convolution_forward::desc op(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+      memory::desc(src_dims, compute, memory::format_tag::any), w_md, bias_md,
+      memory::desc(dst_dims, memory::data_type::f32, memory::format_tag::any), strides, dilates, pad_l, pad_r);
+  auto first = [&] { return dnnl::convolution_forward::primitive_desc(op, attr, onednn_engine()); };
   auto is = [&](const char* kernel) { return std::string(pd.impl_info_str()).find(kernel) != std::string::npos; };
   try {
     pd = first();
