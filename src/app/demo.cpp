@@ -112,8 +112,12 @@ void write_encoder(const fs::path& path, int64_t vocab, std::mt19937_64& rng) {
   Node h = LayerNorm(Take(p["embeddings.weight"], ids, 0), p["norm1.weight"], p["norm1.bias"]);
   h = h + (MatMul(Tanh(MatMul(h, p["mlp.in.weight"]) + p["mlp.in.bias"]), p["mlp.out.weight"]) + p["mlp.out.bias"]);
   g.set_outputs({LayerNorm(h, p["norm2.weight"], p["norm2.bias"])});
-  onnx::Model exported = onnx::export_graph(g, {.opset = 17, .output_names = {"last_hidden_state"}, .weights = w,
-                                                .producer_name = "graft demo"});
+  onnx::ExportOptions options;
+  options.opset = 17;
+  options.output_names = {"last_hidden_state"};
+  options.weights = w;
+  options.producer_name = "graft demo";
+  onnx::Model exported = onnx::export_graph(g, options);
   // Exported for [2, 8]; nothing in the graph depends on those extents, so declare them dynamic.
   onnx::ModelWriter writer(exported);
   for (const char* name : {"input_ids", "attention_mask"})

@@ -235,7 +235,9 @@ void loop_op(OpContext& c) {
   }
   int n_state = c.num_inputs() - 2;
   std::vector<Value> state;
-  for (int i = 0; i < n_state; ++i) state.push_back(c.has_input(i + 2) ? c.value(i + 2) : Value{Value::Kind::None});
+  Value absent;
+  absent.kind = Value::Kind::None;
+  for (int i = 0; i < n_state; ++i) state.push_back(c.has_input(i + 2) ? c.value(i + 2) : absent);
   int n_scan = body->output_size() - 1 - n_state;
   if (n_scan < 0) c.fail("body has ", body->output_size(), " outputs for ", n_state, " loop-carried values");
   std::vector<std::vector<Value>> scans(static_cast<size_t>(n_scan));
