@@ -29,7 +29,7 @@
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/thread_scratch.h"
-#include "backend/cpu/vector_math.h"
+#include "backend/cpu/kernels/epilogue_math.h"
 
 namespace graft::cpu {
 
@@ -432,30 +432,6 @@ class OnednnConvolution {
   std::unique_ptr<float, Free> const_w_;  // constant weights, reordered once
   dnnl::stream stream_;
 };
-
-// graft's Max(y, lo) then Min(., hi) over a stretch of y, NaN propagating, in the ISA clones of vector_math.h:
-// the clamp runs after every ReLU / ReLU6 convolution, over its whole output, so it must stream at memory
-// speed (the baseline build of this loop was scalar: ~7x slower than the AVX-512 clone on a 6 MB output).
-GRAFT_CLONES void clamp_span(float* y, int64_t n, float lo, float hi) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = y[i];
-    float m = select(v > lo, v, lo);
-    m = select(m < hi, m, hi);
-    y[i] = select(v != v, v, m);
-  }
-}
-
-// HardSwish as graft's element-wise form computes it (conv_epilogue.cpp): y · min(max(y / 6 + 0.5, 0), 1); a
-// NaN y stays NaN through the product, so the clamps of the factor may drop it.
-GRAFT_CLONES void hardswish_span(float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = y[i];
-    float f = v * float(1.0 / 6.0) + 0.5f;
-    f = select(f > 0.f, f, 0.f);
-    f = select(f < 1.f, f, 1.f);
-    y[i] = v * f;
-  }
-}
 
 // y = gate(clamp((y + bias[channel]) + residual)) by hand, for the paths where oneDNN applies none or only
 // part of it; the clamp is graft's Max then Min, NaN propagating. `residual` may be `y`'s old value

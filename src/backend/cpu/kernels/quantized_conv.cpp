@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "backend/cpu/kernel.h"
+#include "backend/cpu/kernels/epilogue_math.h"
 #include "backend/cpu/lowered.h"
 #include "backend/cpu/onednn.h"
 #include "backend/cpu/thread_scratch.h"
@@ -394,14 +395,8 @@ class QuantizedConvKernel final : public Kernel {
   // graft's Max then Min, NaN propagating.
   void clamp(float* y) const {
     const float lo = float(form_.clip_lo), hi = float(form_.clip_hi);
-    parallel_for(y_elems_, y_elems_, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float v = y[i];
-        float m = v > lo ? v : lo;
-        m = m < hi ? m : hi;
-        y[i] = v != v ? v : m;
-      }
-    }, int64_t(1) << 16);
+    parallel_for(y_elems_, y_elems_, [&](int64_t b, int64_t e) { clamp_span(y + b, e - b, lo, hi); },
+                 int64_t(1) << 16);
   }
 
   QuantizedConvolution form_;
