@@ -4,6 +4,7 @@
 # started by this script, alternating graft and ORT, ROUNDS times each; prints per model the medians and
 # each runtime's slowdown factor (loaded / quiet). Issue #11 asks for graft's factor <= ORT's.
 #   bash bench/under_load_vs_ort.sh [BUILD_DIR] [THREADS] [ROUNDS] [LOAD]
+#   (UNDER_LOAD_MODELS="minilm mobilenetv2_b1" limits the run to those models)
 # Models: the shared MiniLM at b1 x s128 (needs ../shared) and bench/gen_bench_models.py's ResNet-18 (b1),
 # ResNet-50 (b2) and MobileNetV2 (b1), 224x224. Run it alone: other work on the machine is load the script does not count.
 set -euo pipefail
@@ -52,6 +53,7 @@ ort_ms() {
 
 models="resnet18_b1 resnet50_b2 mobilenetv2_b1"
 [ -f "$MINILM" ] && models="minilm $models"
+models=${UNDER_LOAD_MODELS:-$models}  # a subset, e.g. UNDER_LOAD_MODELS="mobilenetv2_b1 minilm"
 for name in $models; do
   [ "$name" = minilm ] || [ -d "$MODELS/$name" ] || { echo "$name: not generated, skipped"; continue; }
   declare -A med

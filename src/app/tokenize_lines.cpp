@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "graft/core/error.h"
+#include "core/thread_affinity.h"
 
 namespace graft::app {
 
@@ -101,6 +102,7 @@ int tokenize_chunk(const text::Tokenizer& tok, const TokenizeLinesOptions& o, st
     std::vector<std::thread> pool;
     for (size_t t = 0; t < nthreads; ++t)
       pool.emplace_back([&, t] {
+        run_on_all_openmp_cpus();  // not on the one CPU a bound OpenMP gave the thread that started this
         for (size_t i = t; i < lines.size(); i += nthreads) work(i);
       });
     for (auto& th : pool) th.join();

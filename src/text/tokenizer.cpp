@@ -12,6 +12,7 @@
 
 #include "graft/core/error.h"
 #include "graft/core/limits.h"
+#include "core/thread_affinity.h"
 #include "text/added_vocabulary.h"
 #include "text/components.h"
 #include "text/unicode.h"
@@ -313,6 +314,7 @@ void parallel_for(size_t n, size_t threads, F f) {
     std::vector<std::thread> pool;
     for (size_t t = 0; t < threads; ++t)
       pool.emplace_back([&] {
+        run_on_all_openmp_cpus();  // not on the one CPU a bound OpenMP gave the thread that started this
         for (size_t i = next++; i < n; i = next++) {
           try {
             f(i);

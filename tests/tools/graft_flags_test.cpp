@@ -4,6 +4,7 @@
 // sentence-transformers' truncation rules in `embed`. Expected values are computed here (the text API, the
 // tiny models' own arithmetic), not taken from graft's output.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -240,25 +241,58 @@ TEST_F(GraftFlags, CpuCommandsDoNotLoadTheGpuLibraries) {
   EXPECT_EQ(r.err.find("libnvrtc"), std::string::npos);
 }
 
-// Commands that run models wait at most 1,000 polls in OpenMP (tools/graft/openmp_wait.cpp) unless the user
-// chose: libgomp itself reports the setting it runs with (OMP_DISPLAY_ENV).
-TEST_F(GraftFlags, ModelCommandsBoundOpenMpSpinningUnlessTheUserChose) {
+// Commands that run models bound OpenMP's waiting and, where the team has a thread for every CPU, bind it one
+// thread per CPU (tools/graft/openmp_policy.cpp) unless the user chose: libgomp itself reports the setting
+// it runs with (OMP_DISPLAY_ENV).
+TEST_F(GraftFlags, ModelCommandsSetTheOpenMpPolicyUnlessTheUserChose) {
   write_pair_model(dir.path);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  const int cpus = CPU_COUNT(&set);
   const std::string run = "run " + at("pair.onnx") + " --dims batch=1,sequence=2";
-  const std::string clean = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose";
-  Result r = run_graft(run, "", clean);
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("GOMP_SPINCOUNT = '1000'"), std::string::npos) << r.err.substr(0, 3000);
-  Result mine = run_graft(run, "", clean + " GOMP_SPINCOUNT=77");
+  const std::string clean =
+      "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OMP_PROC_BIND -u OMP_PLACES -u GOMP_CPU_AFFINITY -u OMP_NUM_THREADS "
+      "OMP_DISPLAY_ENV=verbose";
+  auto has = [](const Result& r, const std::string& line) { return r.err.find(line) != std::string::npos; };
+  // Fewer threads than CPUs (or one CPU): free threads, 1,000 polls.
+  Result one = run_graft(run + " --threads 1", "", clean);
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_TRUE(has(one, "GOMP_SPINCOUNT = '1000'")) << one.err.substr(0, 3000);
+  EXPECT_TRUE(has(one, "OMP_PROC_BIND = 'FALSE'")) << one.err.substr(0, 3000);
+  Result mine = run_graft(run + " --threads 1", "", clean + " GOMP_SPINCOUNT=77");
   ASSERT_EQ(mine.status, 0) << mine.err;
-  EXPECT_NE(mine.err.find("GOMP_SPINCOUNT = '77'"), std::string::npos) << mine.err.substr(0, 3000);
+  EXPECT_TRUE(has(mine, "GOMP_SPINCOUNT = '77'")) << mine.err.substr(0, 3000);
   Result passive = run_graft(run, "", clean + " OMP_WAIT_POLICY=passive");
   ASSERT_EQ(passive.status, 0) << passive.err;
-  EXPECT_NE(passive.err.find("GOMP_SPINCOUNT = '0'"), std::string::npos) << passive.err.substr(0, 3000);
-  // Commands that run nothing are not restarted: OpenMP keeps its default there.
+  EXPECT_TRUE(has(passive, "GOMP_SPINCOUNT = '0'")) << passive.err.substr(0, 3000);
+  // Commands that run nothing are not restarted: OpenMP keeps its defaults there.
   Result ops = run_graft("ops", "", clean);
   ASSERT_EQ(ops.status, 0) << ops.err;
-  EXPECT_EQ(ops.err.find("GOMP_SPINCOUNT = '1000'"), std::string::npos);
+  EXPECT_FALSE(has(ops, "GOMP_SPINCOUNT = '1000'") || has(ops, "GOMP_SPINCOUNT = '20000'")) << ops.err.substr(0, 3000);
+  EXPECT_TRUE(has(ops, "OMP_PROC_BIND = 'FALSE'")) << ops.err.substr(0, 3000);
+  if (cpus < 2) GTEST_SKIP() << "one CPU: the bound policy needs a team of 2 or more";
+  // A thread for every CPU (given, or by default): bound, 20,000 polls.
+  const std::string all = " --threads " + std::to_string(cpus);
+  Result bound = run_graft(run + all, "", clean);
+  ASSERT_EQ(bound.status, 0) << bound.err;
+  EXPECT_TRUE(has(bound, "OMP_PROC_BIND = 'TRUE'")) << bound.err.substr(0, 3000);
+  EXPECT_TRUE(has(bound, "GOMP_SPINCOUNT = '20000'")) << bound.err.substr(0, 3000);
+  Result by_default = run_graft(run, "", clean);  // --threads 0: one per CPU
+  ASSERT_EQ(by_default.status, 0) << by_default.err;
+  EXPECT_TRUE(has(by_default, "OMP_PROC_BIND = 'TRUE'")) << by_default.err.substr(0, 3000);
+  Result user_free = run_graft(run + all, "", clean + " OMP_PROC_BIND=false");
+  ASSERT_EQ(user_free.status, 0) << user_free.err;
+  EXPECT_TRUE(has(user_free, "OMP_PROC_BIND = 'FALSE'")) << user_free.err.substr(0, 3000);
+  EXPECT_TRUE(has(user_free, "GOMP_SPINCOUNT = '1000'")) << user_free.err.substr(0, 3000);
+  Result user_spin = run_graft(run + all, "", clean + " GOMP_SPINCOUNT=77");
+  ASSERT_EQ(user_spin.status, 0) << user_spin.err;
+  EXPECT_TRUE(has(user_spin, "OMP_PROC_BIND = 'TRUE'")) << user_spin.err.substr(0, 3000);
+  EXPECT_TRUE(has(user_spin, "GOMP_SPINCOUNT = '77'")) << user_spin.err.substr(0, 3000);
+  // Training starts threads of its own (replicas, MPI): never bound.
+  Result train = run_graft("finetune --help" + all, "", clean);
+  EXPECT_TRUE(has(train, "OMP_PROC_BIND = 'FALSE'")) << train.err.substr(0, 3000);
+  EXPECT_TRUE(has(train, "GOMP_SPINCOUNT = '1000'")) << train.err.substr(0, 3000);
 }
 
 // ---- info and external data ----------------------------------------------------------------------------------

@@ -12,9 +12,10 @@
 
 namespace graft::cli {
 
-// For the subcommands that run models: restarts the program once with GOMP_SPINCOUNT=1000 unless
-// OMP_WAIT_POLICY or GOMP_SPINCOUNT is set (openmp_wait.cpp says why); returns when it does not.
-void restart_with_bounded_openmp_spinning(int argc, char** argv);
+// For the subcommands that run models: restarts the program once with OpenMP's waiting bounded and, where
+// the team has a thread for every CPU, bound one thread per CPU, unless the user chose (openmp_policy.cpp
+// says what and why); returns when there is nothing to change.
+void restart_with_openmp_policy(int argc, char** argv);
 
 // graft info MODEL [--format text|json]                                                   (model_commands.cpp)
 struct InfoArgs {

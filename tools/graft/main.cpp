@@ -45,7 +45,7 @@ class HelpFormatter : public CLI::Formatter {
 
 int main(int argc, char** argv) {
   using namespace graft::cli;
-  restart_with_bounded_openmp_spinning(argc, argv);  // openmp_wait.cpp: once, before OpenMP is used
+  restart_with_openmp_policy(argc, argv);  // openmp_policy.cpp: once, before OpenMP is used
   CLI::App app{"graft: ONNX models into a C++ machine-learning framework"};
   app.set_version_flag("--version", std::string("graft ") + GRAFT_VERSION);
   app.require_subcommand(1);

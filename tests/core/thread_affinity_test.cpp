@@ -1,0 +1,78 @@
+// run_on_all_openmp_cpus (core/thread_affinity.h): with OMP_PROC_BIND on, libgomp binds the initial thread to
+// one CPU before main() and threads started from it inherit that CPU; the function gives a thread back every
+// CPU the process was allowed when it started. Checked in a child process started with OMP_PROC_BIND=true
+// (libgomp reads it only while loading), against the parent's own CPU mask.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "core/thread_affinity.h"
+
+namespace graft {
+namespace {
+
+int cpus_of_this_thread() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+  return CPU_COUNT(&set);
+}
+
+constexpr const char* kChildVar = "GRAFT_AFFINITY_TEST_CPUS";
+
+TEST(ThreadAffinity, ThreadsStartedUnderBoundOpenMpGetEveryCpuBack) {
+  const int cpus = cpus_of_this_thread();
+  if (cpus < 2) GTEST_SKIP() << "needs at least 2 CPUs to tell one CPU from all (this process may use " << cpus << ")";
+  const std::string cmd = "env OMP_PROC_BIND=true " + std::string(kChildVar) + "=" + std::to_string(cpus) +
+                          " /proc/" + std::to_string(::getpid()) +
+                          "/exe --gtest_filter=ThreadAffinity.ChildUnderBoundOpenMp --gtest_brief=1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_EQ(status, 0) << "the child (" << cmd << ") failed; its output is above";
+}
+
+// Runs only as the child of the test above.
+TEST(ThreadAffinity, ChildUnderBoundOpenMp) {
+  const char* expected = std::getenv(kChildVar);
+  if (!expected) GTEST_SKIP() << "runs as a child of ThreadAffinity.ThreadsStartedUnderBoundOpenMpGetEveryCpuBack";
+  EXPECT_EQ(cpus_of_this_thread(), 1) << "libgomp did not bind the initial thread (OMP_PROC_BIND=true)";
+  int inherited = 0, widened = 0;
+  std::thread t([&] {
+    inherited = cpus_of_this_thread();
+    run_on_all_openmp_cpus();
+    widened = cpus_of_this_thread();
+  });
+  t.join();
+  EXPECT_EQ(inherited, 1);
+  EXPECT_EQ(widened, std::atoi(expected));
+  // The calling thread's own binding is not touched.
+  EXPECT_EQ(cpus_of_this_thread(), 1);
+}
+
+// Unbound, the function leaves a thread's CPUs alone: here, one CPU chosen by the test.
+TEST(ThreadAffinity, LeavesThreadsAloneWhenOpenMpBindsNothing) {
+  if (std::getenv("OMP_PROC_BIND") || std::getenv(kChildVar)) GTEST_SKIP() << "OMP_PROC_BIND is set for this process";
+  int before = 0, after = 0;
+  std::thread t([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    ASSERT_EQ(::sched_getaffinity(0, sizeof one, &one), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &one)) ++first;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    before = cpus_of_this_thread();
+    run_on_all_openmp_cpus();
+    after = cpus_of_this_thread();
+  });
+  t.join();
+  EXPECT_EQ(before, 1);
+  EXPECT_EQ(after, 1);
+}
+
+}  // namespace
+}  // namespace graft
