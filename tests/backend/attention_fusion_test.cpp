@@ -18,7 +18,7 @@ struct Case {
   int64_t b, h, s, t, d, dv;
   bool split_transposes;  // Q/K/V come from [B, L, H, D] tensors through transposes, as in BERT exports
   bool k_transposed;      // the product reads K^T (MatMul(q, Transpose(k))) rather than contracting K's last axis
-  int mask_rank;          // 0: none, 2: [S, T], 4: [B, 1, 1, T]
+  int mask_rank;          // 0: none, 1: [S, 1] (one value per row), 2: [S, T], 4: [B, 1, 1, T]
   bool divide;            // scale as x / c instead of x * c
   bool merge_transpose;   // the result goes through Transpose(0, 2, 1, 3)
 };
@@ -40,6 +40,7 @@ std::vector<double> reference(const Case& c, const Tensor& q, const Tensor& k, c
           double dot = 0;
           for (int64_t e = 0; e < c.d; ++e) dot += double(at(q, b, h, i, e)) * double(at(k, b, h, j, e));
           double x = dot * scale;
+          if (c.mask_rank == 1) x += mask->at<float>({i, int64_t(0)});
           if (c.mask_rank == 2) x += mask->at<float>({i, j});
           if (c.mask_rank == 4) x += mask->at<float>({b, 0, 0, j});
           sc[size_t(j)] = x;
@@ -69,6 +70,7 @@ void check(const Case& c) {
   Tensor k = testing::random_tensor(DType::F32, shape(c.t, c.d), 2, -1, 1);
   Tensor v = testing::random_tensor(DType::F32, shape(c.t, c.dv), 3, -1, 1);
   Tensor mask;
+  if (c.mask_rank == 1) mask = testing::random_tensor(DType::F32, Shape{c.s, 1}, 4, -3, 0);
   if (c.mask_rank == 2) mask = testing::random_tensor(DType::F32, Shape{c.s, c.t}, 4, -3, 0);
   if (c.mask_rank == 4) {
     // BERT's padding mask: 0 for kept keys, a very negative number for the last key of batch 0.
@@ -137,6 +139,12 @@ TEST(AttentionFusion, EveryThreadLayout) {
     check({1, 12, 16, 16, 32, 32, true, true, 4, false, true});
     check({5, 2, 8, 8, 16, 16, true, true, 4, false, true});
     check({1, 2, 300, 300, 8, 8, false, true, 2, false, false});
+    // Head sizes and lengths around small_gemm's blocks (16 and 32 columns, 6 rows), one head per item.
+    check({4, 3, 13, 45, 32, 32, true, true, 4, false, true});
+    check({3, 2, 7, 33, 64, 20, true, false, 2, false, true});
+    check({2, 2, 130, 17, 16, 48, false, true, 0, true, false});
+    check({3, 2, 9, 250, 16, 16, true, true, 1, false, true});  // the longest row held in registers
+    check({3, 2, 9, 257, 16, 16, true, true, 2, false, true});  // the shortest that is not
   }
   omp_set_num_threads(saved);
 }
