@@ -6,11 +6,11 @@
 // (vector_math.h says why), so no 64-byte vector crosses a call.
 #include <cstdint>
 
-#include "backend/cpu/vector_math.h"
-
 // (GCC notes that passing these by value in the baseline clone would differ from the AVX-512 ABI; they never
-// are passed: see above.)
+// are passed: see above. Before vector_math.h, whose exp_reduced is instantiated for them.)
 #pragma GCC diagnostic ignored "-Wpsabi"
+
+#include "backend/cpu/vector_math.h"
 
 namespace graft::cpu {
 
@@ -52,17 +52,8 @@ GRAFT_INLINE v16 exp16(v16 x) {
   v16 xc = select16(x < -104.0f, splat16(-104.0f), x);
   xc = select16(xc > 89.0f, splat16(89.0f), xc);
   xc = select16(xc != xc, splat16(0.0f), xc);
-  const v16 n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  v16 r = xc - n * 0.693145751953125f;
-  r = r - n * 1.428606820309417e-6f;
-  v16 p = splat16(1.0f / 5040.0f);
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  v16 n;
+  const v16 p = exp_reduced(xc, n);
   const v16i ni = __builtin_convertvector(n, v16i);
   const v16i n1 = ni >> 1, n2 = ni - n1;
   const v16 s1 = (v16)((n1 + 127) << 23), s2 = (v16)((n2 + 127) << 23);

@@ -29,27 +29,33 @@ GRAFT_INLINE C select(bool c, C a, C b) {
   return __builtin_bit_cast(C, U((__builtin_bit_cast(U, a) & m) | (__builtin_bit_cast(U, b) & ~m)));
 }
 
-// exp for f32: e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two so n ln2_hi
-// is exact), |r| <= ln2 / 2, and e^r by its Taylor series to r^7 (truncation error < 6e-9 relative). 2^n
-// is applied as two halves so that subnormal results and results near FLT_MAX come out right. Overflow
-// gives inf, underflow 0, NaN stays NaN.
-GRAFT_INLINE float exp_fast(float x) {
-  float xc = select(x < -104.0f, -104.0f, x);
-  xc = select(xc > 89.0f, 89.0f, xc);
-  xc = select(xc != xc, 0.0f, xc);  // NaN: any finite n will do (the result is x), but int32_t(NaN) is undefined
+// The core of exp for f32, on a float or a vector of floats (vec16.h): for xc (finite, in [-104, 89]) the
+// n = round(xc / ln 2) and e^r, r = xc - n ln 2 (ln 2 split in two so n ln2_hi is exact), |r| <= ln2 / 2, by
+// its Taylor series to r^7 (truncation error < 6e-9 relative).
+template <typename T>
+GRAFT_INLINE T exp_reduced(T xc, T& n) {
   // Round to nearest by adding and removing 1.5 * 2^23 (std::floor would not vectorize: GCC keeps
   // roundps out of loops under the default -ftrapping-math).
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = xc - n * 0.693145751953125f;
+  n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  T r = xc - n * 0.693145751953125f;
   r = r - n * 1.428606820309417e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
+  T p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
   p = p * r + 1.0f / 6.0f;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+// exp for f32: e^x = 2^n e^r (exp_reduced), with 2^n applied as two halves so that subnormal results and
+// results near FLT_MAX come out right. Overflow gives inf, underflow 0, NaN stays NaN.
+GRAFT_INLINE float exp_fast(float x) {
+  float xc = select(x < -104.0f, -104.0f, x);
+  xc = select(xc > 89.0f, 89.0f, xc);
+  xc = select(xc != xc, 0.0f, xc);  // NaN: any finite n will do (the result is x), but int32_t(NaN) is undefined
+  float n;
+  const float p = exp_reduced(xc, n);
   const int32_t ni = int32_t(n);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
   const float s1 = __builtin_bit_cast(float, uint32_t(n1 + 127) << 23);
