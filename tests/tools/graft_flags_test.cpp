@@ -271,6 +271,11 @@ TEST_F(GraftFlags, ModelCommandsSetTheOpenMpPolicyUnlessTheUserChose) {
   ASSERT_EQ(ops.status, 0) << ops.err;
   EXPECT_FALSE(has(ops, "GOMP_SPINCOUNT = '1000'") || has(ops, "GOMP_SPINCOUNT = '20000'")) << ops.err.substr(0, 3000);
   EXPECT_TRUE(has(ops, "OMP_PROC_BIND = 'FALSE'")) << ops.err.substr(0, 3000);
+  // Places without OMP_PROC_BIND bind the team too (libgomp's rule): then the bound spin length.
+  Result places = run_graft(run + " --threads 1", "", clean + " OMP_PLACES=threads");
+  ASSERT_EQ(places.status, 0) << places.err;
+  EXPECT_TRUE(has(places, "OMP_PROC_BIND = 'TRUE'")) << places.err.substr(0, 3000);
+  EXPECT_TRUE(has(places, "GOMP_SPINCOUNT = '20000'")) << places.err.substr(0, 3000);
   if (cpus < 2) GTEST_SKIP() << "one CPU: the bound policy needs a team of 2 or more";
   // A thread for every CPU (given, or by default): bound, 20,000 polls.
   const std::string all = " --threads " + std::to_string(cpus);

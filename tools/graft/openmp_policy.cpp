@@ -31,10 +31,10 @@
 // (docs/performance.md says how). Threads graft starts itself run on all of OpenMP's CPUs again
 // (core/thread_affinity.h): bound, libgomp pins the main thread, and new threads inherit its one CPU.
 #include <sched.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <set>
 #include <string>
 #include <string_view>
@@ -68,8 +68,11 @@ int usable_cpus() {
   return CPU_COUNT(&set);
 }
 
-bool bound_by(const char* proc_bind) {
-  return proc_bind && std::strcmp(proc_bind, "false") != 0 && std::strcmp(proc_bind, "FALSE") != 0;
+// Whether libgomp will bind the team with this environment: OMP_PROC_BIND other than false, or places given
+// without it (libgomp then binds as if OMP_PROC_BIND were true).
+bool openmp_binds() {
+  if (const char* proc_bind = std::getenv("OMP_PROC_BIND")) return ::strncasecmp(proc_bind, "false", 5) != 0;
+  return std::getenv("OMP_PLACES") || std::getenv("GOMP_CPU_AFFINITY");
 }
 
 }  // namespace
@@ -87,7 +90,7 @@ void restart_with_openmp_policy(int argc, char** argv) {
     changed = true;
   }
   if (!user_waits) {
-    if (::setenv("GOMP_SPINCOUNT", bound_by(std::getenv("OMP_PROC_BIND")) ? "20000" : "1000", 0) != 0) return;
+    if (::setenv("GOMP_SPINCOUNT", openmp_binds() ? "20000" : "1000", 0) != 0) return;
     changed = true;
   }
   if (!changed) return;
