@@ -23,6 +23,19 @@ int cpus_of_this_thread() {
   return CPU_COUNT(&set);
 }
 
+// Binds the calling thread to the first CPU it may use, as libgomp binds the initial thread.
+bool bind_to_first_cpu() {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  if (::sched_getaffinity(0, sizeof one, &one) != 0) return false;
+  int first = 0;
+  while (first < CPU_SETSIZE && !CPU_ISSET(first, &one)) ++first;
+  if (first == CPU_SETSIZE) return false;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  return ::sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
 constexpr const char* kChildVar = "GRAFT_AFFINITY_TEST_CPUS";
 
 TEST(ThreadAffinity, ThreadsStartedUnderBoundOpenMpGetEveryCpuBack) {
@@ -43,16 +56,7 @@ TEST(ThreadAffinity, ChildUnderBoundOpenMp) {
   // only once its runtime starts. Start it (the places are read from the CPUs allowed now), then bind this
   // thread the way libgomp does if the runtime has not.
   ASSERT_GT(omp_get_num_places(), 0) << "OMP_PROC_BIND=true gave OpenMP no places";
-  if (cpus_of_this_thread() > 1) {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    ASSERT_EQ(::sched_getaffinity(0, sizeof one, &one), 0);
-    int first = 0;
-    while (!CPU_ISSET(first, &one)) ++first;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
-  }
+  if (cpus_of_this_thread() > 1) ASSERT_TRUE(bind_to_first_cpu());
   ASSERT_EQ(cpus_of_this_thread(), 1);
   int inherited = 0, widened = 0;
   std::thread t([&] {
@@ -72,14 +76,7 @@ TEST(ThreadAffinity, LeavesThreadsAloneWhenOpenMpBindsNothing) {
   if (std::getenv("OMP_PROC_BIND") || std::getenv(kChildVar)) GTEST_SKIP() << "OMP_PROC_BIND is set for this process";
   int before = 0, after = 0;
   std::thread t([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    ASSERT_EQ(::sched_getaffinity(0, sizeof one, &one), 0);
-    int first = 0;
-    while (!CPU_ISSET(first, &one)) ++first;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    ASSERT_TRUE(bind_to_first_cpu());
     before = cpus_of_this_thread();
     run_on_all_openmp_cpus();
     after = cpus_of_this_thread();

@@ -54,7 +54,8 @@ inline uint16_t bf16_bits(float f) {
 }
 
 // A row of 16 (NV - 1) < n <= 16 NV scores held in registers: one read and one write of the row where the
-// general loop below makes four passes (MiniLM's 128-long rows: 0.085 vs 0.255 ms for 12 heads' scores). Lanes
+// general loop below makes four passes (MiniLM's 128-long rows: 0.125 vs 0.28-0.32 ms for 12 heads' scores,
+// alone on one core). Lanes
 // past n are -inf before the maximum and contribute exp(-inf) = 0 to the sum; NaN and infinities come out as
 // the general loop gives them (exp16 is exp_fast lane by lane).
 template <int NV>
@@ -194,9 +195,10 @@ class AttentionKernel final : public Kernel {
     if (bf16_) q_dense_ = k_dense_ = v_dense_ = false;  // always gathered, into bf16
     // f32 heads whose rows are contiguous run on small_gemm, one thread per item and one head at a time,
     // so that a head's scores stay in cache from the first product to the second (MiniLM b32: the attention
-    // kernels 3-8% faster than with oneDNN's gemm per block of heads, GRAFT_PROFILE, same minutes). Where
+    // kernels 3-9% faster than with oneDNN's gemm per block of heads, GRAFT_PROFILE, same minutes). Where
     // the items are fewer than the threads, oneDNN's products split each item instead.
     own_products_ = !bf16_ && q_dense_ && k_dense_ && v_dense_ && o_dense_ && (outer_parallel_ || threads_ <= 1);
+    if (own_products_) return;  // the rest builds oneDNN's products
     auto& eng = onednn_engine();
     auto md = [](int64_t b, int64_t x, int64_t y, int64_t sb, int64_t sx, int64_t sy,
                  memory::data_type t = memory::data_type::f32) {
@@ -249,21 +251,24 @@ class AttentionKernel final : public Kernel {
   // Per-thread buffers and oneDNN memory objects.
   struct Scratch {
     explicit Scratch(const AttentionKernel& k)
-        : scores(size_t(k.hc_ * k.S_ * k.T_)),
+        : scores(size_t((k.own_products_ ? 1 : k.hc_) * k.S_ * k.T_)),  // own products: one head's at a time
           qbuf(k.q_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.S_ * k.D_)),
           kbuf(k.k_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.T_ * k.D_)),
           vbuf(k.v_dense_ || k.bf16_ ? 0 : size_t(k.hc_ * k.T_ * k.Dv_)),
           obuf(k.o_dense_ ? 0 : size_t(k.hc_ * k.S_ * k.Dv_)),
-          kt(k.own_products_ ? size_t(k.D_ * k.T_) : 0),
-          stream(onednn_engine()),
-          qm(k.qmd_, onednn_engine(), DNNL_MEMORY_NONE),
-          km(k.kmd_, onednn_engine(), DNNL_MEMORY_NONE),
-          sm(k.smd_, onednn_engine(), DNNL_MEMORY_NONE),
-          pm(k.pmd_, onednn_engine(), DNNL_MEMORY_NONE),
-          vm(k.vmd_, onednn_engine(), DNNL_MEMORY_NONE),
-          om(k.omd_, onednn_engine(), DNNL_MEMORY_NONE),
-          qk_pad(k.qk_pad_, onednn_engine()),
-          pv_pad(k.pv_pad_, onednn_engine()) {
+          kt(k.own_products_ ? size_t(k.D_ * k.T_) : 0) {
+      if (!k.own_products_) {  // the oneDNN products' operands and scratchpads
+        auto& eng = onednn_engine();
+        stream = dnnl::stream(eng);
+        qm = memory(k.qmd_, eng, DNNL_MEMORY_NONE);
+        km = memory(k.kmd_, eng, DNNL_MEMORY_NONE);
+        sm = memory(k.smd_, eng, DNNL_MEMORY_NONE);
+        pm = memory(k.pmd_, eng, DNNL_MEMORY_NONE);
+        vm = memory(k.vmd_, eng, DNNL_MEMORY_NONE);
+        om = memory(k.omd_, eng, DNNL_MEMORY_NONE);
+        qk_pad = memory(k.qk_pad_, eng);
+        pv_pad = memory(k.pv_pad_, eng);
+      }
       if (k.bf16_) {
         qh.resize(size_t(k.hc_ * k.S_ * k.D_));
         kh.resize(size_t(k.hc_ * k.T_ * k.D_));
@@ -276,7 +281,7 @@ class AttentionKernel final : public Kernel {
     std::vector<uint16_t> qh, kh, vh, ph;  // bf16: the dense bf16 copies of Q, K, V and the probabilities
     dnnl::stream stream;
     memory qm, km, sm, pm, vm, om;
-    memory qk_pad, pv_pad;  // allocated by oneDNN, owned here
+    memory qk_pad, pv_pad;  // allocated by oneDNN, owned here (all of these empty with own products)
   };
 
   // Copies a [c, X, Y] strided block into dense order (as bf16 bits when T is uint16_t).
