@@ -1,7 +1,7 @@
 #pragma once
 // C = A · B for the small f32 products inside one attention head (scores Q·K^T with K of a few dozen, and
 // probabilities · V with N of a few dozen). Register tiles of 6 rows x 32 columns: alone on one core
-// MiniLM's [128 x 32] x [32 x 128] and [128 x 128] x [128 x 32] heads run at 170 and 135 GFLOPS
+// MiniLM's [128 x 32] x [32 x 128] and [128 x 128] x [128 x 32] heads run at 165 and 135 GFLOPS
 // (docs/performance.md, session 23).
 #include <cstdint>
 
